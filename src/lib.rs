@@ -72,6 +72,7 @@ pub use normal::Normal;
 pub mod prelude {
     pub use crate::{
         Bernoulli, BinConcrete, Cdf, Distribution, Entropy, Independent, KlDivergence, Logistic,
-        Mode, Moments, MultivariateNormalDiag, Normal, Rsample, kl_divergence, kl_monte_carlo,
+        Mode, Moments, MonteCarloKl, MultivariateNormalDiag, Normal, Rsample, kl_divergence,
+        kl_monte_carlo,
     };
 }

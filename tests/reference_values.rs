@@ -1,0 +1,298 @@
+//! Checks every case of the scipy/mpmath reference file (float64 references, float32 code).
+//!
+//! The file is `tests/data/reference_values.json` (a copy of the shared golden file), or the
+//! one named by `BURN_PROBABILITY_GOLDEN`. Tolerances (see `tests/data/REFERENCE_VALUES.md`):
+//! relative 1e-4 or absolute 1e-5; relative 1e-3 for `tail`/`boundary` cases; Monte Carlo KL
+//! within 4 standard errors of the quadrature value for pairs without a closed form. A case
+//! kind this test does not know fails the test.
+
+use burn::tensor::{Device, Tensor};
+use burn_probability::prelude::*;
+use serde_json::Value;
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("parameter `{key}` missing or not a number in {v}"))
+}
+
+fn vec_of(v: &Value, key: &str) -> Vec<f32> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("parameter `{key}` missing or not an array in {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// A `[1]` tensor holding one parameter.
+fn s(x: f64) -> Tensor<1> {
+    Tensor::from_floats([x as f32], &device())
+}
+
+/// A `[1, K]` tensor holding an event-shaped parameter.
+fn row(xs: &[f32]) -> Tensor<2> {
+    Tensor::<1>::from_floats(xs, &device()).reshape([1, xs.len()])
+}
+
+fn scalar<const D: usize>(t: Tensor<D>) -> f64 {
+    let v: Vec<f64> = t.into_data().iter::<f64>().collect();
+    assert_eq!(v.len(), 1, "expected one value, got {v:?}");
+    v[0]
+}
+
+fn normal(p: &Value) -> Normal<1> {
+    Normal::new(s(num(p, "loc")), s(num(p, "scale"))).unwrap()
+}
+fn logistic(p: &Value) -> Logistic<1> {
+    Logistic::new(s(num(p, "loc")), s(num(p, "scale"))).unwrap()
+}
+fn bernoulli(p: &Value) -> Bernoulli<1> {
+    Bernoulli::new(s(num(p, "logits")))
+}
+fn bin_concrete(p: &Value) -> BinConcrete<1> {
+    BinConcrete::new(num(p, "temperature"), s(num(p, "logits"))).unwrap()
+}
+fn mvn(p: &Value) -> MultivariateNormalDiag<2, 1> {
+    MultivariateNormalDiag::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale_diag"))).unwrap()
+}
+
+/// What a case computes: an exact value, or a Monte Carlo estimate with its standard error.
+enum Computed {
+    Exact(f64),
+    MonteCarlo { estimate: f64, std_error: f64 },
+}
+
+/// Evaluates the univariate methods shared by Normal and Logistic.
+fn univariate<Dist>(d: &Dist, method: &str, value: &Value) -> Option<f64>
+where
+    Dist: Distribution<1, Batch = Tensor<1>> + Entropy<1> + Moments<1> + Cdf<1>,
+{
+    Some(match method {
+        "log_prob" => scalar(d.log_prob(s(value.as_f64()?))),
+        "cdf" => scalar(d.cdf(s(value.as_f64()?))),
+        "icdf" => scalar(d.icdf(s(value.as_f64()?))),
+        "entropy" => scalar(d.entropy()),
+        "mean" => scalar(d.mean()),
+        "variance" => scalar(d.variance()),
+        _ => return None,
+    })
+}
+
+const MC_SAMPLES: usize = 400_000;
+
+fn mc<P, Q>(p: &P, q: &Q) -> Computed
+where
+    P: Rsample<1, Batch = Tensor<1>> + MonteCarloKl<Q, 1>,
+    Q: Distribution<1>,
+{
+    let kl = kl_monte_carlo(p, q, MC_SAMPLES).unwrap();
+    Computed::MonteCarlo {
+        estimate: scalar(kl.estimate),
+        std_error: scalar(kl.std_error),
+    }
+}
+
+fn compute(case: &Value) -> Result<Computed, String> {
+    let dist = case["dist"].as_str().ok_or("case without `dist`")?;
+    let method = case["method"].as_str().ok_or("case without `method`")?;
+    let p = &case["params"];
+    let value = &case["value"];
+    let unknown = || format!("unknown case kind: dist `{dist}`, method `{method}`");
+    let exact = |v: Option<f64>| v.map(Computed::Exact).ok_or_else(unknown);
+    match dist {
+        "Normal" => exact(univariate(&normal(p), method, value)),
+        "Logistic" => exact(univariate(&logistic(p), method, value)),
+        "Bernoulli" => {
+            let d = bernoulli(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "entropy" => Some(scalar(d.entropy())),
+                "mean" => Some(scalar(d.mean())),
+                "variance" => Some(scalar(d.variance())),
+                _ => None,
+            })
+        }
+        "BinConcrete" => {
+            let d = bin_concrete(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                _ => None,
+            })
+        }
+        "MultivariateNormalDiag" => {
+            let d = mvn(p);
+            exact(match method {
+                "log_prob" => value
+                    .as_array()
+                    .map(|_| scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        "Independent(Normal,1)" => {
+            let base = Normal::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale"))).unwrap();
+            let d: Independent<Normal<2>, 1> = Independent::new(base, 1).unwrap();
+            exact(match method {
+                "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        "Independent(Bernoulli,1)" => {
+            let d: Independent<Bernoulli<2>, 1> =
+                Independent::new(Bernoulli::new(row(&vec_of(p, "logits"))), 1).unwrap();
+            exact(match method {
+                "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        _ if method == "kl" => {
+            let (pp, qp) = (&p["p"], &p["q"]);
+            match dist {
+                "KL(Normal||Normal)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &normal(pp),
+                    &normal(qp),
+                )))),
+                "KL(MultivariateNormalDiag||MultivariateNormalDiag)" => {
+                    Ok(Computed::Exact(scalar(kl_divergence(&mvn(pp), &mvn(qp)))))
+                }
+                "KL(Bernoulli||Bernoulli)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &bernoulli(pp),
+                    &bernoulli(qp),
+                )))),
+                "KL(Logistic||Logistic)" => Ok(mc(&logistic(pp), &logistic(qp))),
+                "KL(BinConcrete||BinConcrete)" => Ok(mc(
+                    &bin_concrete(pp).logit_space(),
+                    &bin_concrete(qp).logit_space(),
+                )),
+                _ => Err(unknown()),
+            }
+        }
+        _ => Err(unknown()),
+    }
+}
+
+/// Checks every case of the file at `path`; returns the number of cases or the failures.
+fn check_file(path: &str) -> Result<usize, Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let file: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"));
+    let cases = file["cases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path} has no `cases` array"));
+    let rel = file["tolerance"]["rel"].as_f64().unwrap_or(1e-4);
+    let abs = file["tolerance"]["abs"].as_f64().unwrap_or(1e-5);
+    device().seed(20261121);
+
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let Some(expected) = case["expected"].as_f64() else {
+            failures.push(format!("case {i} has no numeric `expected`"));
+            continue;
+        };
+        let note = case["note"].as_str().unwrap_or("");
+        let describe = || {
+            format!(
+                "case {i} {} {} {} (value {}, note '{note}')",
+                case["dist"], case["method"], case["params"], case["value"]
+            )
+        };
+        match compute(case) {
+            Err(e) => failures.push(format!("{}: {e}", describe())),
+            Ok(Computed::Exact(got)) => {
+                let rel = if note.starts_with("tail") || note == "boundary" {
+                    1e-3
+                } else {
+                    rel
+                };
+                let err = (got - expected).abs();
+                if !(err <= abs || err <= rel * expected.abs()) {
+                    failures.push(format!(
+                        "{}: got {got}, expected {expected} (rel {rel}, abs {abs})",
+                        describe()
+                    ));
+                }
+            }
+            Ok(Computed::MonteCarlo {
+                estimate,
+                std_error,
+            }) => {
+                if !((estimate - expected).abs() <= 4.0 * std_error) || !std_error.is_finite() {
+                    failures.push(format!(
+                        "{}: Monte Carlo {estimate} ± {std_error} (n = {MC_SAMPLES}) is more than 4 \
+                         standard errors from {expected}",
+                        describe()
+                    ));
+                }
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(cases.len())
+    } else {
+        Err(failures)
+    }
+}
+
+#[test]
+fn reference_values() {
+    let path = std::env::var("BURN_PROBABILITY_GOLDEN").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/reference_values.json"
+        )
+        .into()
+    });
+    match check_file(&path) {
+        Ok(n) => println!("checked {n} cases"),
+        Err(failures) => panic!(
+            "{} cases of {path} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ),
+    }
+}
+
+/// The checker itself must be able to fail: a perturbed expected value, a case kind it does not
+/// know and a Monte Carlo case far from its reference are each reported.
+#[test]
+fn checker_reports_wrong_values_and_unknown_kinds() {
+    let dir = std::env::temp_dir().join(format!("bp-golden-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, case: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(r#"{{"tolerance": {{"rel": 1e-4, "abs": 1e-5}}, "cases": [{case}]}}"#),
+        )
+        .unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let good = write(
+        "good.json",
+        r#"{"dist": "Normal", "params": {"loc": 0.0, "scale": 1.0}, "method": "log_prob", "value": 0.0, "expected": -0.9189385332046727}"#,
+    );
+    assert_eq!(check_file(&good), Ok(1));
+    let wrong = write(
+        "wrong.json",
+        r#"{"dist": "Normal", "params": {"loc": 0.0, "scale": 1.0}, "method": "log_prob", "value": 0.0, "expected": -0.9200}"#,
+    );
+    assert!(check_file(&wrong).unwrap_err()[0].contains("expected -0.92"));
+    let unknown = write(
+        "unknown.json",
+        r#"{"dist": "Gamma", "params": {"concentration": 1.0}, "method": "log_prob", "value": 1.0, "expected": -1.0}"#,
+    );
+    assert!(check_file(&unknown).unwrap_err()[0].contains("unknown case kind"));
+    let mc = write(
+        "mc.json",
+        r#"{"dist": "KL(Logistic||Logistic)", "params": {"p": {"loc": 0.0, "scale": 1.0}, "q": {"loc": 1.0, "scale": 1.0}}, "method": "kl", "value": null, "expected": 0.5, "note": "no closed form; quadrature"}"#,
+    );
+    assert!(check_file(&mc).unwrap_err()[0].contains("standard errors"));
+    std::fs::remove_dir_all(&dir).ok();
+}
