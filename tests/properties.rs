@@ -1,0 +1,409 @@
+//! Property tests of the distributions: moments of samples, normalization and cdf by
+//! quadrature, quantile round trips, entropy by Monte Carlo, reparameterization gradients,
+//! finiteness at difficult points, and agreement between backends.
+//!
+//! Statistical checks draw a fixed-seed sample and allow 5 standard errors, the standard error
+//! being estimated from the same sample (so a check fails by chance with probability below
+//! 1e-6, and with a fixed seed it either always passes or always fails). burn's random number
+//! generator is process-global, so every test that draws from it holds `RNG` while it seeds
+//! and samples.
+
+use std::sync::Mutex;
+
+use burn::tensor::{Device, Tensor};
+use burn_probability::math::softplus;
+use burn_probability::prelude::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+
+static RNG: Mutex<()> = Mutex::new(());
+
+fn flex() -> Device {
+    Device::flex()
+}
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+fn t1(xs: &[f64], device: &Device) -> Tensor<1> {
+    let v: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    Tensor::from_floats(v.as_slice(), device)
+}
+
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(0x5eed),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+/// Mean and standard error of each column of a `[n, k]` sample, accumulated in float64 on the
+/// host (a float32 sum of 10⁵ terms would itself be off by more than the standard error).
+fn column_stats(x: Tensor<2>) -> Vec<(f64, f64)> {
+    let [n, k] = x.dims();
+    let data = vals(x);
+    (0..k)
+        .map(|j| {
+            let col = || (0..n).map(|i| data[i * k + j]);
+            let mean = col().sum::<f64>() / n as f64;
+            let var = col().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+            (mean, (var / n as f64).sqrt())
+        })
+        .collect()
+}
+
+fn assert_within_se(what: &str, got: f64, se: f64, want: f64) {
+    assert!(
+        (got - want).abs() <= 5.0 * se + 1e-6 * want.abs(),
+        "{what}: sample value {got} is more than 5 standard errors ({se}) from {want}"
+    );
+}
+
+/// Checks sample mean and variance of each batch member against the analytic moments.
+fn check_sample_moments<Dist: Moments<1>>(name: &str, d: &Dist, seed: u64) {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = d.device();
+    device.seed(seed);
+    let n = 200_000;
+    let x: Tensor<2> = d.sample_n(n);
+    let mean = vals(d.mean());
+    let var = vals(d.variance());
+    let centered = x.clone() - d.mean().unsqueeze::<2>();
+    for (i, (m, se)) in column_stats(x).into_iter().enumerate() {
+        assert_within_se(&format!("{name}[{i}] mean"), m, se, mean[i]);
+    }
+    // The sample variance (around the true mean) is a mean of squared deviations.
+    for (i, (v, se)) in column_stats(centered.square()).into_iter().enumerate() {
+        assert_within_se(&format!("{name}[{i}] variance"), v, se, var[i]);
+    }
+}
+
+#[test]
+fn sample_moments_match_analytic_moments() {
+    let d = flex();
+    let normal = Normal::new(t1(&[0.0, -3.0, 10.0], &d), t1(&[1.0, 0.01, 25.0], &d)).unwrap();
+    check_sample_moments("Normal", &normal, 1);
+    let logistic = Logistic::new(t1(&[0.0, 2.0, -7.0], &d), t1(&[1.0, 0.3, 4.0], &d)).unwrap();
+    check_sample_moments("Logistic", &logistic, 2);
+    let bernoulli = Bernoulli::new(t1(&[-3.0, 0.0, 0.4, 5.0], &d));
+    check_sample_moments("Bernoulli", &bernoulli, 3);
+    let mvn = MultivariateNormalDiag::<1, 0>::new(t1(&[1.0, -1.0], &d), t1(&[0.5, 2.0], &d));
+    check_sample_moments("MultivariateNormalDiag", &mvn.unwrap(), 4);
+}
+
+/// `-E[ln p(X)]` by Monte Carlo against the closed-form entropy.
+fn check_entropy<Dist>(name: &str, d: &Dist, seed: u64)
+where
+    Dist: Entropy<1, Batch = Tensor<1>>,
+{
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    d.device().seed(seed);
+    let x: Tensor<2> = d.sample_n(100_000);
+    let neg_lp: Tensor<2> = -d.log_prob_n::<2, 2>(x);
+    let want = vals(d.entropy());
+    for (i, (h, se)) in column_stats(neg_lp).into_iter().enumerate() {
+        assert_within_se(&format!("{name}[{i}] entropy"), h, se, want[i]);
+    }
+}
+
+#[test]
+fn entropy_is_minus_expected_log_prob() {
+    let d = flex();
+    check_entropy(
+        "Normal",
+        &Normal::new(t1(&[0.0, 1.0], &d), t1(&[1e-3, 30.0], &d)).unwrap(),
+        5,
+    );
+    check_entropy(
+        "Logistic",
+        &Logistic::new(t1(&[0.0, 1.0], &d), t1(&[0.1, 3.0], &d)).unwrap(),
+        6,
+    );
+    check_entropy(
+        "Bernoulli",
+        &Bernoulli::new(t1(&[-4.0, -1.0, 0.0, 2.5], &d)),
+        7,
+    );
+}
+
+#[test]
+fn multivariate_entropy_is_minus_expected_log_prob() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = flex();
+    d.seed(8);
+    let loc = Tensor::<2>::from_floats([[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]], &d);
+    let scale = Tensor::<2>::from_floats([[0.5, 1.0, 2.0], [0.1, 1.0, 3.0]], &d);
+    let q = MultivariateNormalDiag::<2, 1>::new(loc, scale).unwrap();
+    let x: Tensor<3> = q.sample_n(100_000);
+    let neg_lp: Tensor<2> = -q.log_prob_n::<3, 2>(x);
+    let want = vals(q.entropy());
+    for (i, (h, se)) in column_stats(neg_lp).into_iter().enumerate() {
+        assert_within_se(&format!("MVN[{i}] entropy"), h, se, want[i]);
+    }
+}
+
+/// Composite Simpson's rule of `exp(ln p)` on `[a, b]` with `n` (even) intervals, the density
+/// evaluated by the distribution itself (float32), the sum in float64.
+fn simpson<F: Fn(Tensor<1>) -> Tensor<1>>(log_density: F, a: f64, b: f64, n: usize) -> f64 {
+    let h = (b - a) / n as f64;
+    let xs: Vec<f64> = (0..=n).map(|i| a + h * i as f64).collect();
+    let ys = vals(log_density(t1(&xs, &flex())).exp());
+    let mut s = ys[0] + ys[n];
+    for (i, y) in ys.iter().enumerate().take(n).skip(1) {
+        s += if i % 2 == 1 { 4.0 * y } else { 2.0 * y };
+    }
+    s * h / 3.0
+}
+
+proptest! {
+    #![proptest_config(config(24))]
+
+    #[test]
+    fn normal_density_integrates_to_one_and_to_its_cdf(
+        loc in -5.0f64..5.0, scale in 0.05f64..20.0, z0 in -3.0f64..3.0,
+    ) {
+        let d = flex();
+        let n = Normal::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let lp = |x: Tensor<1>| n.log_prob_n::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
+        let (a, b) = (loc - 12.0 * scale, loc + 12.0 * scale);
+        let total = simpson(lp, a, b, 4000);
+        prop_assert!((total - 1.0).abs() < 1e-4, "integral {}", total);
+        let x0 = loc + z0 * scale;
+        let partial = simpson(lp, a, x0, 4000);
+        let cdf = vals(n.cdf(t1(&[x0], &d)))[0];
+        prop_assert!((partial - cdf).abs() < 1e-4, "∫ = {} vs cdf {}", partial, cdf);
+    }
+
+    #[test]
+    fn logistic_density_integrates_to_one_and_to_its_cdf(
+        loc in -5.0f64..5.0, scale in 0.05f64..20.0, z0 in -5.0f64..5.0,
+    ) {
+        let d = flex();
+        let l = Logistic::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let lp = |x: Tensor<1>| l.log_prob_n::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
+        let (a, b) = (loc - 40.0 * scale, loc + 40.0 * scale);
+        let total = simpson(lp, a, b, 8000);
+        prop_assert!((total - 1.0).abs() < 1e-4, "integral {}", total);
+        let x0 = loc + z0 * scale;
+        let partial = simpson(lp, a, x0, 8000);
+        let cdf = vals(l.cdf(t1(&[x0], &d)))[0];
+        prop_assert!((partial - cdf).abs() < 1e-4, "∫ = {} vs cdf {}", partial, cdf);
+    }
+
+    #[test]
+    fn bin_concrete_density_integrates_to_one(logits in -3.0f64..3.0, temperature in 1.0f64..3.0) {
+        // For t >= 1 the density is bounded on (0, 1), so plain Simpson converges.
+        let d = flex();
+        let bc = BinConcrete::new(temperature, t1(&[logits], &d)).unwrap();
+        let lp = |y: Tensor<1>| bc.log_prob_n::<2, 2>(y.unsqueeze_dim(1)).squeeze_dim(1);
+        let total = simpson(lp, 1e-6, 1.0 - 1e-6, 20000);
+        prop_assert!((total - 1.0).abs() < 2e-3, "integral {}", total);
+    }
+
+    #[test]
+    fn cdf_inverts_icdf(loc in -10.0f64..10.0, scale in 1e-3f64..1e3, q in 1e-6f64..0.999_999) {
+        let d = flex();
+        let n = Normal::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let back = vals(n.cdf(n.icdf(t1(&[q], &d))))[0];
+        prop_assert!((back - q).abs() < 2e-6 + 1e-3 * q.min(1.0 - q), "Normal: {} -> {}", q, back);
+        let l = Logistic::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let back = vals(l.cdf(l.icdf(t1(&[q], &d))))[0];
+        prop_assert!((back - q).abs() < 2e-6 + 1e-3 * q.min(1.0 - q), "Logistic: {} -> {}", q, back);
+    }
+
+    #[test]
+    fn bin_concrete_log_prob_is_logit_space_density_minus_log_jacobian(
+        logits in -8.0f64..8.0, temperature in 0.05f64..5.0, z in -12.0f64..12.0,
+    ) {
+        let d = flex();
+        let bc = BinConcrete::new(temperature, t1(&[logits], &d)).unwrap();
+        let y = 1.0 / (1.0 + (-z).exp());
+        let got = vals(bc.log_prob(t1(&[y], &d)))[0];
+        let zf = ((y as f32) as f64 / (1.0 - (y as f32) as f64)).ln();
+        let logistic = vals(bc.logit_space().log_prob(t1(&[zf], &d)))[0];
+        let yf = (y as f32) as f64;
+        let want = logistic - yf.ln() - (1.0 - yf).ln();
+        prop_assert!((got - want).abs() < 2e-3 * want.abs().max(1.0), "{} vs {}", got, want);
+    }
+}
+
+/// `d/dθ E[x²]` by the pathwise estimator against its closed form, for one noise sample set.
+#[test]
+fn reparameterization_gradients_match_analytic_gradients() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = flex().autodiff();
+    device.seed(11);
+    let n = 200_000;
+    let (mu, sigma) = (0.7f64, 1.3f64);
+
+    // Normal: E[x²] = μ² + σ², gradient (2μ, 2σ).
+    let loc = t1(&[mu], &device).require_grad();
+    let scale = t1(&[sigma], &device).require_grad();
+    let normal = Normal::new(loc.clone(), scale.clone()).unwrap();
+    let x: Tensor<2> = normal.rsample_n(n);
+    let grads = x.square().mean().backward();
+    let (g_loc, g_scale) = (
+        vals(loc.grad(&grads).unwrap())[0],
+        vals(scale.grad(&grads).unwrap())[0],
+    );
+    // Standard errors of the per-sample gradients 2x and 2x·ε.
+    let se_loc = 2.0 * sigma / (n as f64).sqrt();
+    let se_scale = 2.0 * (2.0 * sigma * sigma + mu * mu).sqrt() / (n as f64).sqrt();
+    assert_within_se("d/dμ E[x²]", g_loc, se_loc, 2.0 * mu);
+    assert_within_se("d/dσ E[x²]", g_scale, se_scale, 2.0 * sigma);
+
+    // Logistic: E[x²] = μ² + s²π²/3, gradient (2μ, 2sπ²/3).
+    let loc = t1(&[mu], &device).require_grad();
+    let scale = t1(&[sigma], &device).require_grad();
+    let logistic = Logistic::new(loc.clone(), scale.clone()).unwrap();
+    let x: Tensor<2> = logistic.rsample_n(n);
+    let grads = x.square().mean().backward();
+    let (g_loc, g_scale) = (
+        vals(loc.grad(&grads).unwrap())[0],
+        vals(scale.grad(&grads).unwrap())[0],
+    );
+    let var = sigma * sigma * std::f64::consts::PI.powi(2) / 3.0;
+    let se_loc = 2.0 * var.sqrt() / (n as f64).sqrt();
+    // Var(2xε) with ε standard logistic: bounded by 2·sqrt(E[x²ε²]); E[ε⁴] = 7π⁴/15.
+    let e4 = 7.0 * std::f64::consts::PI.powi(4) / 15.0;
+    let se_scale =
+        2.0 * (sigma * sigma * e4 + mu * mu * var / (sigma * sigma)).sqrt() / (n as f64).sqrt();
+    assert_within_se("d/dμ E[x²] (Logistic)", g_loc, se_loc, 2.0 * mu);
+    assert_within_se(
+        "d/ds E[x²] (Logistic)",
+        g_scale,
+        se_scale,
+        2.0 * sigma * std::f64::consts::PI.powi(2) / 3.0,
+    );
+}
+
+/// BinConcrete has no closed-form moments: check the pathwise gradient of E[y] in the logits
+/// against central finite differences with common random numbers (the same noise).
+#[test]
+fn bin_concrete_rsample_gradient_matches_finite_differences() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = flex().autodiff();
+    device.seed(12);
+    let (l0, t, h) = (0.4f64, 0.5f64, 1e-2f64);
+    let logits = t1(&[l0], &device).require_grad();
+    let bc = BinConcrete::new(t, logits.clone()).unwrap();
+    let noise: Tensor<2> = bc.noise(&[20_000]);
+    let grads = bc.rsample_with_noise(noise.clone()).mean().backward();
+    let g = vals(logits.grad(&grads).unwrap())[0];
+    let at = |l: f64| {
+        let d = BinConcrete::new(t, t1(&[l], &device)).unwrap();
+        vals(d.rsample_with_noise(noise.clone()).mean())[0]
+    };
+    let fd = (at(l0 + h) - at(l0 - h)) / (2.0 * h);
+    assert!(
+        (g - fd).abs() < 2e-3 * fd.abs().max(1.0),
+        "pathwise {g} vs finite difference {fd}"
+    );
+}
+
+fn assert_finite(what: &str, xs: Vec<f64>) {
+    assert!(
+        xs.iter().all(|x| x.is_finite()),
+        "{what} not finite: {xs:?}"
+    );
+}
+
+/// Values and gradients stay finite at |x| = 100, scales 1e-3 and 1e4, logits ±100 (float32),
+/// as TFP's `testFiniteGradientAtDifficultPoints`.
+#[test]
+fn finite_values_and_gradients_at_difficult_points() {
+    let device = flex().autodiff();
+    let xs = [-100.0, -20.0, -5.0, 0.0, 5.0, 20.0, 100.0];
+    for scale in [1e-3, 1.0, 1e4] {
+        for dist in ["Normal", "Logistic"] {
+            let loc = t1(&[0.5; 7], &device).require_grad();
+            let sc = t1(&[scale; 7], &device).require_grad();
+            let x = t1(&xs, &device).require_grad();
+            let (lp, extra) = if dist == "Normal" {
+                let d = Normal::new(loc.clone(), sc.clone()).unwrap();
+                (d.log_prob(x.clone()), d.entropy() + d.cdf(x.clone()))
+            } else {
+                let d = Logistic::new(loc.clone(), sc.clone()).unwrap();
+                (d.log_prob(x.clone()), d.entropy() + d.cdf(x.clone()))
+            };
+            assert_finite(
+                &format!("{dist} log_prob (scale {scale})"),
+                vals(lp.clone()),
+            );
+            let grads = (lp.sum() + extra.sum()).backward();
+            for (name, t) in [("loc", &loc), ("scale", &sc), ("value", &x)] {
+                assert_finite(
+                    &format!("{dist} d/d{name} (scale {scale})"),
+                    vals(t.grad(&grads).unwrap()),
+                );
+            }
+        }
+    }
+    // Logits at ±100 and everything in between, for Bernoulli and BinConcrete.
+    let logits = t1(&[-100.0, -20.0, 0.0, 20.0, 100.0], &device).require_grad();
+    let b = Bernoulli::new(logits.clone());
+    let lp = b.log_prob(t1(&[1.0, 0.0, 1.0, 1.0, 0.0], &device));
+    let kl = kl_divergence(
+        &b,
+        &Bernoulli::new(t1(&[100.0, 3.0, 0.0, -3.0, -100.0], &device)),
+    );
+    assert_finite("Bernoulli log_prob", vals(lp.clone()));
+    assert_finite("Bernoulli KL", vals(kl.clone()));
+    let grads = (lp.sum() + b.entropy().sum() + kl.sum()).backward();
+    assert_finite("Bernoulli gradient", vals(logits.grad(&grads).unwrap()));
+
+    let logits = t1(&[-100.0, -20.0, 0.0, 20.0, 100.0], &device).require_grad();
+    let bc = BinConcrete::new(0.1, logits.clone()).unwrap();
+    let z = bc.logit_space().rsample();
+    let lz = bc.logit_space().log_prob(z.clone());
+    let lp = bc.log_prob(t1(&[1e-6, 0.3, 0.5, 0.7, 0.999_999], &device));
+    assert_finite("BinConcrete log_prob", vals(lp.clone()));
+    assert_finite("BinConcrete logit-space log_prob", vals(lz.clone()));
+    let grads = (lp.sum() + lz.sum() + softplus(z).sum()).backward();
+    assert_finite("BinConcrete gradient", vals(logits.grad(&grads).unwrap()));
+}
+
+/// The same computations give the same numbers on flex and on ndarray.
+#[test]
+#[allow(deprecated)] // burn-ndarray is deprecated upstream but still a supported backend of ours
+fn flex_and_ndarray_agree() {
+    fn run(device: &Device) -> Vec<f64> {
+        let loc = Tensor::<2>::from_floats([[0.0, 1.5, -2.0], [0.3, 0.0, 4.0]], device);
+        let scale = Tensor::<2>::from_floats([[1.0, 0.2, 3.0], [1e-3, 1e4, 0.7]], device);
+        let x = Tensor::<2>::from_floats([[0.5, -1.0, 2.0], [0.3, 5.0, -100.0]], device);
+        let q = Tensor::<2>::from_floats([[0.01, 0.5, 0.999], [0.2, 0.7, 1e-6]], device);
+        let eps = Tensor::<2>::from_floats([[0.1, -0.2, 2.0], [1.0, -3.0, 0.0]], device);
+        let normal = Normal::new(loc.clone(), scale.clone()).unwrap();
+        let logistic = Logistic::new(loc.clone(), scale.clone()).unwrap();
+        let bern = Bernoulli::new(loc.clone() * 30.0);
+        let bc = BinConcrete::new(0.5, loc.clone()).unwrap();
+        let mvn = MultivariateNormalDiag::<2, 1>::new(loc.clone(), scale.clone()).unwrap();
+        let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], device);
+        let mut out = Vec::new();
+        out.extend(vals(normal.log_prob(x.clone())));
+        out.extend(vals(normal.cdf(x.clone())));
+        out.extend(vals(normal.icdf(q.clone())));
+        out.extend(vals(logistic.log_prob(x.clone())));
+        out.extend(vals(logistic.icdf(q.clone())));
+        out.extend(vals(bern.log_prob(x.clone().greater_elem(0.0).float())));
+        out.extend(vals(bern.entropy()));
+        out.extend(vals(bc.log_prob(q.clone())));
+        out.extend(vals(bc.rsample_with_noise(eps.clone())));
+        out.extend(vals(mvn.log_prob(x)));
+        out.extend(vals(kl_divergence(&mvn, &prior)));
+        out.extend(vals(mvn.rsample_with_noise(eps)));
+        out
+    }
+    let a = run(&Device::flex());
+    let b = run(&Device::ndarray());
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+            "value {i}: flex {x} vs ndarray {y}"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! Every kind of invalid input produces its typed error, and the message names the
+//! distribution, the argument, and the offending value or shapes.
+
+use burn::tensor::{Device, Tensor};
+use burn_probability::prelude::*;
+use burn_probability::{Error, try_kl_divergence};
+
+fn t1(xs: &[f32]) -> Tensor<1> {
+    Tensor::from_floats(xs, &Device::flex())
+}
+
+fn assert_mentions(err: Error, words: &[&str]) {
+    let msg = err.to_string();
+    for w in words {
+        assert!(
+            msg.contains(w),
+            "error message {msg:?} should mention {w:?}"
+        );
+    }
+}
+
+#[test]
+fn invalid_parameter_values_are_named_by_validate() {
+    let cases: Vec<(Error, Vec<&str>)> = vec![
+        (
+            Normal::new(t1(&[0.0, 1.0]), t1(&[1.0, 0.0]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["Normal", "scale", "> 0", "element 1", "0"],
+        ),
+        (
+            Normal::new(t1(&[f32::INFINITY]), t1(&[1.0]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["Normal", "loc", "finite", "inf"],
+        ),
+        (
+            Normal::new(t1(&[0.0]), t1(&[f32::NAN]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["Normal", "scale", "NaN"],
+        ),
+        (
+            Logistic::new(t1(&[0.0]), t1(&[-2.0]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["Logistic", "scale", "-2"],
+        ),
+        (
+            Logistic::new(t1(&[f32::NAN]), t1(&[1.0]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["Logistic", "loc", "NaN"],
+        ),
+        (
+            Bernoulli::new(t1(&[0.0, f32::NAN]))
+                .validated()
+                .unwrap_err(),
+            vec!["Bernoulli", "logits", "element 1", "NaN"],
+        ),
+        (
+            BinConcrete::new(0.5, t1(&[f32::NAN]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["BinConcrete", "logits", "NaN"],
+        ),
+        (
+            BinConcrete::new(0.0, t1(&[0.0])).unwrap_err(),
+            vec!["BinConcrete", "temperature", "> 0", "0"],
+        ),
+        (
+            BinConcrete::new(-1.5, t1(&[0.0])).unwrap_err(),
+            vec!["temperature", "-1.5"],
+        ),
+        (
+            MultivariateNormalDiag::<1, 0>::new(t1(&[0.0, 0.0]), t1(&[1.0, -1.0]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["MultivariateNormalDiag", "scale_diag", "-1"],
+        ),
+        (
+            MultivariateNormalDiag::<1, 0>::new(t1(&[f32::NAN]), t1(&[1.0]))
+                .unwrap()
+                .validated()
+                .unwrap_err(),
+            vec!["MultivariateNormalDiag", "loc", "NaN"],
+        ),
+        (
+            Independent::<Normal<1>, 0>::new(Normal::new(t1(&[0.0]), t1(&[-3.0])).unwrap(), 1)
+                .unwrap()
+                .validate()
+                .unwrap_err(),
+            vec!["Normal", "scale", "-3"],
+        ),
+    ];
+    for (err, words) in cases {
+        assert_mentions(err, &words);
+    }
+    // Valid parameters pass.
+    assert!(
+        Normal::new(t1(&[0.0]), t1(&[1e-30]))
+            .unwrap()
+            .validated()
+            .is_ok()
+    );
+    assert!(Bernoulli::from_probs(t1(&[0.0, 1.0])).validated().is_ok());
+}
+
+#[test]
+fn values_outside_the_support_are_reported() {
+    let b = Bernoulli::new(t1(&[0.0, 0.0]));
+    assert_mentions(
+        b.check_support(&t1(&[0.0, 2.0])).unwrap_err(),
+        &["Bernoulli", "{0, 1}", "element 1", "2"],
+    );
+    assert!(b.check_support(&t1(&[0.0, 1.0])).is_ok());
+    let bc = BinConcrete::new(0.5, t1(&[0.0])).unwrap();
+    assert_mentions(
+        bc.check_support(&t1(&[1.0])).unwrap_err(),
+        &["BinConcrete", "(0, 1)", "1"],
+    );
+    assert_mentions(
+        bc.check_support(&t1(&[0.0])).unwrap_err(),
+        &["BinConcrete", "0"],
+    );
+    let n = Normal::new(t1(&[0.0]), t1(&[1.0])).unwrap();
+    assert_mentions(
+        n.check_support(&t1(&[f32::NAN])).unwrap_err(),
+        &["Normal", "NaN"],
+    );
+    let l = Logistic::new(t1(&[0.0]), t1(&[1.0])).unwrap();
+    assert_mentions(
+        l.check_support(&t1(&[f32::NAN])).unwrap_err(),
+        &["Logistic", "NaN"],
+    );
+}
+
+#[test]
+fn shape_mismatches_name_both_shapes() {
+    let d = Device::flex();
+    let z = |s: [usize; 2]| Tensor::<2>::zeros(s, &d);
+    assert_mentions(
+        Normal::new(z([3, 2]), z([2, 2])).unwrap_err(),
+        &["Normal", "loc", "[3, 2]", "scale", "[2, 2]"],
+    );
+    assert_mentions(
+        Logistic::new(z([3, 2]), z([3, 4])).unwrap_err(),
+        &["Logistic", "[3, 2]", "[3, 4]"],
+    );
+    let mvn = MultivariateNormalDiag::<2, 1>::new(z([3, 2]), z([3, 5]));
+    assert_mentions(
+        mvn.unwrap_err(),
+        &["MultivariateNormalDiag", "loc", "scale_diag", "[3, 5]"],
+    );
+    // log_prob on a value of the wrong shape.
+    let n = Normal::new(z([3, 2]), z([3, 2]) + 1.0).unwrap();
+    assert_mentions(
+        n.try_log_prob(z([4, 2])).unwrap_err(),
+        &["Normal", "value", "[4, 2]", "[3, 2]"],
+    );
+    let ind: Independent<Normal<2>, 1> = Independent::new(n.clone(), 1).unwrap();
+    assert_mentions(
+        ind.try_log_prob(z([3, 7])).unwrap_err(),
+        &["Independent", "[3, 7]", "[3, 2]"],
+    );
+    // log_prob_n with a value of too small a rank, or a wrong output rank.
+    assert_mentions(
+        ind.try_log_prob_n::<2, 2>(z([3, 2])).unwrap_err(),
+        &["log_prob output", "expected 1"],
+    );
+    // KL between distributions of incompatible shapes.
+    let other = Normal::new(z([5, 2]), z([5, 2]) + 1.0).unwrap();
+    assert_mentions(
+        try_kl_divergence(&n, &other).unwrap_err(),
+        &["kl_divergence", "[3, 2]", "[5, 2]"],
+    );
+    assert_mentions(
+        kl_monte_carlo(&n, &other, 10).unwrap_err(),
+        &["kl_monte_carlo", "[5, 2]"],
+    );
+    assert_mentions(
+        kl_monte_carlo(&n, &n, 1).unwrap_err(),
+        &["num_samples", "at least 2", "1"],
+    );
+}
+
+#[test]
+fn rank_mismatches_are_typed() {
+    let d = Device::flex();
+    let base = Normal::new(
+        Tensor::<3>::zeros([2, 3, 4], &d),
+        Tensor::<3>::ones([2, 3, 4], &d),
+    )
+    .unwrap();
+    assert_mentions(
+        Independent::<Normal<3>, 0>::new(base.clone(), 4).unwrap_err(),
+        &[
+            "Independent",
+            "reinterpreted_batch_ndims",
+            "at most",
+            "3",
+            "4",
+        ],
+    );
+    assert_mentions(
+        Independent::<Normal<3>, 2>::new(base, 2).unwrap_err(),
+        &["batch rank", "expected 1", "got 2"],
+    );
+    assert_mentions(
+        MultivariateNormalDiag::<2, 0>::new(Tensor::zeros([2, 3], &d), Tensor::ones([2, 3], &d))
+            .unwrap_err(),
+        &["MultivariateNormalDiag", "expected 1", "got 0"],
+    );
+}
+
+#[test]
+#[should_panic(expected = "Normal: shapes do not broadcast: `value` has shape [4, 2]")]
+fn log_prob_panics_with_the_same_clear_message() {
+    let d = Device::flex();
+    let n = Normal::new(
+        Tensor::<2>::zeros([3, 2], &d),
+        Tensor::<2>::ones([3, 2], &d),
+    )
+    .unwrap();
+    let _ = n.log_prob(Tensor::<2>::zeros([4, 2], &d));
+}
