@@ -20,7 +20,7 @@
 //!
 //! ## Shapes
 //! `sample_shape ++ batch_shape ++ event_shape`, as in TFP and PyTorch; see
-//! [`distribution`](crate::distribution) for how ranks are handled with burn's const-generic
+//! [`distribution`] for how ranks are handled with burn's const-generic
 //! tensors.
 //!
 //! ## Quick start
@@ -76,3 +76,8 @@ pub mod prelude {
         kl_monte_carlo,
     };
 }
+
+/// The README's code blocks, compiled and run as doctests so that the quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

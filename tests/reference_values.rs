@@ -212,7 +212,8 @@ fn check_file(path: &str) -> Result<usize, Vec<String>> {
                     rel
                 };
                 let err = (got - expected).abs();
-                if !(err <= abs || err <= rel * expected.abs()) {
+                let within = err <= abs || err <= rel * expected.abs();
+                if !within {
                     failures.push(format!(
                         "{}: got {got}, expected {expected} (rel {rel}, abs {abs})",
                         describe()
@@ -223,7 +224,8 @@ fn check_file(path: &str) -> Result<usize, Vec<String>> {
                 estimate,
                 std_error,
             }) => {
-                if !((estimate - expected).abs() <= 4.0 * std_error) || !std_error.is_finite() {
+                let within = (estimate - expected).abs() <= 4.0 * std_error;
+                if !within || !std_error.is_finite() {
                     failures.push(format!(
                         "{}: Monte Carlo {estimate} ± {std_error} (n = {MC_SAMPLES}) is more than 4 \
                          standard errors from {expected}",
