@@ -47,6 +47,7 @@ pub mod distribution;
 pub mod error;
 pub mod kl;
 pub mod math;
+pub mod objectives;
 
 mod bernoulli;
 mod bin_concrete;

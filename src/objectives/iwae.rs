@@ -1,0 +1,140 @@
+//! The importance-weighted bound of Burda, Grosse and Salakhutdinov (2016).
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::softmax;
+
+use super::{Bound, GradientEstimator, log_mean_exp, sample_mean, terms};
+use crate::distribution::{Distribution, Rsample};
+use crate::error::{Error, Result};
+
+/// The importance-weighted bound with `k` samples per example:
+/// `IWAE_k = ln (1/k) Σᵢ p(x, zᵢ) / q(zᵢ | x)`, computed with log-sum-exp (see the
+/// [module docs](super) for shapes and the gradient estimators).
+///
+/// `k = 1` gives the Monte Carlo ELBO exactly (same noise, same value); the bound increases
+/// with `k` towards `ln p(x)`, and with a large `k` (5000 in the papers) it is the standard
+/// estimate of a VAE's test log-likelihood.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::objectives::{GradientEstimator, Iwae};
+/// use burn_probability::{Independent, MultivariateNormalDiag, Normal};
+///
+/// let device = Device::flex();
+/// let x = Tensor::<2>::zeros([3, 2], &device);
+/// let q = MultivariateNormalDiag::<2, 1>::new(x.clone(), x.ones_like())?;
+/// let prior = MultivariateNormalDiag::<2, 1>::standard([1, 2], &device);
+/// let lik = |z: Tensor<2>| Independent::<_, 1>::new(Normal::new(z.clone(), z.ones_like()).unwrap(), 1).unwrap();
+/// let bound = Iwae::new(50)?.estimator(GradientEstimator::Dreg).compute(&q, &prior, lik, x);
+/// assert_eq!(bound.value.dims(), [3]);
+/// # Ok::<(), burn_probability::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Iwae {
+    num_samples: usize,
+    estimator: GradientEstimator,
+}
+
+impl Iwae {
+    /// The bound with `k ≥ 1` samples per example and the plain reparameterized gradient.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `k = 0`.
+    pub fn new(k: usize) -> Result<Self> {
+        if k == 0 {
+            return Err(Error::InvalidArgument {
+                context: "Iwae",
+                argument: "num_samples",
+                expected: "at least 1".into(),
+                actual: "0".into(),
+            });
+        }
+        Ok(Self {
+            num_samples: k,
+            estimator: GradientEstimator::Reparameterized,
+        })
+    }
+
+    /// The gradient estimator of [`Bound::loss`].
+    pub fn estimator(mut self, estimator: GradientEstimator) -> Self {
+        self.estimator = estimator;
+        self
+    }
+
+    /// The number of samples `k`.
+    pub fn num_samples(&self) -> usize {
+        self.num_samples
+    }
+
+    /// Evaluates the bound with fresh posterior noise.
+    pub fn compute<Q, P, X, F, const DX: usize>(
+        &self,
+        q: &Q,
+        prior: &P,
+        likelihood: F,
+        x: Tensor<DX>,
+    ) -> Bound
+    where
+        Q: Rsample<2, Batch = Tensor<1>>,
+        P: Distribution<2, Batch = Tensor<1>>,
+        X: Distribution<DX, Batch = Tensor<1>>,
+        F: Fn(Tensor<2>) -> X,
+    {
+        let noise = q.noise::<3>(&[self.num_samples]);
+        self.compute_with_noise(q, prior, likelihood, x, noise)
+    }
+
+    /// Evaluates the bound with given posterior noise `[k, B, L]` (see [`Rsample::noise`]).
+    pub fn compute_with_noise<Q, P, X, F, const DX: usize>(
+        &self,
+        q: &Q,
+        prior: &P,
+        likelihood: F,
+        x: Tensor<DX>,
+        noise: Tensor<3>,
+    ) -> Bound
+    where
+        Q: Rsample<2, Batch = Tensor<1>>,
+        P: Distribution<2, Batch = Tensor<1>>,
+        X: Distribution<DX, Batch = Tensor<1>>,
+        F: Fn(Tensor<2>) -> X,
+    {
+        let z = q.rsample_with_noise(noise);
+        let [k, b, l] = z.dims();
+        let detach_q = self.estimator != GradientEstimator::Reparameterized;
+        let t = terms(q, prior, &likelihood, &x, z.clone(), detach_q);
+        let log_likelihood = sample_mean(t.log_lik.clone());
+        let kl = sample_mean(t.log_q_attached - t.log_prior.clone());
+        let log_w = t.log_lik + t.log_prior - t.log_q;
+        let value = log_mean_exp(log_w.clone());
+        let loss = match self.estimator {
+            GradientEstimator::Reparameterized | GradientEstimator::Stl => -value.clone().mean(),
+            GradientEstimator::Dreg => {
+                // Normalized weights w̃, as constants.
+                let w = softmax(log_w.clone().detach(), 0);
+                let w2 = w.clone().square();
+                // The same log-weights with the latents detached: their gradient reaches only
+                // the model (likelihood and prior) parameters.
+                let z_bar = z.detach();
+                let q_bar = q.detach();
+                let log_w_bar =
+                    super::log_likelihood(&likelihood, &x, z_bar.clone().reshape([k * b, l]), k, b)
+                        + prior.log_prob_n::<3, 2>(z_bar.clone())
+                        - q_bar.log_prob_n::<3, 2>(z_bar);
+                // φ: Σ w̃² ∂ln w/∂z ∂z/∂φ.  θ: Σ w̃² ∇θ ln w + Σ (w̃ − w̃²) ∇θ ln w = Σ w̃ ∇θ ln w.
+                let surrogate = (w2.clone() * log_w + (w - w2) * log_w_bar)
+                    .sum_dim(0)
+                    .squeeze_dim::<1>(0);
+                let surrogate = surrogate.clone() - surrogate.detach() + value.clone().detach();
+                -surrogate.mean()
+            }
+        };
+        Bound {
+            value,
+            log_likelihood,
+            kl,
+            loss,
+        }
+    }
+}

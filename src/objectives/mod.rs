@@ -1,0 +1,195 @@
+//! Variational objectives: the ELBO (analytic or Monte Carlo KL, with a KL weight β), the
+//! importance-weighted bound (IWAE), and the lower-variance gradient estimators STL and DReG.
+//!
+//! # The model
+//! Every objective here takes
+//! * a posterior `q(z | x)`: any [`Rsample<2>`](crate::Rsample) over latents of shape `[B, L]`
+//!   with one log-density per example (`Batch = Tensor<1>`), for example
+//!   `MultivariateNormalDiag<2, 1>` or `Independent<Normal<2>, 1>`;
+//! * a prior `p(z)` over the same latents (shape `[B, L]` or `[1, L]`);
+//! * a likelihood: a closure from latents `z` of shape `[k·B, L]` to a distribution over `x`
+//!   with one log-density per row (`Batch = Tensor<1>`), typically a decoder followed by
+//!   `Independent::new(Bernoulli::new(logits), 1)`;
+//! * the data `x` of shape `[B, ...]`.
+//!
+//! The `k` samples of all `B` examples are drawn and decoded in one batched pass: the latents
+//! are `[k, B, L]`, flattened to `[k·B, L]` (sample-major) for the likelihood, and `x` is
+//! repeated `k` times along its first dimension to match.
+//!
+//! # Bounds
+//! With importance weights `ln wᵢ = ln p(x | zᵢ) + ln p(zᵢ) − ln q(zᵢ | x)`, `zᵢ ~ q`:
+//! ```text
+//! ELBO (Monte Carlo KL)  = (1/k) Σᵢ ln wᵢ                      (with β: ln p(x|z) − β (ln q − ln p))
+//! ELBO (analytic KL)     = (1/k) Σᵢ ln p(x | zᵢ) − β KL(q ‖ p)
+//! IWAE_k                 = ln (1/k) Σᵢ wᵢ = logsumexp(ln w) − ln k   ≤ ln p(x)
+//! ```
+//! `IWAE_1` is the Monte Carlo ELBO; `IWAE_k` increases with `k` towards `ln p(x)` (Burda,
+//! Grosse and Salakhutdinov, 2016). The log-sum-exp keeps the weights in log space; relative
+//! weights below `e⁻⁸⁰` are flushed to zero so that no subnormal float reaches the backward
+//! pass.
+//!
+//! # Gradient estimators
+//! The [`GradientEstimator`] changes the gradient of [`Bound::loss`], never its value:
+//! * [`GradientEstimator::Reparameterized`]: the plain pathwise gradient of the bound.
+//! * [`GradientEstimator::Stl`], "sticking the landing" (Roeder, Wu and Duvenaud, 2017): `ln q`
+//!   is evaluated with the posterior's parameters detached, which drops the score-function
+//!   term `∇φ ln q(z)` (zero in expectation); at the exact posterior the gradient is then zero
+//!   for every sample.
+//! * [`GradientEstimator::Dreg`], doubly reparameterized (Tucker, Lawson, Gu and Maddison,
+//!   2019), for IWAE: the posterior's parameters get `Σᵢ w̃ᵢ² ∂ln wᵢ/∂zᵢ · ∂zᵢ/∂φ` (with `ln q`
+//!   detached as in STL, `w̃` the normalized weights), the model's parameters keep the usual
+//!   IWAE gradient `Σᵢ w̃ᵢ ∇θ ln wᵢ`. Computing both in one backward pass costs a second
+//!   evaluation of the likelihood, on detached latents.
+//!
+//! # Example
+//! ```
+//! use burn::tensor::{Device, Tensor};
+//! use burn_probability::objectives::{Elbo, GradientEstimator, Iwae};
+//! use burn_probability::{Independent, MultivariateNormalDiag, Normal};
+//!
+//! let device = Device::flex();
+//! let x = Tensor::<2>::ones([8, 3], &device);
+//! // q(z | x) from an "encoder", p(z), and a "decoder" p(x | z) = N(z, 0.5²).
+//! let q = MultivariateNormalDiag::<2, 1>::new(x.clone() * 0.5, x.ones_like() * 0.8)?;
+//! let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+//! let likelihood = |z: Tensor<2>| {
+//!     Independent::<_, 1>::new(Normal::new(z.clone(), z.ones_like() * 0.5).unwrap(), 1).unwrap()
+//! };
+//! let elbo = Elbo::new().analytic_kl(&q, &prior, likelihood, x.clone());      // closed-form KL
+//! let iwae = Iwae::new(16).estimator(GradientEstimator::Dreg).compute(&q, &prior, likelihood, x);
+//! let loss = iwae.loss;             // minimize this; its gradient is the DReG estimator
+//! assert_eq!(elbo.value.dims(), [8]);
+//! # let _ = loss;
+//! # Ok::<(), burn_probability::Error>(())
+//! ```
+
+mod elbo;
+mod iwae;
+
+pub use elbo::Elbo;
+pub use iwae::Iwae;
+
+use burn::tensor::Tensor;
+
+use crate::distribution::{Distribution, Rsample};
+use crate::math::logsumexp;
+
+/// Which gradient [`Bound::loss`] carries. The value is the same for all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GradientEstimator {
+    /// The plain reparameterized (pathwise) gradient of the bound.
+    #[default]
+    Reparameterized,
+    /// "Sticking the landing" (Roeder et al. 2017): no score term through the posterior's
+    /// parameters.
+    Stl,
+    /// Doubly reparameterized IWAE gradient (Tucker et al. 2019); only for [`Iwae`].
+    Dreg,
+}
+
+/// A variational bound evaluated on a batch of `B` examples.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    /// The bound per example, `[B]`, in nats (higher is better). With β ≠ 1 it is the
+    /// β-weighted objective.
+    pub value: Tensor<1>,
+    /// The Monte Carlo estimate of `E_q[ln p(x | z)]` per example, `[B]`.
+    pub log_likelihood: Tensor<1>,
+    /// `KL(q ‖ p)` per example, `[B]`: closed form, or the Monte Carlo mean of
+    /// `ln q(z) − ln p(z)` over the `k` samples.
+    pub kl: Tensor<1>,
+    /// The loss to minimize, a `[1]` tensor: `−mean(value)`, whose gradient is the chosen
+    /// [`GradientEstimator`].
+    pub loss: Tensor<1>,
+}
+
+impl Bound {
+    /// The mean of [`Self::value`] over the batch, `[1]`.
+    pub fn mean(&self) -> Tensor<1> {
+        self.value.clone().mean()
+    }
+}
+
+/// The terms of the importance weights for `k` samples of `B` examples, all `[k, B]`.
+pub(crate) struct Terms {
+    /// `ln p(x | z)`.
+    pub log_lik: Tensor<2>,
+    /// `ln p(z)`.
+    pub log_prior: Tensor<2>,
+    /// `ln q(z | x)`, with the posterior's parameters detached for STL and DReG.
+    pub log_q: Tensor<2>,
+    /// `ln q(z | x)` with the posterior's parameters attached (for the reported KL).
+    pub log_q_attached: Tensor<2>,
+}
+
+/// Draws `z = q.rsample_with_noise(noise)`, `[k, B, L]`, and evaluates the weight terms.
+pub(crate) fn terms<Q, P, X, F, const DX: usize>(
+    q: &Q,
+    prior: &P,
+    likelihood: &F,
+    x: &Tensor<DX>,
+    z: Tensor<3>,
+    detach_q: bool,
+) -> Terms
+where
+    Q: Rsample<2, Batch = Tensor<1>>,
+    P: Distribution<2, Batch = Tensor<1>>,
+    F: Fn(Tensor<2>) -> X,
+    X: Distribution<DX, Batch = Tensor<1>>,
+{
+    let [k, b, l] = z.dims();
+    let log_q_attached: Tensor<2> = q.log_prob_n::<3, 2>(z.clone());
+    let log_q = if detach_q {
+        q.detach().log_prob_n::<3, 2>(z.clone())
+    } else {
+        log_q_attached.clone()
+    };
+    let log_prior: Tensor<2> = prior.log_prob_n::<3, 2>(z.clone());
+    let log_lik = log_likelihood(likelihood, x, z.reshape([k * b, l]), k, b);
+    Terms {
+        log_lik,
+        log_prior,
+        log_q,
+        log_q_attached,
+    }
+}
+
+/// `ln p(x | z)` for `z` of shape `[k·B, L]`, as `[k, B]`.
+pub(crate) fn log_likelihood<X, F, const DX: usize>(
+    likelihood: &F,
+    x: &Tensor<DX>,
+    z_flat: Tensor<2>,
+    k: usize,
+    b: usize,
+) -> Tensor<2>
+where
+    F: Fn(Tensor<2>) -> X,
+    X: Distribution<DX, Batch = Tensor<1>>,
+{
+    let px = likelihood(z_flat);
+    let x_rep = if k == 1 {
+        x.clone()
+    } else {
+        x.clone().repeat_dim(0, k)
+    };
+    px.log_prob(x_rep).reshape([k, b])
+}
+
+/// `logsumexp` over the sample dimension minus `ln k`: `[k, B] → [B]`.
+pub(crate) fn log_mean_exp(log_w: Tensor<2>) -> Tensor<1> {
+    let k = log_w.dims()[0];
+    logsumexp(log_w, 0).squeeze_dim::<1>(0) - (k as f64).ln()
+}
+
+/// Mean over the sample dimension: `[k, B] → [B]`.
+pub(crate) fn sample_mean(t: Tensor<2>) -> Tensor<1> {
+    t.mean_dim(0).squeeze_dim::<1>(0)
+}
+
+/// Checks the number of samples.
+pub(crate) fn check_samples(context: &'static str, k: usize) {
+    assert!(
+        k >= 1,
+        "{context}: `num_samples` must be at least 1, got {k}"
+    );
+}
