@@ -63,6 +63,13 @@ pub enum Error {
         /// Its position in the flattened (row-major) value tensor.
         index: usize,
     },
+    /// A data file is missing, unreadable, truncated or corrupt.
+    Dataset {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An argument that is not a tensor is out of range (a temperature, a sample count, ...).
     InvalidArgument {
         /// The distribution or function.
@@ -120,6 +127,7 @@ impl fmt::Display for Error {
                 "{distribution}: `value` must lie in the support {support}, but element {index} \
                  is {value}"
             ),
+            Error::Dataset { path, message } => write!(f, "{}: {message}", path.display()),
             Error::InvalidArgument {
                 context,
                 argument,

@@ -112,8 +112,8 @@ pub struct MonteCarloEstimate<T> {
 /// let p = Logistic::new(Tensor::<1>::from_floats([0.0], &device), Tensor::<1>::from_floats([1.0], &device))?;
 /// let q = Logistic::new(Tensor::<1>::from_floats([0.5], &device), Tensor::<1>::from_floats([2.0], &device))?;
 /// let kl = kl_monte_carlo(&p, &q, 10_000)?;
-/// let (est, se): (Vec<f32>, Vec<f32>) = (kl.estimate.into_data().to_vec().unwrap(),
-///                                        kl.std_error.into_data().to_vec().unwrap());
+/// let (est, se): (Vec<f32>, Vec<f32>) = (kl.estimate.into_data().iter::<f32>().collect(),
+///                                        kl.std_error.into_data().iter::<f32>().collect());
 /// assert!(est[0] > 0.0 && se[0] < 0.05);
 /// # Ok::<(), burn_probability::Error>(())
 /// ```

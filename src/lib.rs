@@ -43,6 +43,8 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+#[cfg(feature = "datasets")]
+pub mod datasets;
 pub mod distribution;
 pub mod error;
 pub mod kl;

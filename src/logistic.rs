@@ -32,7 +32,7 @@ use crate::math::{logit, sigmoid, softplus};
 ///
 /// let device = Device::flex();
 /// let d = Logistic::new(Tensor::<1>::from_floats([0.0], &device), Tensor::<1>::from_floats([1.0], &device))?;
-/// let p: Vec<f32> = d.cdf(Tensor::<1>::from_floats([0.0], &device)).into_data().to_vec().unwrap();
+/// let p: Vec<f32> = d.cdf(Tensor::<1>::from_floats([0.0], &device)).into_data().iter::<f32>().collect();
 /// assert_eq!(p, vec![0.5]);
 /// # Ok::<(), burn_probability::Error>(())
 /// ```

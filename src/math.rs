@@ -27,7 +27,7 @@ pub const SQRT_2: f64 = core::f64::consts::SQRT_2;
 /// use burn::tensor::{Device, Tensor};
 /// use burn_probability::math::softplus;
 /// let x = Tensor::<1>::from_floats([-100.0, 0.0, 100.0], &Device::flex());
-/// let y: Vec<f32> = softplus(x).into_data().to_vec().unwrap();
+/// let y: Vec<f32> = softplus(x).into_data().iter::<f32>().collect();
 /// assert!((y[0] - 3.7e-44).abs() < 1e-40 && (y[1] - 2f32.ln()).abs() < 1e-6 && y[2] == 100.0);
 /// ```
 pub fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -158,7 +158,7 @@ fn horner<const D: usize>(x: Tensor<D>, coefs: &[f64]) -> Tensor<D> {
 /// use burn::tensor::{Device, Tensor};
 /// use burn_probability::math::logsumexp;
 /// let x = Tensor::<2>::from_floats([[1000.0, 1000.0]], &Device::flex());
-/// let y: Vec<f32> = logsumexp(x, 1).into_data().to_vec().unwrap();
+/// let y: Vec<f32> = logsumexp(x, 1).into_data().iter::<f32>().collect();
 /// assert!((y[0] - (1000.0 + 2f32.ln())).abs() < 1e-3);
 /// ```
 pub fn logsumexp<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
