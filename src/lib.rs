@@ -47,6 +47,7 @@
 pub mod datasets;
 pub mod distribution;
 pub mod error;
+pub mod inference;
 pub mod kl;
 pub mod math;
 pub mod objectives;
