@@ -31,8 +31,10 @@ use plot::{BLUE, GREEN, Image, ORANGE, Panel, RED};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Random seed (data generation, noise of VI and of the criticism samples).
-    #[arg(long, default_value_t = 42)]
+    /// Random seed (data generation, noise of VI and of the criticism samples). The default
+    /// draws w = (−2.09, −1.15), of the tutorial's magnitude; seeds that draw |w| < σ give
+    /// data whose principal axis is poorly determined by any method.
+    #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Number of data points N.
     #[arg(long, default_value_t = 5000)]
