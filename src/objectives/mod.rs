@@ -56,7 +56,7 @@
 //!     Independent::<_, 1>::new(Normal::new(z.clone(), z.ones_like() * 0.5).unwrap(), 1).unwrap()
 //! };
 //! let elbo = Elbo::new().analytic_kl(&q, &prior, likelihood, x.clone());      // closed-form KL
-//! let iwae = Iwae::new(16).estimator(GradientEstimator::Dreg).compute(&q, &prior, likelihood, x);
+//! let iwae = Iwae::new(16)?.estimator(GradientEstimator::Dreg).compute(&q, &prior, likelihood, x);
 //! let loss = iwae.loss;             // minimize this; its gradient is the DReG estimator
 //! assert_eq!(elbo.value.dims(), [8]);
 //! # let _ = loss;
