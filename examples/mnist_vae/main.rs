@@ -1,0 +1,678 @@
+//! Variational autoencoders on MNIST: the TFP/Keras tutorials' models, trained with
+//! burn-probability.
+//!
+//! ```sh
+//! cargo run --release --example mnist_vae                       # the convolutional VAE, 20 epochs
+//! cargo run --release --example mnist_vae -- --model mlp --epochs 10
+//! cargo run --release --example mnist_vae -- --model iwae --objective iwae -k 50
+//! cargo run --release --example mnist_vae -- --model binary --temperature 0.5
+//! cargo run --release --example mnist_vae -- --help
+//! ```
+//!
+//! Data: `--data-dir DIR`, else `$MNIST_DIR`, else the cache folder
+//! (`$XDG_CACHE_HOME/burn-probability/mnist`, by default `~/.cache/burn-probability/mnist`), each
+//! holding the four original IDX files (`.gz` or not).
+//!
+//! Output (`--out`, default `runs/mnist_vae/<model>`): `metrics.jsonl` (one line per epoch,
+//! then the test log-likelihood), `latent.png`, `manifold.png` (2-D latents), `reconstructions.png`,
+//! `samples.png`, and `checkpoint/` (after every epoch; `--resume` continues from it).
+
+#[path = "../common/plot.rs"]
+mod plot;
+
+mod model;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, RmsPropConfig};
+use burn::tensor::{Device, Tensor};
+use burn_probability::datasets::mnist::{Binarization, Mnist, Split, missing_files};
+use burn_probability::math::{logsumexp, ndtri};
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use model::{BinaryVae, ConvVae, MlpVae, ObjectiveKind, Vae};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ModelKind {
+    /// The Keras/TFP convolutional VAE (latent 2, RMSprop 1e-3, static binarization).
+    Conv,
+    /// The TFP/Edward MLP VAE: 784-200-200 ELU, latent 2, Adam 1e-3, batch 64.
+    Mlp,
+    /// Burda et al.'s one-stochastic-layer model: 784-200-200-50 tanh, dynamic binarization.
+    Iwae,
+    /// The discrete-latent VAE: BinConcrete latents in logit space, MLP encoder and decoder.
+    Binary,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DatasetKind {
+    Mnist,
+    FashionMnist,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BinarizationKind {
+    /// pixel > 127.5, fixed once.
+    Static,
+    /// A fresh Bernoulli(pixel / 255) draw for every batch.
+    Dynamic,
+}
+
+/// Train a variational autoencoder on MNIST (or Fashion-MNIST).
+#[derive(Parser, Debug, Clone)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// The architecture (each has the tutorial's defaults for the flags below).
+    #[arg(long, value_enum, default_value_t = ModelKind::Conv)]
+    model: ModelKind,
+    /// The training objective. Default: elbo (iwae for --model iwae is not implied: choose it).
+    #[arg(long, value_enum, default_value_t = ObjectiveKind::Elbo)]
+    objective: ObjectiveKind,
+    /// Samples per example for the objective.
+    #[arg(short = 'k', long = "samples", default_value_t = 1)]
+    k: usize,
+    /// Epochs (passes over the training set).
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Batch size. Default: 100 for conv, 64 for mlp, 20 for iwae, 100 for binary.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Learning rate (RMSprop for conv, Adam otherwise).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Latent dimension. Default: 2 (conv, mlp), 50 (iwae), 20 (binary).
+    #[arg(long)]
+    latent: Option<usize>,
+    /// BinConcrete temperature (binary model).
+    #[arg(long, default_value_t = 0.5)]
+    temperature: f64,
+    /// Binarization. Default: static for conv and mlp, dynamic for iwae and binary.
+    #[arg(long, value_enum)]
+    binarization: Option<BinarizationKind>,
+    /// The data set.
+    #[arg(long, value_enum, default_value_t = DatasetKind::Mnist)]
+    dataset: DatasetKind,
+    /// Folder with the four IDX files (else $MNIST_DIR, then the cache folder).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Use only the first N training images (quick runs and tests).
+    #[arg(long)]
+    train_n: Option<usize>,
+    /// Use only the first N test images for the per-epoch test ELBO.
+    #[arg(long)]
+    test_n: Option<usize>,
+    /// Importance samples for the final test log-likelihood (0 skips it).
+    #[arg(long, default_value_t = 5000)]
+    eval_k: usize,
+    /// Test images for the final log-likelihood. Default: 10000, or 1000 for conv.
+    #[arg(long)]
+    eval_n: Option<usize>,
+    /// Output folder. Default: runs/mnist_vae/<model>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue from the checkpoint in the output folder.
+    #[arg(long)]
+    resume: bool,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// The resolved settings of a run.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Settings {
+    model: String,
+    objective: String,
+    k: usize,
+    batch_size: usize,
+    lr: f64,
+    latent: usize,
+    temperature: f64,
+    dynamic: bool,
+    dataset: String,
+    train_n: usize,
+    seed: u64,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(2);
+}
+
+fn cache_dir(dataset: DatasetKind) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let name = match dataset {
+        DatasetKind::Mnist => "mnist",
+        DatasetKind::FashionMnist => "fashion-mnist",
+    };
+    Some(base.join("burn-probability").join(name))
+}
+
+/// Finds the data folder: --data-dir, then $MNIST_DIR, then the cache folder (and, for
+/// Fashion-MNIST, the Debian package's folder).
+fn locate_data(args: &Args) -> PathBuf {
+    if let Some(dir) = &args.data_dir {
+        let missing = missing_files(dir);
+        if !missing.is_empty() {
+            fail(format!(
+                "--data-dir {} lacks {}",
+                dir.display(),
+                missing.join(", ")
+            ));
+        }
+        return dir.clone();
+    }
+    let mut tried = Vec::new();
+    let env_var = match args.dataset {
+        DatasetKind::Mnist => "MNIST_DIR",
+        DatasetKind::FashionMnist => "FASHION_MNIST_DIR",
+    };
+    let mut candidates: Vec<PathBuf> = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend(cache_dir(args.dataset));
+    if args.dataset == DatasetKind::FashionMnist {
+        candidates.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
+    }
+    for dir in candidates {
+        let missing = missing_files(&dir);
+        if missing.is_empty() {
+            return dir;
+        }
+        tried.push(format!(
+            "  {} (missing {})",
+            dir.display(),
+            missing.join(", ")
+        ));
+    }
+    fail(format!(
+        "no {:?} data found. Looked in:\n{}\nProvide the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
+         t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) with --data-dir DIR or the {env_var} environment variable, \
+         or put them in the cache folder above. (Automatic download is not implemented yet.)",
+        args.dataset,
+        if tried.is_empty() {
+            "  (nowhere: no HOME for a cache folder)".to_string()
+        } else {
+            tried.join("\n")
+        }
+    ))
+}
+
+fn settings(args: &Args, train_len: usize) -> Settings {
+    let (batch, latent, dynamic) = match args.model {
+        ModelKind::Conv => (100, 2, false),
+        ModelKind::Mlp => (64, 2, false),
+        ModelKind::Iwae => (20, 50, true),
+        ModelKind::Binary => (100, 20, true),
+    };
+    let s = Settings {
+        model: format!("{:?}", args.model).to_lowercase(),
+        objective: format!("{:?}", args.objective).to_lowercase(),
+        k: args.k,
+        batch_size: args.batch_size.unwrap_or(batch),
+        lr: args.lr,
+        latent: args.latent.unwrap_or(latent),
+        temperature: args.temperature,
+        dynamic: args
+            .binarization
+            .map(|b| b == BinarizationKind::Dynamic)
+            .unwrap_or(dynamic),
+        dataset: format!("{:?}", args.dataset).to_lowercase(),
+        train_n: args.train_n.unwrap_or(train_len).min(train_len),
+        seed: args.seed,
+    };
+    if s.k == 0 || s.batch_size == 0 || s.latent == 0 || s.train_n == 0 {
+        fail("-k, --batch-size, --latent and --train-n must be at least 1");
+    }
+    if !(s.lr.is_finite() && s.lr > 0.0) {
+        fail(format!("--lr must be finite and > 0, got {}", s.lr));
+    }
+    if !(s.temperature.is_finite() && s.temperature > 0.0) {
+        fail(format!(
+            "--temperature must be finite and > 0, got {}",
+            s.temperature
+        ));
+    }
+    if args.model == ModelKind::Binary && args.objective == ObjectiveKind::ElboAnalytic {
+        fail(
+            "--objective elbo-analytic needs Gaussian latents: BinConcrete pairs have no closed-form KL (use elbo, which estimates it in logit space)",
+        );
+    }
+    s
+}
+
+fn build(s: &Settings, device: &Device) -> Vae {
+    match s.model.as_str() {
+        "conv" => Vae::Conv(ConvVae::new(s.latent, device)),
+        "mlp" => Vae::Mlp(MlpVae::new(s.latent, false, device)),
+        "iwae" => Vae::Mlp(MlpVae::new(s.latent, true, device)),
+        _ => Vae::Binary(BinaryVae::new(s.latent, s.temperature, device)),
+    }
+}
+
+fn optimizer(s: &Settings) -> ModuleOptimizer {
+    if s.model == "conv" {
+        // Keras' RMSprop: rho 0.9, epsilon 1e-7.
+        RmsPropConfig::new()
+            .with_alpha(0.9)
+            .with_epsilon(1e-7)
+            .init()
+    } else {
+        // PyTorch's and TensorFlow's Adam epsilon (burn's default is 1e-5).
+        AdamConfig::new().with_epsilon(1e-8).init()
+    }
+}
+
+/// A deterministic permutation of `0..n` for an epoch (splitmix64 + Fisher–Yates).
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        p.swap(i, j);
+    }
+    p
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    settings: Settings,
+}
+
+/// Saves model, optimizer and progress; `state.json`, written last, commits the checkpoint.
+fn save_checkpoint(
+    dir: &Path,
+    vae: &Vae,
+    optim: &ModuleOptimizer,
+    epoch: usize,
+    s: &Settings,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let (model_tmp, optim_tmp) = (dir.join("model.bpk.tmp"), dir.join("optim.bpk.tmp"));
+    vae.clone()
+        .save_file(&model_tmp)
+        .map_err(|e| format!("cannot write {}: {e:?}", model_tmp.display()))?;
+    optim
+        .to_record()
+        .save(&optim_tmp)
+        .map_err(|e| format!("cannot write {}: {e:?}", optim_tmp.display()))?;
+    std::fs::rename(&model_tmp, dir.join("model.bpk"))
+        .map_err(|e| format!("cannot rename {}: {e}", model_tmp.display()))?;
+    std::fs::rename(&optim_tmp, dir.join("optim.bpk"))
+        .map_err(|e| format!("cannot rename {}: {e}", optim_tmp.display()))?;
+    let state = CheckpointState {
+        epoch,
+        settings: s.clone(),
+    };
+    write_atomic(
+        &dir.join("state.json"),
+        serde_json::to_string_pretty(&state)
+            .expect("serializable")
+            .as_bytes(),
+    )
+}
+
+/// The mean bound per image over images `0..n` of a split, without gradients.
+fn evaluate(vae: &Vae, data: &Mnist, split: Split, n: usize, s: &Settings, device: &Device) -> f64 {
+    let eval = vae.valid();
+    let batch = 500;
+    let mut total = 0.0;
+    let mut start = 0;
+    while start < n {
+        let end = (start + batch).min(n);
+        let bin = if s.dynamic {
+            Binarization::Dynamic
+        } else {
+            Binarization::Static
+        };
+        let x = data.images_tensor(split, start..end, bin, device);
+        let b = eval.bound(x, ObjectiveKind::Elbo, 1);
+        total += b.value.sum().into_scalar::<f64>();
+        start = end;
+    }
+    total / n as f64
+}
+
+/// ln p(x) by importance sampling with `k` samples (the IWAE_k bound), averaged over test
+/// images `0..n`, computed in chunks of samples so that memory stays bounded.
+fn log_likelihood(
+    vae: &Vae,
+    data: &Mnist,
+    n: usize,
+    k: usize,
+    s: &Settings,
+    device: &Device,
+) -> f64 {
+    let eval = vae.valid();
+    let per_chunk = if s.model == "conv" { 2_000 } else { 20_000 };
+    let (b, kc) = if k >= per_chunk {
+        (1, per_chunk)
+    } else {
+        ((per_chunk / k).max(1), k)
+    };
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template(
+            "test log-likelihood {bar:30} {pos}/{len} images [{elapsed}<{eta}]",
+        )
+        .expect("template"),
+    );
+    let mut total = 0.0;
+    let mut start = 0;
+    while start < n {
+        let end = (start + b).min(n);
+        let bin = if s.dynamic {
+            Binarization::Dynamic
+        } else {
+            Binarization::Static
+        };
+        let x = data.images_tensor(Split::Test, start..end, bin, device);
+        let mut chunks = Vec::new();
+        let mut done = 0;
+        while done < k {
+            let m = kc.min(k - done);
+            let v = eval.bound(x.clone(), ObjectiveKind::Iwae, m).value + (m as f64).ln();
+            chunks.push(v.unsqueeze_dim::<2>(0));
+            done += m;
+        }
+        let lse = logsumexp(Tensor::cat(chunks, 0), 0) - (k as f64).ln();
+        total += lse.sum().into_scalar::<f64>();
+        bar.inc((end - start) as u64);
+        start = end;
+    }
+    bar.finish_and_clear();
+    total / n as f64
+}
+
+fn pictures(
+    vae: &Vae,
+    data: &Mnist,
+    s: &Settings,
+    out: &Path,
+    device: &Device,
+) -> Result<(), String> {
+    use plot::{Image, Panel, TAB10};
+    let eval = vae.valid();
+    let bin = Binarization::Static;
+    let test = &data.test;
+    let n = test.len().min(5000);
+    // Latent space, coloured by digit.
+    if s.latent == 2 {
+        let z: Vec<f64> = eval
+            .posterior_mean(data.images_tensor(Split::Test, 0..n, bin, device))
+            .into_data()
+            .iter::<f64>()
+            .collect();
+        let pts: Vec<(f64, f64)> = (0..n).map(|i| (z[2 * i], z[2 * i + 1])).collect();
+        let mut img = Image::new(800, 760);
+        let panel = Panel::new(
+            70,
+            20,
+            700,
+            700,
+            Panel::limits(pts.iter().map(|p| p.0)),
+            Panel::limits(pts.iter().map(|p| p.1)),
+        );
+        panel.axes(&mut img);
+        for (i, p) in pts.iter().enumerate() {
+            panel.scatter(
+                &mut img,
+                std::slice::from_ref(p),
+                TAB10[test.labels[i] as usize],
+                2,
+            );
+        }
+        img.save(&out.join("latent.png"))?;
+        // The decoded manifold over a 20 x 20 grid of prior quantiles.
+        let g = 20;
+        let qs: Vec<f32> = (0..g).map(|i| (i as f32 + 0.5) / g as f32).collect();
+        let q = Tensor::<1>::from_floats(qs.as_slice(), device);
+        let quantiles: Vec<f64> = match vae {
+            Vae::Binary(_) => burn_probability::math::logit(q)
+                .div_scalar(s.temperature)
+                .into_data()
+                .iter::<f64>()
+                .collect(),
+            _ => ndtri(q).into_data().iter::<f64>().collect(),
+        };
+        let mut grid = Vec::with_capacity(2 * g * g);
+        for r in 0..g {
+            for c in 0..g {
+                grid.push(quantiles[c] as f32);
+                grid.push(quantiles[g - 1 - r] as f32);
+            }
+        }
+        let zg = Tensor::<1>::from_floats(grid.as_slice(), device).reshape([g * g, 2]);
+        let imgs: Vec<f32> = eval.decode(zg).into_data().iter::<f32>().collect();
+        let mut img = Image::new(g * 28, g * 28);
+        for i in 0..g * g {
+            img.paste_grey(
+                (i % g) * 28,
+                (i / g) * 28,
+                28,
+                28,
+                &imgs[i * 784..(i + 1) * 784],
+                1,
+            );
+        }
+        img.save(&out.join("manifold.png"))?;
+    }
+    // Reconstructions: originals (top rows) and decoded posterior means (rows below).
+    let m = 10;
+    let x = data.images_tensor(Split::Test, 0..m, bin, device);
+    let orig: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
+    let rec: Vec<f32> = eval
+        .decode(eval.posterior_mean(x))
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let mut img = Image::new(m * 56, 112);
+    for i in 0..m {
+        img.paste_grey(i * 56, 0, 28, 28, &orig[i * 784..(i + 1) * 784], 2);
+        img.paste_grey(i * 56, 56, 28, 28, &rec[i * 784..(i + 1) * 784], 2);
+    }
+    img.save(&out.join("reconstructions.png"))?;
+    // Samples from the prior (pixel probabilities).
+    let z = eval.sample_prior(100, device);
+    let smp: Vec<f32> = eval.decode(z).into_data().iter::<f32>().collect();
+    let mut img = Image::new(10 * 28, 10 * 28);
+    for i in 0..100 {
+        img.paste_grey(
+            (i % 10) * 28,
+            (i / 10) * 28,
+            28,
+            28,
+            &smp[i * 784..(i + 1) * 784],
+            1,
+        );
+    }
+    img.save(&out.join("samples.png"))
+}
+
+fn append_line(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    writeln!(f, "{value}").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn main() {
+    let args = Args::parse();
+    let dir = locate_data(&args);
+    let data = Mnist::load(&dir).unwrap_or_else(|e| fail(e));
+    let s = settings(&args, data.train.len());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/mnist_vae").join(&s.model));
+    std::fs::create_dir_all(&out)
+        .unwrap_or_else(|e| fail(format!("cannot create --out {}: {e}", out.display())));
+    let probe = out.join(".write-test");
+    std::fs::write(&probe, b"")
+        .unwrap_or_else(|e| fail(format!("--out {} is not writable: {e}", out.display())));
+    std::fs::remove_file(&probe).ok();
+
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    let mut vae = build(&s, &ad);
+    let mut optim = optimizer(&s);
+    let ckpt = out.join("checkpoint");
+    let metrics = out.join("metrics.jsonl");
+    let mut first_epoch = 0;
+    if args.resume {
+        let state: CheckpointState = std::fs::read_to_string(ckpt.join("state.json"))
+            .map_err(|e| {
+                format!(
+                    "--resume: cannot read {}: {e}",
+                    ckpt.join("state.json").display()
+                )
+            })
+            .and_then(|t| {
+                serde_json::from_str(&t).map_err(|e| {
+                    format!(
+                        "--resume: {} is corrupt: {e}",
+                        ckpt.join("state.json").display()
+                    )
+                })
+            })
+            .unwrap_or_else(|e| fail(e));
+        if state.settings != s {
+            fail(format!(
+                "--resume: the checkpoint was made with other settings:\n  checkpoint: {:?}\n  now:        {s:?}",
+                state.settings
+            ));
+        }
+        vae = vae
+            .try_load_file(ckpt.join("model.bpk"))
+            .unwrap_or_else(|e| {
+                fail(format!(
+                    "--resume: cannot load {}: {e:?}",
+                    ckpt.join("model.bpk").display()
+                ))
+            });
+        let record = OptimizerRecord::load(ckpt.join("optim.bpk")).unwrap_or_else(|e| {
+            fail(format!(
+                "--resume: cannot load {}: {e:?}",
+                ckpt.join("optim.bpk").display()
+            ))
+        });
+        optim = optim.load_record(record);
+        first_epoch = state.epoch;
+        println!("resuming after epoch {first_epoch} from {}", ckpt.display());
+    } else if metrics.exists() {
+        std::fs::remove_file(&metrics)
+            .unwrap_or_else(|e| fail(format!("cannot replace {}: {e}", metrics.display())));
+    }
+    println!(
+        "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {} binarization",
+        s.model,
+        s.dataset,
+        s.train_n,
+        dir.display(),
+        s.objective,
+        s.k,
+        s.batch_size,
+        s.latent,
+        if s.dynamic { "dynamic" } else { "static" }
+    );
+    let test_n = args.test_n.unwrap_or(data.test.len()).min(data.test.len());
+    let bin = if s.dynamic {
+        Binarization::Dynamic
+    } else {
+        Binarization::Static
+    };
+    let objective: ObjectiveKind = args.objective;
+    let batches = s.train_n.div_ceil(s.batch_size);
+    let mut last_elbo = f64::NAN;
+    for epoch in first_epoch..args.epochs {
+        // Reseeding per epoch makes a resumed run draw the same noise as an uninterrupted one.
+        device.seed(s.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
+        ad.seed(s.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
+        let order = permutation(s.train_n, s.seed.wrapping_add(epoch as u64));
+        let bar = ProgressBar::new(batches as u64).with_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} [{elapsed}<{eta}]",
+            )
+            .expect("template"),
+        );
+        bar.set_prefix(format!("{}/{}", epoch + 1, args.epochs));
+        let t0 = Instant::now();
+        let mut loss_sum = 0.0;
+        for (i, idx) in order.chunks(s.batch_size).enumerate() {
+            let x = data.gather_images(Split::Train, idx, bin, &ad);
+            let bound = vae.bound(x, objective, s.k);
+            let loss = bound.loss.clone().into_scalar::<f64>();
+            if !loss.is_finite() {
+                fail(format!(
+                    "the loss became {loss} at epoch {}, batch {i}: try a lower --lr",
+                    epoch + 1
+                ));
+            }
+            loss_sum += loss * idx.len() as f64;
+            let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
+            vae = optim.step(s.lr, vae, grads);
+            if i % 10 == 0 {
+                let done = (i + 1) * s.batch_size;
+                bar.set_message(format!(
+                    "loss {loss:.2}, {:.0} images/s",
+                    done as f64 / t0.elapsed().as_secs_f64()
+                ));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let seconds = t0.elapsed().as_secs_f64();
+        let train_loss = loss_sum / s.train_n as f64;
+        let test_elbo = evaluate(&vae, &data, Split::Test, test_n, &s, &device);
+        last_elbo = test_elbo;
+        let ips = s.train_n as f64 / seconds;
+        println!(
+            "epoch {:>3}/{}: train loss {train_loss:.3}  test ELBO {test_elbo:.3} nats  ({seconds:.1} s, {ips:.0} images/s)",
+            epoch + 1,
+            args.epochs
+        );
+        let line = serde_json::json!({"epoch": epoch + 1, "train_loss": train_loss, "test_elbo": test_elbo, "test_n": test_n,
+                                      "seconds": seconds, "images_per_sec": ips});
+        append_line(&metrics, &line).unwrap_or_else(|e| fail(e));
+        save_checkpoint(&ckpt, &vae, &optim, epoch + 1, &s).unwrap_or_else(|e| fail(e));
+    }
+    let eval_n = args
+        .eval_n
+        .unwrap_or(if s.model == "conv" { 1000 } else { 10_000 })
+        .min(data.test.len());
+    if args.eval_k > 0 && eval_n > 0 {
+        let t0 = Instant::now();
+        let ll = log_likelihood(&vae, &data, eval_n, args.eval_k, &s, &device);
+        println!(
+            "test log-likelihood (IWAE bound, k = {}, {eval_n} images): {ll:.3} nats ({:.1} s)",
+            args.eval_k,
+            t0.elapsed().as_secs_f64()
+        );
+        append_line(&metrics, &serde_json::json!({"test_log_likelihood": ll, "eval_k": args.eval_k, "eval_n": eval_n, "test_elbo": last_elbo}))
+            .unwrap_or_else(|e| fail(e));
+    }
+    pictures(&vae, &data, &s, &out, &device).unwrap_or_else(|e| fail(e));
+    println!("wrote {}", out.display());
+}

@@ -1,0 +1,347 @@
+//! The four VAE architectures of the tutorials.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{elu, relu, sigmoid};
+use burn::tensor::{Device, Tensor};
+use burn_probability::math::softplus;
+use burn_probability::{Bernoulli, Independent, Logistic, MultivariateNormalDiag};
+
+/// The pixel likelihood `p(x | z)`: independent Bernoullis over the 784 pixels.
+pub type PixelLikelihood = Independent<Bernoulli<2>, 1>;
+
+fn pixels(logits: Tensor<2>) -> PixelLikelihood {
+    Independent::new(Bernoulli::new(logits), 1).expect("rank 2 logits, one event dim")
+}
+
+/// Splits `[B, 2L]` into loc and the pre-softplus scale, `scale = softplus(raw) + 1e-3`.
+fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+    let b = h.dims()[0];
+    let loc = h.clone().slice([0..b, 0..latent]);
+    let scale = softplus(h.slice([0..b, latent..2 * latent])) + 1e-3;
+    MultivariateNormalDiag::new(loc, scale).expect("loc and scale share a shape")
+}
+
+/// The convolutional VAE of the Keras/TFP tutorial (latent 2 by default).
+#[derive(Module, Debug)]
+pub struct ConvVae {
+    c1: Conv2d,
+    c2: Conv2d,
+    c3: Conv2d,
+    c4: Conv2d,
+    fc: Linear,
+    head: Linear,
+    d_fc: Linear,
+    d_up: ConvTranspose2d,
+    d_out: Conv2d,
+    latent: usize,
+}
+
+impl ConvVae {
+    pub fn new(latent: usize, device: &Device) -> Self {
+        let same = || PaddingConfig2d::Explicit(1, 1, 1, 1);
+        Self {
+            c1: Conv2dConfig::new([1, 32], [3, 3])
+                .with_padding(same())
+                .init(device),
+            // TensorFlow's "same" for stride 2 pads only bottom and right.
+            c2: Conv2dConfig::new([32, 64], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(0, 0, 1, 1))
+                .init(device),
+            c3: Conv2dConfig::new([64, 64], [3, 3])
+                .with_padding(same())
+                .init(device),
+            c4: Conv2dConfig::new([64, 64], [3, 3])
+                .with_padding(same())
+                .init(device),
+            fc: LinearConfig::new(14 * 14 * 64, 32).init(device),
+            head: LinearConfig::new(32, 2 * latent).init(device),
+            d_fc: LinearConfig::new(latent, 14 * 14 * 64).init(device),
+            d_up: ConvTranspose2dConfig::new([64, 32], [3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .with_padding_out([1, 1])
+                .init(device),
+            d_out: Conv2dConfig::new([32, 1], [3, 3])
+                .with_padding(same())
+                .init(device),
+            latent,
+        }
+    }
+
+    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
+        let b = x.dims()[0];
+        let h = x.reshape([b, 1, 28, 28]);
+        let h = relu(self.c1.forward(h));
+        let h = relu(self.c2.forward(h));
+        let h = relu(self.c3.forward(h));
+        let h = relu(self.c4.forward(h));
+        let h = relu(self.fc.forward(h.reshape([b, 14 * 14 * 64])));
+        gaussian(self.head.forward(h), self.latent)
+    }
+
+    pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
+        let n = z.dims()[0];
+        let h = relu(self.d_fc.forward(z)).reshape([n, 64, 14, 14]);
+        let h = relu(self.d_up.forward(h));
+        self.d_out.forward(h).reshape([n, 784])
+    }
+}
+
+/// A multilayer perceptron with a chosen activation.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    tanh: bool,
+}
+
+impl Mlp {
+    pub fn new(sizes: &[usize], tanh: bool, device: &Device) -> Self {
+        Self {
+            layers: sizes
+                .windows(2)
+                .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+                .collect(),
+            tanh,
+        }
+    }
+
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last {
+                x = if self.tanh { x.tanh() } else { elu(x, 1.0) };
+            }
+        }
+        x
+    }
+}
+
+/// Gaussian-latent MLP VAE: the TFP/Edward tutorial's (ELU, 200-200) or Burda et al.'s
+/// (tanh, 200-200, latent 50).
+#[derive(Module, Debug)]
+pub struct MlpVae {
+    encoder: Mlp,
+    decoder: Mlp,
+    latent: usize,
+}
+
+impl MlpVae {
+    pub fn new(latent: usize, tanh: bool, device: &Device) -> Self {
+        Self {
+            encoder: Mlp::new(&[784, 200, 200, 2 * latent], tanh, device),
+            decoder: Mlp::new(&[latent, 200, 200, 784], tanh, device),
+            latent,
+        }
+    }
+    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
+        gaussian(self.encoder.forward(x), self.latent)
+    }
+    pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(z)
+    }
+}
+
+/// The discrete-latent VAE: BinConcrete latents in logit space, q(z | x) =
+/// Logistic(logits / t, 1 / t), decoder on y = sigmoid(z).
+#[derive(Module, Debug)]
+pub struct BinaryVae {
+    encoder: Mlp,
+    decoder: Mlp,
+    latent: usize,
+    temperature: f64,
+}
+
+impl BinaryVae {
+    pub fn new(latent: usize, temperature: f64, device: &Device) -> Self {
+        Self {
+            encoder: Mlp::new(&[784, 200, 200, latent], false, device),
+            decoder: Mlp::new(&[latent, 200, 200, 784], false, device),
+            latent,
+            temperature,
+        }
+    }
+    pub fn posterior(&self, x: Tensor<2>) -> Independent<Logistic<2>, 1> {
+        let logits = self.encoder.forward(x);
+        let t = self.temperature;
+        let scale = logits.ones_like() / t;
+        Independent::new(Logistic::new(logits / t, scale).expect("same shapes"), 1).expect("rank 2")
+    }
+    pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(sigmoid(z))
+    }
+    pub fn prior(&self, device: &Device) -> Independent<Logistic<2>, 1> {
+        let t = self.temperature;
+        let loc = Tensor::<2>::zeros([1, self.latent], device);
+        Independent::new(
+            Logistic::new(loc.clone(), loc.ones_like() / t).expect("same shapes"),
+            1,
+        )
+        .expect("rank 2")
+    }
+}
+
+pub fn likelihood(logits: Tensor<2>) -> PixelLikelihood {
+    pixels(logits)
+}
+
+/// Which bound to train with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectiveKind {
+    /// The ELBO with a Monte Carlo KL (`ln q(z) − ln p(z)` from the same samples).
+    Elbo,
+    /// The ELBO with the closed-form KL (Gaussian latents only).
+    ElboAnalytic,
+    /// The IWAE bound with `-k` samples.
+    Iwae,
+    /// The IWAE bound (the ELBO for k = 1) with the STL gradient.
+    Stl,
+    /// The IWAE bound with the DReG gradient.
+    Dreg,
+}
+
+/// One of the tutorials' VAEs. (The size difference is harmless: one model per run.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Vae {
+    Conv(ConvVae),
+    Mlp(MlpVae),
+    Binary(BinaryVae),
+}
+
+use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae};
+use burn_probability::{Distribution, Rsample};
+
+fn bound_for<Q, P>(
+    objective: ObjectiveKind,
+    k: usize,
+    q: &Q,
+    prior: &P,
+    logits: impl Fn(Tensor<2>) -> Tensor<2>,
+    x: Tensor<2>,
+) -> Bound
+where
+    Q: Rsample<2, Batch = Tensor<1>>,
+    P: Distribution<2, Batch = Tensor<1>>,
+{
+    let lik = |z: Tensor<2>| likelihood(logits(z));
+    match objective {
+        ObjectiveKind::Elbo | ObjectiveKind::ElboAnalytic => Elbo::new()
+            .num_samples(k)
+            .expect("k >= 1")
+            .monte_carlo_kl(q, prior, lik, x),
+        ObjectiveKind::Iwae => Iwae::new(k).expect("k >= 1").compute(q, prior, lik, x),
+        ObjectiveKind::Stl => Iwae::new(k)
+            .expect("k >= 1")
+            .estimator(GradientEstimator::Stl)
+            .compute(q, prior, lik, x),
+        ObjectiveKind::Dreg => Iwae::new(k)
+            .expect("k >= 1")
+            .estimator(GradientEstimator::Dreg)
+            .compute(q, prior, lik, x),
+    }
+}
+
+impl Vae {
+    pub fn latent(&self) -> usize {
+        match self {
+            Vae::Conv(m) => m.latent,
+            Vae::Mlp(m) => m.latent,
+            Vae::Binary(m) => m.latent,
+        }
+    }
+
+    fn gaussian_prior(&self, device: &Device) -> MultivariateNormalDiag<2, 1> {
+        MultivariateNormalDiag::standard([1, self.latent()], device)
+    }
+
+    /// The bound on a batch `x` of `[B, 784]` binary images.
+    pub fn bound(&self, x: Tensor<2>, objective: ObjectiveKind, k: usize) -> Bound {
+        let device = x.device();
+        match self {
+            Vae::Conv(m) => {
+                let q = m.posterior(x.clone());
+                if objective == ObjectiveKind::ElboAnalytic {
+                    let lik = |z: Tensor<2>| likelihood(m.logits(z));
+                    return Elbo::new().num_samples(k).expect("k >= 1").analytic_kl(
+                        &q,
+                        &self.gaussian_prior(&device),
+                        lik,
+                        x,
+                    );
+                }
+                bound_for(
+                    objective,
+                    k,
+                    &q,
+                    &self.gaussian_prior(&device),
+                    |z| m.logits(z),
+                    x,
+                )
+            }
+            Vae::Mlp(m) => {
+                let q = m.posterior(x.clone());
+                if objective == ObjectiveKind::ElboAnalytic {
+                    let lik = |z: Tensor<2>| likelihood(m.logits(z));
+                    return Elbo::new().num_samples(k).expect("k >= 1").analytic_kl(
+                        &q,
+                        &self.gaussian_prior(&device),
+                        lik,
+                        x,
+                    );
+                }
+                bound_for(
+                    objective,
+                    k,
+                    &q,
+                    &self.gaussian_prior(&device),
+                    |z| m.logits(z),
+                    x,
+                )
+            }
+            Vae::Binary(m) => bound_for(
+                objective,
+                k,
+                &m.posterior(x.clone()),
+                &m.prior(&device),
+                |z| m.logits(z),
+                x,
+            ),
+        }
+    }
+
+    /// Decoder pixel probabilities for latents `z` (`[N, L]`).
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        sigmoid(match self {
+            Vae::Conv(m) => m.logits(z),
+            Vae::Mlp(m) => m.logits(z),
+            Vae::Binary(m) => m.logits(z),
+        })
+    }
+
+    /// The posterior mean of the latents (for BinConcrete latents, of the logit-space variable).
+    pub fn posterior_mean(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Vae::Conv(m) => m.posterior(x).loc().clone(),
+            Vae::Mlp(m) => m.posterior(x).loc().clone(),
+            Vae::Binary(m) => m.posterior(x).base().loc().clone(),
+        }
+    }
+
+    /// `n` draws from the prior.
+    pub fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2> {
+        match self {
+            Vae::Binary(m) => {
+                let z: Tensor<3> = m.prior(device).sample_n(n);
+                z.reshape([n, self.latent()])
+            }
+            _ => {
+                let z: Tensor<3> = self.gaussian_prior(device).sample_n(n);
+                z.reshape([n, self.latent()])
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The `mnist_vae` example as a user runs it: short trainings of every model on a small
+//! synthetic data set in MNIST's IDX format (and on the real MNIST when `MNIST_DIR` is set),
+//! checkpoint and resume, and clear errors for bad flags and bad data.
+//!
+//! `cargo test` builds the examples before it runs the tests; this file runs the built binary.
+#![cfg(feature = "datasets")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let path = target.join(profile).join("examples").join("mnist_vae");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test` (which builds the examples) rather than a single test target",
+        path.display()
+    );
+    path
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bp-vae-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn gz_write(path: &Path, bytes: &[u8]) {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    std::fs::write(path, e.finish().unwrap()).unwrap();
+}
+
+/// Four prototype strokes (a bar in each quadrant) with pixel noise, as 28x28 IDX files.
+fn synthetic_mnist(dir: &Path, train: usize, test: usize) {
+    let mut state = 12345u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut split = |n: usize, images: &str, labels: &str| {
+        let mut img = Vec::new();
+        for w in [2051u32, n as u32, 28, 28] {
+            img.extend(w.to_be_bytes());
+        }
+        let mut lab = Vec::new();
+        for w in [2049u32, n as u32] {
+            lab.extend(w.to_be_bytes());
+        }
+        for i in 0..n {
+            let class = i % 4;
+            lab.push(class as u8);
+            for r in 0..28 {
+                for c in 0..28 {
+                    let on = match class {
+                        0 => (4..24).contains(&r) && (6..10).contains(&c),
+                        1 => (4..24).contains(&r) && (18..22).contains(&c),
+                        2 => (6..10).contains(&r) && (4..24).contains(&c),
+                        _ => (18..22).contains(&r) && (4..24).contains(&c),
+                    };
+                    let noise = rand() % 100 < 3;
+                    img.push(if on ^ noise { 230 } else { 10 });
+                }
+            }
+        }
+        gz_write(&dir.join(format!("{images}.gz")), &img);
+        gz_write(&dir.join(format!("{labels}.gz")), &lab);
+    };
+    split(train, "train-images-idx3-ubyte", "train-labels-idx1-ubyte");
+    split(test, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("MNIST_DIR")
+        .output()
+        .expect("the example binary runs")
+}
+
+fn stdout_stderr(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn metrics(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn assert_png(path: &Path) {
+    let decoder = png::Decoder::new(
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
+    let mut reader = decoder
+        .read_info()
+        .unwrap_or_else(|e| panic!("{} does not decode: {e}", path.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert!(
+        info.width > 50 && info.height > 50,
+        "{}: {}x{}",
+        path.display(),
+        info.width,
+        info.height
+    );
+    assert!(buf.iter().any(|&b| b < 128), "{} is blank", path.display());
+}
+
+#[test]
+fn every_model_trains_and_improves_on_a_small_data_set() {
+    let data = temp_dir("data");
+    synthetic_mnist(&data, 400, 100);
+    let data_s = data.to_str().unwrap();
+    for (model, extra) in [
+        ("conv", vec!["--train-n", "200", "--batch-size", "50"]),
+        ("mlp", vec!["--lr", "3e-3"]),
+        (
+            "iwae",
+            vec!["--objective", "iwae", "-k", "4", "--lr", "3e-3"],
+        ),
+        (
+            "iwae",
+            vec!["--objective", "dreg", "-k", "4", "--lr", "3e-3"],
+        ),
+        ("binary", vec!["--temperature", "0.1", "--lr", "3e-3"]),
+        (
+            "binary",
+            vec![
+                "--temperature",
+                "0.5",
+                "--objective",
+                "iwae",
+                "-k",
+                "3",
+                "--lr",
+                "3e-3",
+            ],
+        ),
+    ] {
+        let out = temp_dir(&format!("{model}-{}", extra.join("")));
+        let mut args = vec![
+            "--model",
+            model,
+            "--epochs",
+            "3",
+            "--data-dir",
+            data_s,
+            "--eval-k",
+            "8",
+            "--eval-n",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(&extra);
+        let o = run(&args);
+        assert!(
+            o.status.success(),
+            "{model} {extra:?} failed:\n{}",
+            stdout_stderr(&o)
+        );
+        let m = metrics(&out);
+        assert_eq!(
+            m.len(),
+            4,
+            "{model}: three epochs and the final line: {m:?}"
+        );
+        let elbo = |i: usize| m[i]["test_elbo"].as_f64().unwrap();
+        assert!(
+            elbo(2) > elbo(0) && elbo(2).is_finite(),
+            "{model} {extra:?}: test ELBO did not improve: {m:?}"
+        );
+        let ll = m[3]["test_log_likelihood"].as_f64().unwrap();
+        assert!(
+            ll.is_finite() && ll < 0.0,
+            "{model}: test log-likelihood {ll}"
+        );
+        for epoch in &m[..3] {
+            assert!(
+                epoch["images_per_sec"].as_f64().unwrap() > 0.0
+                    && epoch["seconds"].as_f64().unwrap() > 0.0
+            );
+        }
+        let mut pictures = vec!["reconstructions.png", "samples.png"];
+        if model != "iwae" && model != "binary" {
+            pictures.extend(["latent.png", "manifold.png"]);
+        }
+        for p in pictures {
+            assert_png(&out.join(p));
+        }
+        std::fs::remove_dir_all(&out).ok();
+    }
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn resume_gives_the_same_result_as_an_uninterrupted_run() {
+    let data = temp_dir("resume-data");
+    synthetic_mnist(&data, 256, 64);
+    let (full, part) = (temp_dir("full"), temp_dir("part"));
+    let common = [
+        "--model",
+        "mlp",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--eval-k",
+        "0",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = common.to_vec();
+        a.extend(extra);
+        let o = run(&a);
+        assert!(o.status.success(), "{}", stdout_stderr(&o));
+    };
+    with(&["--epochs", "3", "--out", full.to_str().unwrap()]);
+    with(&["--epochs", "1", "--out", part.to_str().unwrap()]);
+    assert!(
+        part.join("checkpoint/state.json").exists() && part.join("checkpoint/model.bpk").exists()
+    );
+    assert!(
+        !part.join("checkpoint/model.bpk.tmp").exists(),
+        "temporary checkpoint files must be renamed"
+    );
+    with(&["--epochs", "3", "--out", part.to_str().unwrap(), "--resume"]);
+    let (a, b) = (metrics(&full), metrics(&part));
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["train_loss"], y["train_loss"], "{x} vs {y}");
+        assert_eq!(x["test_elbo"], y["test_elbo"], "{x} vs {y}");
+    }
+    // Resuming with other settings is refused.
+    let o = run(&[
+        &common[..],
+        &[
+            "--epochs",
+            "4",
+            "--out",
+            part.to_str().unwrap(),
+            "--resume",
+            "--lr",
+            "0.1",
+        ],
+    ]
+    .concat());
+    assert!(
+        !o.status.success() && stdout_stderr(&o).contains("other settings"),
+        "{}",
+        stdout_stderr(&o)
+    );
+    for d in [data, full, part] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
+
+#[test]
+fn bad_flags_and_bad_data_are_clear_errors() {
+    let data = temp_dir("bad-data");
+    synthetic_mnist(&data, 16, 8);
+    let d = data.to_str().unwrap();
+    let home = temp_dir("home");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--model", "transformer"],
+            vec!["invalid value", "transformer", "conv"],
+        ),
+        (vec!["--data-dir", d, "--lr=-1"], vec!["--lr", "-1"]),
+        (vec!["--data-dir", d, "-k", "0"], vec!["-k"]),
+        (
+            vec!["--data-dir", d, "--temperature", "0"],
+            vec!["--temperature"],
+        ),
+        (
+            vec![
+                "--data-dir",
+                d,
+                "--model",
+                "binary",
+                "--objective",
+                "elbo-analytic",
+            ],
+            vec!["closed-form KL"],
+        ),
+        (
+            vec!["--data-dir", "/nonexistent/mnist"],
+            vec!["/nonexistent/mnist", "train-images-idx3-ubyte.gz"],
+        ),
+        (
+            vec!["--data-dir", d, "--out", "/proc/version/out"],
+            vec!["--out", "/proc/version/out"],
+        ),
+        (
+            vec!["--data-dir", d, "--resume", "--out", home.to_str().unwrap()],
+            vec!["--resume", "state.json"],
+        ),
+    ];
+    for (args, words) in cases {
+        let o = Command::new(binary())
+            .args(&args)
+            .env_remove("MNIST_DIR")
+            .env("HOME", &home)
+            .env_remove("XDG_CACHE_HOME")
+            .output()
+            .unwrap();
+        let text = stdout_stderr(&o);
+        assert!(!o.status.success(), "{args:?} should fail:\n{text}");
+        for w in words {
+            assert!(
+                text.contains(w),
+                "{args:?}: error should mention {w:?}:\n{text}"
+            );
+        }
+    }
+    // No data anywhere: the message lists what was looked for and how to provide it.
+    let o = Command::new(binary())
+        .env_remove("MNIST_DIR")
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .output()
+        .unwrap();
+    let text = stdout_stderr(&o);
+    assert!(
+        !o.status.success()
+            && text.contains("--data-dir")
+            && text.contains("MNIST_DIR")
+            && text.contains(".cache/burn-probability/mnist"),
+        "{text}"
+    );
+    // A corrupt file is named.
+    std::fs::write(data.join("t10k-labels-idx1-ubyte.gz"), b"not gzip").unwrap();
+    let o = run(&["--data-dir", d]);
+    let text = stdout_stderr(&o);
+    assert!(
+        !o.status.success() && text.contains("t10k-labels-idx1-ubyte.gz"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&data).ok();
+    std::fs::remove_dir_all(&home).ok();
+}
+
+/// A short training on the real MNIST (`MNIST_DIR`), skipped with a message when it is absent.
+#[test]
+fn short_training_on_real_mnist() {
+    let Some(dir) = std::env::var_os("MNIST_DIR") else {
+        eprintln!("SKIPPED: MNIST_DIR is not set (set it to the folder with the MNIST IDX files)");
+        return;
+    };
+    let out = temp_dir("real");
+    let o = Command::new(binary())
+        .args([
+            "--model",
+            "mlp",
+            "--epochs",
+            "2",
+            "--train-n",
+            "2000",
+            "--test-n",
+            "1000",
+            "--eval-k",
+            "20",
+            "--eval-n",
+            "50",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("MNIST_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stdout_stderr(&o));
+    let m = metrics(&out);
+    let (e1, e2) = (
+        m[0]["test_elbo"].as_f64().unwrap(),
+        m[1]["test_elbo"].as_f64().unwrap(),
+    );
+    assert!(e2 > e1 && e2 > -260.0, "test ELBO {e1} -> {e2}");
+    std::fs::remove_dir_all(&out).ok();
+}
