@@ -261,47 +261,22 @@ impl Vae {
     /// The bound on a batch `x` of `[B, 784]` binary images.
     pub fn bound(&self, x: Tensor<2>, objective: ObjectiveKind, k: usize) -> Bound {
         let device = x.device();
+        let gaussian = |q: MultivariateNormalDiag<2, 1>,
+                        logits: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+            let prior = self.gaussian_prior(&device);
+            if objective == ObjectiveKind::ElboAnalytic {
+                let lik = |z: Tensor<2>| likelihood(logits(z));
+                Elbo::new()
+                    .num_samples(k)
+                    .expect("k >= 1")
+                    .analytic_kl(&q, &prior, lik, x.clone())
+            } else {
+                bound_for(objective, k, &q, &prior, logits, x.clone())
+            }
+        };
         match self {
-            Vae::Conv(m) => {
-                let q = m.posterior(x.clone());
-                if objective == ObjectiveKind::ElboAnalytic {
-                    let lik = |z: Tensor<2>| likelihood(m.logits(z));
-                    return Elbo::new().num_samples(k).expect("k >= 1").analytic_kl(
-                        &q,
-                        &self.gaussian_prior(&device),
-                        lik,
-                        x,
-                    );
-                }
-                bound_for(
-                    objective,
-                    k,
-                    &q,
-                    &self.gaussian_prior(&device),
-                    |z| m.logits(z),
-                    x,
-                )
-            }
-            Vae::Mlp(m) => {
-                let q = m.posterior(x.clone());
-                if objective == ObjectiveKind::ElboAnalytic {
-                    let lik = |z: Tensor<2>| likelihood(m.logits(z));
-                    return Elbo::new().num_samples(k).expect("k >= 1").analytic_kl(
-                        &q,
-                        &self.gaussian_prior(&device),
-                        lik,
-                        x,
-                    );
-                }
-                bound_for(
-                    objective,
-                    k,
-                    &q,
-                    &self.gaussian_prior(&device),
-                    |z| m.logits(z),
-                    x,
-                )
-            }
+            Vae::Conv(m) => gaussian(m.posterior(x.clone()), &|z| m.logits(z)),
+            Vae::Mlp(m) => gaussian(m.posterior(x.clone()), &|z| m.logits(z)),
             Vae::Binary(m) => bound_for(
                 objective,
                 k,

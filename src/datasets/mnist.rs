@@ -286,23 +286,14 @@ impl Mnist {
         binarization: Binarization,
         device: &Device,
     ) -> Tensor<2> {
-        let data = self.split(split);
-        let d = data.rows * data.cols;
-        let n = range.len();
-        let bytes = &data.pixels[range.start * d..range.end * d];
-        let grey: Vec<f32> = bytes.iter().map(|&p| p as f32 / 255.0).collect();
-        let grey = Tensor::<2>::from_data(TensorData::new(grey, [n, d]), device);
-        match binarization {
-            Binarization::None => grey,
-            Binarization::Static => grey.greater_elem(0.5).float(),
-            Binarization::Dynamic => {
-                let u = Tensor::<2>::random([n, d], Init::Default, device);
-                u.lower(grey).float()
-            }
-        }
+        let indices: Vec<usize> = range.collect();
+        self.gather_images(split, &indices, binarization, device)
     }
 
-    /// The images at `indices` (any order) as a `[n, rows·cols]` tensor.
+    /// The images at `indices` (any order) as a `[n, rows·cols]` tensor, binarized as asked.
+    ///
+    /// # Panics
+    /// If an index is outside the split.
     pub fn gather_images(
         &self,
         split: Split,
@@ -324,10 +315,7 @@ impl Mnist {
         match binarization {
             Binarization::None => grey,
             Binarization::Static => grey.greater_elem(0.5).float(),
-            Binarization::Dynamic => {
-                let u = Tensor::<2>::random([indices.len(), d], Init::Default, device);
-                u.lower(grey).float()
-            }
+            Binarization::Dynamic => grey.random_like(Init::Default).lower(grey).float(),
         }
     }
 }
