@@ -179,7 +179,11 @@ fn compute(case: &Value) -> Result<Computed, String> {
 }
 
 /// Checks every case of the file at `path`; returns the number of cases or the failures.
+/// burn's random generator is process-global: the two tests of this file take turns.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn check_file(path: &str) -> Result<usize, Vec<String>> {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
     let file: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"));

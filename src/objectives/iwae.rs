@@ -105,7 +105,7 @@ impl Iwae {
         let detach_q = self.estimator != GradientEstimator::Reparameterized;
         let t = terms(q, prior, &likelihood, &x, z.clone(), detach_q);
         let log_likelihood = sample_mean(t.log_lik.clone());
-        let kl = sample_mean(t.log_q_attached - t.log_prior.clone());
+        let kl = sample_mean(t.log_q.clone() - t.log_prior.clone());
         let log_w = t.log_lik + t.log_prior - t.log_q;
         let value = log_mean_exp(log_w.clone());
         let loss = match self.estimator {

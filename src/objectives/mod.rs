@@ -96,7 +96,8 @@ pub struct Bound {
     /// The Monte Carlo estimate of `E_q[ln p(x | z)]` per example, `[B]`.
     pub log_likelihood: Tensor<1>,
     /// `KL(q ‖ p)` per example, `[B]`: closed form, or the Monte Carlo mean of
-    /// `ln q(z) − ln p(z)` over the `k` samples.
+    /// `ln q(z) − ln p(z)` over the `k` samples (its gradient follows the estimator, like
+    /// `value`'s).
     pub kl: Tensor<1>,
     /// The loss to minimize, a `[1]` tensor: `−mean(value)`, whose gradient is the chosen
     /// [`GradientEstimator`].
@@ -118,8 +119,6 @@ pub(crate) struct Terms {
     pub log_prior: Tensor<2>,
     /// `ln q(z | x)`, with the posterior's parameters detached for STL and DReG.
     pub log_q: Tensor<2>,
-    /// `ln q(z | x)` with the posterior's parameters attached (for the reported KL).
-    pub log_q_attached: Tensor<2>,
 }
 
 /// Draws `z = q.rsample_with_noise(noise)`, `[k, B, L]`, and evaluates the weight terms.
@@ -138,11 +137,10 @@ where
     X: Distribution<DX, Batch = Tensor<1>>,
 {
     let [k, b, l] = z.dims();
-    let log_q_attached: Tensor<2> = q.log_prob_n::<3, 2>(z.clone());
     let log_q = if detach_q {
         q.detach().log_prob_n::<3, 2>(z.clone())
     } else {
-        log_q_attached.clone()
+        q.log_prob_n::<3, 2>(z.clone())
     };
     let log_prior: Tensor<2> = prior.log_prob_n::<3, 2>(z.clone());
     let log_lik = log_likelihood(likelihood, x, z.reshape([k * b, l]), k, b);
@@ -150,7 +148,6 @@ where
         log_lik,
         log_prior,
         log_q,
-        log_q_attached,
     }
 }
 
