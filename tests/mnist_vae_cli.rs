@@ -329,21 +329,28 @@ fn bad_flags_and_bad_data_are_clear_errors() {
             );
         }
     }
-    // No data anywhere: the message lists what was looked for and how to provide it.
+    // No data anywhere, and the download fails (a closed port on this machine): the message
+    // lists what was looked for and how to provide the files.
     let o = Command::new(binary())
         .env_remove("MNIST_DIR")
         .env("HOME", &home)
         .env_remove("XDG_CACHE_HOME")
+        .env("BURN_PROBABILITY_MNIST_MIRROR", "http://127.0.0.1:9/")
         .output()
         .unwrap();
     let text = stdout_stderr(&o);
-    assert!(
-        !o.status.success()
-            && text.contains("--data-dir")
-            && text.contains("MNIST_DIR")
-            && text.contains(".cache/burn-probability/mnist"),
-        "{text}"
-    );
+    for w in [
+        "download failed",
+        "--data-dir",
+        "MNIST_DIR",
+        ".cache/burn-probability/mnist",
+        "train-images-idx3-ubyte.gz",
+    ] {
+        assert!(
+            !o.status.success() && text.contains(w),
+            "should mention {w:?}:\n{text}"
+        );
+    }
     // A corrupt file is named.
     std::fs::write(data.join("t10k-labels-idx1-ubyte.gz"), b"not gzip").unwrap();
     let o = run(&["--data-dir", d]);
@@ -392,4 +399,117 @@ fn short_training_on_real_mnist() {
     );
     assert!(e2 > e1 && e2 > -260.0, "test ELBO {e1} -> {e2}");
     std::fs::remove_dir_all(&out).ok();
+}
+
+/// Serves the files of `dir` over HTTP on a loopback port for at most `requests` requests;
+/// returns the base URL.
+fn serve(dir: PathBuf, requests: usize) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).ok();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let name = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            match std::fs::read(dir.join(&name)) {
+                Ok(body) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).ok();
+                    stream.write_all(&body).ok();
+                }
+                Err(_) => {
+                    stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok();
+                }
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn download_verifies_checksums_before_anything_reaches_the_cache() {
+    // A mirror serving files that are not the original MNIST: refused, nothing cached.
+    let fake = temp_dir("fake-mirror");
+    synthetic_mnist(&fake, 8, 4);
+    let home = temp_dir("dl-home");
+    let url = serve(fake.clone(), 8);
+    let o = Command::new(binary())
+        .env_remove("MNIST_DIR")
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .env("BURN_PROBABILITY_MNIST_MIRROR", &url)
+        .output()
+        .unwrap();
+    let text = stdout_stderr(&o);
+    assert!(
+        !o.status.success() && text.contains("does not match the original"),
+        "{text}"
+    );
+    let cache = home.join(".cache/burn-probability/mnist");
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "nothing may reach the cache from a bad download: {left:?}"
+    );
+
+    // The real files from a loopback mirror: downloaded, verified, used.
+    let Some(real) = std::env::var_os("MNIST_DIR") else {
+        eprintln!("SKIPPED (download of the real files): MNIST_DIR is not set");
+        return;
+    };
+    let url = serve(PathBuf::from(real), 8);
+    let out = temp_dir("dl-out");
+    let o = Command::new(binary())
+        .args([
+            "--model",
+            "mlp",
+            "--epochs",
+            "1",
+            "--train-n",
+            "200",
+            "--test-n",
+            "100",
+            "--eval-k",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env_remove("MNIST_DIR")
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .env("BURN_PROBABILITY_MNIST_MIRROR", &url)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stdout_stderr(&o));
+    for name in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        assert!(cache.join(name).is_file(), "{name} should be in the cache");
+    }
+    for d in [fake, home, out] {
+        std::fs::remove_dir_all(d).ok();
+    }
 }

@@ -11,7 +11,8 @@
 //!
 //! Data: `--data-dir DIR`, else `$MNIST_DIR`, else the cache folder
 //! (`$XDG_CACHE_HOME/burn-probability/mnist`, by default `~/.cache/burn-probability/mnist`), each
-//! holding the four original IDX files (`.gz` or not).
+//! holding the four original IDX files (`.gz` or not); else MNIST is downloaded into the cache
+//! folder with the system's `curl`, and each file is kept only if its md5 sum is the original's.
 //!
 //! Output (`--out`, default `runs/mnist_vae/<model>`): `metrics.jsonl` (one line per epoch,
 //! then the test log-likelihood), `latent.png`, `manifold.png` (2-D latents), `reconstructions.png`,
@@ -180,10 +181,10 @@ fn locate_data(args: &Args) -> PathBuf {
     if args.dataset == DatasetKind::FashionMnist {
         candidates.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
     }
-    for dir in candidates {
-        let missing = missing_files(&dir);
+    for dir in &candidates {
+        let missing = missing_files(dir);
         if missing.is_empty() {
-            return dir;
+            return dir.clone();
         }
         tried.push(format!(
             "  {} (missing {})",
@@ -191,17 +192,106 @@ fn locate_data(args: &Args) -> PathBuf {
             missing.join(", ")
         ));
     }
-    fail(format!(
-        "no {:?} data found. Looked in:\n{}\nProvide the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
-         t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) with --data-dir DIR or the {env_var} environment variable, \
-         or put them in the cache folder above. (Automatic download is not implemented yet.)",
-        args.dataset,
-        if tried.is_empty() {
-            "  (nowhere: no HOME for a cache folder)".to_string()
-        } else {
-            tried.join("\n")
+    let how = format!(
+        "Provide the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
+         t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) with --data-dir DIR or the {env_var} \
+         environment variable, or put them in the cache folder above."
+    );
+    let looked = if tried.is_empty() {
+        "  (nowhere: no HOME for a cache folder)".to_string()
+    } else {
+        tried.join("\n")
+    };
+    let cache = cache_dir(args.dataset);
+    match (args.dataset, cache) {
+        (DatasetKind::Mnist, Some(cache)) => match download_mnist(&cache) {
+            Ok(()) => cache,
+            Err(e) => fail(format!(
+                "no MNIST data found. Looked in:\n{looked}\nThe download failed: {e}\n{how}"
+            )),
+        },
+        (DatasetKind::FashionMnist, _) => fail(format!(
+            "no Fashion-MNIST data found. Looked in:\n{looked}\n{how} On Debian and Ubuntu, `apt-get install dataset-fashion-mnist` \
+             installs them in /usr/share/datasets/fashion-mnist."
+        )),
+        (_, None) => fail(format!("no MNIST data found. Looked in:\n{looked}\n{how}")),
+    }
+}
+
+/// Public mirrors of the original MNIST files (the md5 sums are checked whatever the source).
+const MNIST_MIRRORS: [&str; 2] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+];
+
+/// Downloads the four MNIST files into `cache` with the system's `curl` (progress bar on the
+/// terminal), each to a `.part` file that is renamed only after its md5 sum matches the original.
+/// `BURN_PROBABILITY_MNIST_MIRROR` replaces the mirror list with one base URL.
+fn download_mnist(cache: &Path) -> Result<(), String> {
+    use burn_probability::datasets::mnist::{FILES, MNIST_GZ_MD5, md5_hex};
+    let mirrors: Vec<String> = match std::env::var("BURN_PROBABILITY_MNIST_MIRROR") {
+        Ok(m) => vec![if m.ends_with('/') { m } else { format!("{m}/") }],
+        Err(_) => MNIST_MIRRORS.iter().map(|m| m.to_string()).collect(),
+    };
+    std::fs::create_dir_all(cache)
+        .map_err(|e| format!("cannot create the cache folder {}: {e}", cache.display()))?;
+    eprintln!(
+        "MNIST not found locally: downloading it into {}",
+        cache.display()
+    );
+    for (name, md5) in FILES.iter().zip(MNIST_GZ_MD5) {
+        let target = cache.join(format!("{name}.gz"));
+        if target.is_file() && md5_hex(&target).map_err(|e| e.to_string())? == md5 {
+            continue;
         }
-    ))
+        let part = cache.join(format!("{name}.gz.part"));
+        let mut errors = Vec::new();
+        for mirror in &mirrors {
+            let url = format!("{mirror}{name}.gz");
+            eprintln!("{url}");
+            let status = std::process::Command::new("curl")
+                .args([
+                    "--fail",
+                    "--location",
+                    "--retry",
+                    "2",
+                    "--connect-timeout",
+                    "20",
+                    "--progress-bar",
+                    "--output",
+                ])
+                .arg(&part)
+                .arg(&url)
+                .status();
+            match status {
+                Err(e) => {
+                    errors.push(format!(
+                        "cannot run curl ({e}): install curl, or provide the files yourself"
+                    ));
+                    break;
+                }
+                Ok(s) if !s.success() => errors.push(format!("{url}: curl exited with {s}")),
+                Ok(_) => {
+                    let got = md5_hex(&part).map_err(|e| e.to_string())?;
+                    if got == md5 {
+                        std::fs::rename(&part, &target).map_err(|e| {
+                            format!("cannot move {} into place: {e}", part.display())
+                        })?;
+                        break;
+                    }
+                    errors.push(format!(
+                        "{url}: md5 {got} does not match the original {md5}"
+                    ));
+                }
+            }
+            std::fs::remove_file(&part).ok();
+        }
+        if !target.is_file() {
+            std::fs::remove_file(&part).ok();
+            return Err(errors.join("; "));
+        }
+    }
+    Ok(())
 }
 
 fn settings(args: &Args, train_len: usize) -> Settings {
