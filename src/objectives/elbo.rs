@@ -2,8 +2,9 @@
 
 use burn::tensor::Tensor;
 
-use super::{Bound, GradientEstimator, check_samples, sample_mean, terms};
-use crate::distribution::{Distribution, Rsample};
+use super::{
+    Bound, GradientEstimator, Likelihood, Posterior, Prior, check_samples, sample_mean, terms,
+};
 use crate::error::{Error, Result};
 use crate::kl::{KlDivergence, kl_divergence};
 
@@ -122,10 +123,10 @@ impl Elbo {
         x: Tensor<DX>,
     ) -> Bound
     where
-        Q: Rsample<2, Batch = Tensor<1>> + KlDivergence<P, 2>,
-        P: Distribution<2, Batch = Tensor<1>>,
-        X: Distribution<DX, Batch = Tensor<1>>,
+        Q: Posterior + KlDivergence<P, 2>,
+        P: Prior,
         F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
     {
         check_samples("Elbo", self.num_samples);
         let z: Tensor<3> = q.rsample_n(self.num_samples);
@@ -152,10 +153,10 @@ impl Elbo {
         x: Tensor<DX>,
     ) -> Bound
     where
-        Q: Rsample<2, Batch = Tensor<1>>,
-        P: Distribution<2, Batch = Tensor<1>>,
-        X: Distribution<DX, Batch = Tensor<1>>,
+        Q: Posterior,
+        P: Prior,
         F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
     {
         check_samples("Elbo", self.num_samples);
         let noise = q.noise::<3>(&[self.num_samples]);
@@ -174,10 +175,10 @@ impl Elbo {
         noise: Tensor<3>,
     ) -> Bound
     where
-        Q: Rsample<2, Batch = Tensor<1>>,
-        P: Distribution<2, Batch = Tensor<1>>,
-        X: Distribution<DX, Batch = Tensor<1>>,
+        Q: Posterior,
+        P: Prior,
         F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
     {
         let z = q.rsample_with_noise(noise);
         let stl = self.estimator == GradientEstimator::Stl;

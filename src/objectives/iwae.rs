@@ -3,8 +3,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 
-use super::{Bound, GradientEstimator, log_mean_exp, sample_mean, terms};
-use crate::distribution::{Distribution, Rsample};
+use super::{
+    Bound, GradientEstimator, Likelihood, Posterior, Prior, log_mean_exp, sample_mean, terms,
+};
 use crate::error::{Error, Result};
 
 /// The importance-weighted bound with `k` samples per example:
@@ -76,10 +77,10 @@ impl Iwae {
         x: Tensor<DX>,
     ) -> Bound
     where
-        Q: Rsample<2, Batch = Tensor<1>>,
-        P: Distribution<2, Batch = Tensor<1>>,
-        X: Distribution<DX, Batch = Tensor<1>>,
+        Q: Posterior,
+        P: Prior,
         F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
     {
         let noise = q.noise::<3>(&[self.num_samples]);
         self.compute_with_noise(q, prior, likelihood, x, noise)
@@ -95,10 +96,10 @@ impl Iwae {
         noise: Tensor<3>,
     ) -> Bound
     where
-        Q: Rsample<2, Batch = Tensor<1>>,
-        P: Distribution<2, Batch = Tensor<1>>,
-        X: Distribution<DX, Batch = Tensor<1>>,
+        Q: Posterior,
+        P: Prior,
         F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
     {
         let z = q.rsample_with_noise(noise);
         let [k, b, l] = z.dims();

@@ -74,6 +74,22 @@ use burn::tensor::Tensor;
 use crate::distribution::{Distribution, Rsample};
 use crate::math::logsumexp;
 
+/// A posterior `q(z | x)` over latents of shape `[B, L]` with one log-density per example: any
+/// [`Rsample<2>`](crate::Rsample) whose `Batch` is `Tensor<1>` (for example
+/// `MultivariateNormalDiag<2, 1>`, `Independent<Normal<2>, 1>`, `Independent<Logistic<2>, 1>`).
+pub trait Posterior: Rsample<2, Batch = Tensor<1>> {}
+impl<T: Rsample<2, Batch = Tensor<1>>> Posterior for T {}
+
+/// A prior `p(z)` over latents of shape `[B, L]` (or `[1, L]`, broadcast), one log-density per
+/// example.
+pub trait Prior: Distribution<2, Batch = Tensor<1>> {}
+impl<T: Distribution<2, Batch = Tensor<1>>> Prior for T {}
+
+/// A likelihood `p(x | z)` over data of rank `DX` with one log-density per row: what the
+/// likelihood closure returns (typically `Independent<Bernoulli<2>, 1>`).
+pub trait Likelihood<const DX: usize>: Distribution<DX, Batch = Tensor<1>> {}
+impl<T: Distribution<DX, Batch = Tensor<1>>, const DX: usize> Likelihood<DX> for T {}
+
 /// Which gradient [`Bound::loss`] carries. The value is the same for all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GradientEstimator {
@@ -131,10 +147,10 @@ pub(crate) fn terms<Q, P, X, F, const DX: usize>(
     detach_q: bool,
 ) -> Terms
 where
-    Q: Rsample<2, Batch = Tensor<1>>,
-    P: Distribution<2, Batch = Tensor<1>>,
+    Q: Posterior,
+    P: Prior,
     F: Fn(Tensor<2>) -> X,
-    X: Distribution<DX, Batch = Tensor<1>>,
+    X: Likelihood<DX>,
 {
     let [k, b, l] = z.dims();
     let log_q = if detach_q {
@@ -161,7 +177,7 @@ pub(crate) fn log_likelihood<X, F, const DX: usize>(
 ) -> Tensor<2>
 where
     F: Fn(Tensor<2>) -> X,
-    X: Distribution<DX, Batch = Tensor<1>>,
+    X: Likelihood<DX>,
 {
     let px = likelihood(z_flat);
     let x_rep = if k == 1 {
