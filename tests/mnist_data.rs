@@ -12,19 +12,19 @@ use burn_probability::datasets::mnist::{
 
 fn mnist_dir() -> Option<PathBuf> {
     let Ok(dir) = std::env::var("MNIST_DIR") else {
-        eprintln!(
+        say(format!(
             "SKIPPED: MNIST_DIR is not set; set it to a folder with the four MNIST IDX files to run this test"
-        );
+        ));
         return None;
     };
     let dir = PathBuf::from(dir);
     let missing = missing_files(&dir);
     if !missing.is_empty() {
-        eprintln!(
+        say(format!(
             "SKIPPED: MNIST_DIR={} lacks {}",
             dir.display(),
             missing.join(", ")
-        );
+        ));
         return None;
     }
     Some(dir)
@@ -75,5 +75,12 @@ fn real_mnist_loads_with_the_right_shapes_and_checksums() {
         ones > 100.0 * 50.0 && ones < 100.0 * 250.0,
         "{ones} pixels on in 100 digits"
     );
-    eprintln!("checked real MNIST in {}", dir.display());
+    say(format!("checked real MNIST in {}", dir.display()));
+}
+
+/// Writes a line to the terminal past the test harness's output capture, so that CI logs show
+/// what was checked or skipped.
+fn say(line: String) {
+    use std::io::Write;
+    writeln!(std::io::stderr(), "{line}").ok();
 }

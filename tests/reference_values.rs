@@ -256,7 +256,7 @@ fn reference_values() {
         .into()
     });
     match check_file(&path) {
-        Ok(n) => println!("checked {n} cases"),
+        Ok(n) => say(format!("checked {n} cases")),
         Err(failures) => panic!(
             "{} cases of {path} failed:\n{}",
             failures.len(),
@@ -301,4 +301,11 @@ fn checker_reports_wrong_values_and_unknown_kinds() {
     );
     assert!(check_file(&mc).unwrap_err()[0].contains("standard errors"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Writes a line to the terminal past the test harness's output capture, so that the count of
+/// checked cases shows in CI logs.
+fn say(line: String) {
+    use std::io::Write;
+    writeln!(std::io::stdout(), "{line}").ok();
 }

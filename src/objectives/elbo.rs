@@ -164,7 +164,7 @@ impl Elbo {
     }
 
     /// [`Elbo::monte_carlo_kl`] with given posterior noise `[k, B, L]` (see
-    /// [`Rsample::noise`]) instead of a fresh draw: deterministic, for tests and for comparing
+    /// [`Rsample::noise`](crate::Rsample::noise)) instead of a fresh draw: deterministic, for tests and for comparing
     /// estimators on the same samples.
     pub fn monte_carlo_kl_with_noise<Q, P, X, F, const DX: usize>(
         &self,

@@ -86,7 +86,7 @@ impl Iwae {
         self.compute_with_noise(q, prior, likelihood, x, noise)
     }
 
-    /// Evaluates the bound with given posterior noise `[k, B, L]` (see [`Rsample::noise`]).
+    /// Evaluates the bound with given posterior noise `[k, B, L]` (see [`Rsample::noise`](crate::Rsample::noise)).
     pub fn compute_with_noise<Q, P, X, F, const DX: usize>(
         &self,
         q: &Q,
