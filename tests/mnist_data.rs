@@ -12,9 +12,9 @@ use burn_probability::datasets::mnist::{
 
 fn mnist_dir() -> Option<PathBuf> {
     let Ok(dir) = std::env::var("MNIST_DIR") else {
-        say(format!(
-            "SKIPPED: MNIST_DIR is not set; set it to a folder with the four MNIST IDX files to run this test"
-        ));
+        say(
+            "SKIPPED: MNIST_DIR is not set; set it to a folder with the four MNIST IDX files to run this test",
+        );
         return None;
     };
     let dir = PathBuf::from(dir);
@@ -80,7 +80,7 @@ fn real_mnist_loads_with_the_right_shapes_and_checksums() {
 
 /// Writes a line to the terminal past the test harness's output capture, so that CI logs show
 /// what was checked or skipped.
-fn say(line: String) {
+fn say(line: impl std::fmt::Display) {
     use std::io::Write;
     writeln!(std::io::stderr(), "{line}").ok();
 }

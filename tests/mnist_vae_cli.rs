@@ -367,9 +367,7 @@ fn bad_flags_and_bad_data_are_clear_errors() {
 #[test]
 fn short_training_on_real_mnist() {
     let Some(dir) = std::env::var_os("MNIST_DIR") else {
-        say(format!(
-            "SKIPPED: MNIST_DIR is not set (set it to the folder with the MNIST IDX files)"
-        ));
+        say("SKIPPED: MNIST_DIR is not set (set it to the folder with the MNIST IDX files)");
         return;
     };
     let out = temp_dir("real");
@@ -476,9 +474,7 @@ fn download_verifies_checksums_before_anything_reaches_the_cache() {
 
     // The real files from a loopback mirror: downloaded, verified, used.
     let Some(real) = std::env::var_os("MNIST_DIR") else {
-        say(format!(
-            "SKIPPED (download of the real files): MNIST_DIR is not set"
-        ));
+        say("SKIPPED (download of the real files): MNIST_DIR is not set");
         return;
     };
     let url = serve(PathBuf::from(real), 8);
@@ -519,6 +515,6 @@ fn download_verifies_checksums_before_anything_reaches_the_cache() {
 }
 
 /// Writes a line to the terminal past the test harness's output capture.
-fn say(line: String) {
+fn say(line: impl std::fmt::Display) {
     writeln!(std::io::stderr(), "{line}").ok();
 }

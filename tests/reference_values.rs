@@ -305,7 +305,7 @@ fn checker_reports_wrong_values_and_unknown_kinds() {
 
 /// Writes a line to the terminal past the test harness's output capture, so that the count of
 /// checked cases shows in CI logs.
-fn say(line: String) {
+fn say(line: impl std::fmt::Display) {
     use std::io::Write;
     writeln!(std::io::stdout(), "{line}").ok();
 }
