@@ -183,8 +183,7 @@ impl Elbo {
         let z = q.rsample_with_noise(noise);
         let stl = self.estimator == GradientEstimator::Stl;
         let t = terms(q, prior, &likelihood, &x, z, stl);
-        let log_likelihood = sample_mean(t.log_lik.clone());
-        let kl = sample_mean(t.log_q.clone() - t.log_prior.clone());
+        let (log_likelihood, kl) = t.summaries();
         let value = sample_mean(t.log_lik - (t.log_q - t.log_prior) * self.beta);
         let loss = -value.clone().mean();
         Bound {

@@ -3,9 +3,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 
-use super::{
-    Bound, GradientEstimator, Likelihood, Posterior, Prior, log_mean_exp, sample_mean, terms,
-};
+use super::{Bound, GradientEstimator, Likelihood, Posterior, Prior, log_mean_exp, terms};
 use crate::error::{Error, Result};
 
 /// The importance-weighted bound with `k` samples per example:
@@ -105,8 +103,7 @@ impl Iwae {
         let [k, b, l] = z.dims();
         let detach_q = self.estimator != GradientEstimator::Reparameterized;
         let t = terms(q, prior, &likelihood, &x, z.clone(), detach_q);
-        let log_likelihood = sample_mean(t.log_lik.clone());
-        let kl = sample_mean(t.log_q.clone() - t.log_prior.clone());
+        let (log_likelihood, kl) = t.summaries();
         let log_w = t.log_lik + t.log_prior - t.log_q;
         let value = log_mean_exp(log_w.clone());
         let loss = match self.estimator {

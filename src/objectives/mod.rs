@@ -137,6 +137,17 @@ pub(crate) struct Terms {
     pub log_q: Tensor<2>,
 }
 
+impl Terms {
+    /// The per-example summaries every bound reports: the mean over samples of `ln p(x | z)`
+    /// and of `ln q(z) − ln p(z)`, both `[B]`.
+    pub fn summaries(&self) -> (Tensor<1>, Tensor<1>) {
+        (
+            sample_mean(self.log_lik.clone()),
+            sample_mean(self.log_q.clone() - self.log_prior.clone()),
+        )
+    }
+}
+
 /// Draws `z = q.rsample_with_noise(noise)`, `[k, B, L]`, and evaluates the weight terms.
 pub(crate) fn terms<Q, P, X, F, const DX: usize>(
     q: &Q,
