@@ -1,8 +1,8 @@
 //! The four VAE architectures of the tutorials.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{elu, relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use burn_probability::math::softplus;
@@ -23,7 +23,40 @@ fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
     MultivariateNormalDiag::new(loc, scale).expect("loc and scale share a shape")
 }
 
-/// The convolutional VAE of the Keras/TFP tutorial (latent 2 by default).
+/// Splits `[B, 2L]` into loc and the log-variance, `scale = exp(log_var / 2)` (the Keras
+/// tutorial's parameterization).
+fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+    let b = h.dims()[0];
+    let loc = h.clone().slice([0..b, 0..latent]);
+    let scale = h.slice([0..b, latent..2 * latent]).mul_scalar(0.5).exp();
+    MultivariateNormalDiag::new(loc, scale).expect("loc and scale share a shape")
+}
+
+/// Keras' default initialization: Glorot-uniform weights, zero biases.
+fn glorot() -> Initializer {
+    Initializer::XavierUniform { gain: 1.0 }
+}
+
+fn zero_bias(bias: Option<Param<Tensor<1>>>) -> Option<Param<Tensor<1>>> {
+    bias.map(|b| Param::from_tensor(b.val().zeros_like()))
+}
+
+fn keras_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(d_in, d_out)
+        .with_initializer(glorot())
+        .init(device);
+    layer.bias = zero_bias(layer.bias);
+    layer
+}
+
+fn keras_conv(config: Conv2dConfig, device: &Device) -> Conv2d {
+    let mut layer = config.with_initializer(glorot()).init(device);
+    layer.bias = zero_bias(layer.bias);
+    layer
+}
+
+/// The convolutional VAE of the Keras/TFP tutorial (latent 2 by default), with Keras'
+/// initialization and log-variance head.
 #[derive(Module, Debug)]
 pub struct ConvVae {
     c1: Conv2d,
@@ -41,32 +74,34 @@ pub struct ConvVae {
 impl ConvVae {
     pub fn new(latent: usize, device: &Device) -> Self {
         let same = || PaddingConfig2d::Explicit(1, 1, 1, 1);
+        let mut d_up = ConvTranspose2dConfig::new([64, 32], [3, 3])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .with_padding_out([1, 1])
+            // burn's ConvTranspose2d gives no fan-out to Xavier: Glorot's bound by hand,
+            // sqrt(6 / (fan_in + fan_out)) with fans 9 * 64 and 9 * 32.
+            .with_initializer(Initializer::Uniform {
+                min: -(6.0f64 / (9.0 * 96.0)).sqrt(),
+                max: (6.0f64 / (9.0 * 96.0)).sqrt(),
+            })
+            .init(device);
+        d_up.bias = zero_bias(d_up.bias);
         Self {
-            c1: Conv2dConfig::new([1, 32], [3, 3])
-                .with_padding(same())
-                .init(device),
+            c1: keras_conv(Conv2dConfig::new([1, 32], [3, 3]).with_padding(same()), device),
             // TensorFlow's "same" for stride 2 pads only bottom and right.
-            c2: Conv2dConfig::new([32, 64], [3, 3])
-                .with_stride([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(0, 0, 1, 1))
-                .init(device),
-            c3: Conv2dConfig::new([64, 64], [3, 3])
-                .with_padding(same())
-                .init(device),
-            c4: Conv2dConfig::new([64, 64], [3, 3])
-                .with_padding(same())
-                .init(device),
-            fc: LinearConfig::new(14 * 14 * 64, 32).init(device),
-            head: LinearConfig::new(32, 2 * latent).init(device),
-            d_fc: LinearConfig::new(latent, 14 * 14 * 64).init(device),
-            d_up: ConvTranspose2dConfig::new([64, 32], [3, 3])
-                .with_stride([2, 2])
-                .with_padding([1, 1])
-                .with_padding_out([1, 1])
-                .init(device),
-            d_out: Conv2dConfig::new([32, 1], [3, 3])
-                .with_padding(same())
-                .init(device),
+            c2: keras_conv(
+                Conv2dConfig::new([32, 64], [3, 3])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(0, 0, 1, 1)),
+                device,
+            ),
+            c3: keras_conv(Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()), device),
+            c4: keras_conv(Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()), device),
+            fc: keras_linear(14 * 14 * 64, 32, device),
+            head: keras_linear(32, 2 * latent, device),
+            d_fc: keras_linear(latent, 14 * 14 * 64, device),
+            d_up,
+            d_out: keras_conv(Conv2dConfig::new([32, 1], [3, 3]).with_padding(same()), device),
             latent,
         }
     }
@@ -79,7 +114,7 @@ impl ConvVae {
         let h = relu(self.c3.forward(h));
         let h = relu(self.c4.forward(h));
         let h = relu(self.fc.forward(h.reshape([b, 14 * 14 * 64])));
-        gaussian(self.head.forward(h), self.latent)
+        gaussian_log_var(self.head.forward(h), self.latent)
     }
 
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
