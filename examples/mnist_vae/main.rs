@@ -357,10 +357,15 @@ fn build(s: &Settings, device: &Device) -> Vae {
 
 fn optimizer(s: &Settings) -> ModuleOptimizer {
     if s.model == "conv" {
-        // Keras' RMSprop: rho 0.9, epsilon 1e-7.
+        // Keras' RMSprop: rho 0.9, and epsilon 1e-7 *inside* the square root,
+        // lr·g / sqrt(v + 1e-7), which damps the updates of weights whose gradients are tiny
+        // (in the first steps, most of the encoder's). burn adds epsilon outside,
+        // lr·g / (sqrt(v) + ε); ε = sqrt(1e-7) gives the same damping within a factor √2.
+        // (With ε = 1e-7 outside, the first update moves every weight by ±lr·√10 whatever its
+        // gradient, and the log-variance head overflows within three batches.)
         RmsPropConfig::new()
             .with_alpha(0.9)
-            .with_epsilon(1e-7)
+            .with_epsilon(1e-7f32.sqrt())
             .init()
     } else {
         // PyTorch's and TensorFlow's Adam epsilon (burn's default is 1e-5).
