@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, RmsPropConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::tensor::{Device, Tensor};
 use burn_probability::datasets::mnist::{Binarization, Mnist, Split, missing_files};
 use burn_probability::math::{logsumexp, ndtri};
@@ -355,24 +355,6 @@ fn build(s: &Settings, device: &Device) -> Vae {
     }
 }
 
-fn optimizer(s: &Settings) -> ModuleOptimizer {
-    if s.model == "conv" {
-        // Keras' RMSprop: rho 0.9, and epsilon 1e-7 *inside* the square root,
-        // lr·g / sqrt(v + 1e-7), which damps the updates of weights whose gradients are tiny
-        // (in the first steps, most of the encoder's). burn adds epsilon outside,
-        // lr·g / (sqrt(v) + ε); ε = sqrt(1e-7) gives the same damping within a factor √2.
-        // (With ε = 1e-7 outside, the first update moves every weight by ±lr·√10 whatever its
-        // gradient, and the log-variance head overflows within three batches.)
-        RmsPropConfig::new()
-            .with_alpha(0.9)
-            .with_epsilon(1e-7f32.sqrt())
-            .init()
-    } else {
-        // PyTorch's and TensorFlow's Adam epsilon (burn's default is 1e-5).
-        AdamConfig::new().with_epsilon(1e-8).init()
-    }
-}
-
 /// A deterministic permutation of `0..n` for an epoch (splitmix64 + Fisher–Yates).
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
@@ -654,7 +636,7 @@ fn main() {
     let device = Device::flex();
     let ad = device.clone().autodiff();
     let mut vae = build(&s, &ad);
-    let mut optim = optimizer(&s);
+    let mut optim = model::optimizer(&s.model);
     let ckpt = out.join("checkpoint");
     let metrics = out.join("metrics.jsonl");
     let mut first_epoch = 0;

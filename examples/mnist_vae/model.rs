@@ -3,6 +3,7 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::{AdamConfig, ModuleOptimizer, RmsPropConfig};
 use burn::tensor::activation::{elu, relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use burn_probability::math::softplus;
@@ -87,7 +88,10 @@ impl ConvVae {
             .init(device);
         d_up.bias = zero_bias(d_up.bias);
         Self {
-            c1: keras_conv(Conv2dConfig::new([1, 32], [3, 3]).with_padding(same()), device),
+            c1: keras_conv(
+                Conv2dConfig::new([1, 32], [3, 3]).with_padding(same()),
+                device,
+            ),
             // TensorFlow's "same" for stride 2 pads only bottom and right.
             c2: keras_conv(
                 Conv2dConfig::new([32, 64], [3, 3])
@@ -95,13 +99,22 @@ impl ConvVae {
                     .with_padding(PaddingConfig2d::Explicit(0, 0, 1, 1)),
                 device,
             ),
-            c3: keras_conv(Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()), device),
-            c4: keras_conv(Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()), device),
+            c3: keras_conv(
+                Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()),
+                device,
+            ),
+            c4: keras_conv(
+                Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()),
+                device,
+            ),
             fc: keras_linear(14 * 14 * 64, 32, device),
             head: keras_linear(32, 2 * latent, device),
             d_fc: keras_linear(latent, 14 * 14 * 64, device),
             d_up,
-            d_out: keras_conv(Conv2dConfig::new([32, 1], [3, 3]).with_padding(same()), device),
+            d_out: keras_conv(
+                Conv2dConfig::new([32, 1], [3, 3]).with_padding(same()),
+                device,
+            ),
             latent,
         }
     }
@@ -353,5 +366,25 @@ impl Vae {
                 z.reshape([n, self.latent()])
             }
         }
+    }
+}
+
+/// The tutorials' optimizers: RMSprop for `conv`, Adam for the others (learning rate given
+/// at each step).
+pub fn optimizer(model: &str) -> ModuleOptimizer {
+    if model == "conv" {
+        // Keras' RMSprop: rho 0.9, and epsilon 1e-7 *inside* the square root,
+        // lr·g / sqrt(v + 1e-7), which damps the updates of weights whose gradients are tiny
+        // (in the first steps, most of the encoder's). burn adds epsilon outside,
+        // lr·g / (sqrt(v) + ε); ε = sqrt(1e-7) gives the same damping within a factor √2.
+        // (With ε = 1e-7 outside, the first update moves every weight by ±lr·√10 whatever its
+        // gradient, and the log-variance head overflows within three batches.)
+        RmsPropConfig::new()
+            .with_alpha(0.9)
+            .with_epsilon(1e-7f32.sqrt())
+            .init()
+    } else {
+        // PyTorch's and TensorFlow's Adam epsilon (burn's default is 1e-5).
+        AdamConfig::new().with_epsilon(1e-8).init()
     }
 }

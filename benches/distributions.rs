@@ -1,0 +1,38 @@
+//! Criterion benchmarks of the distribution operations on 1,000,000 float32 elements
+//! ([10000, 200] for BinConcrete, [10000, 784] for Bernoulli), forward and forward + backward,
+//! on the flex CPU backend. Throughput is reported in elements per second.
+//!
+//! ```sh
+//! cargo bench --bench distributions
+//! ```
+//!
+//! The side-by-side comparison with PyTorch and TensorFlow Probability runs the same workloads
+//! through `benches/peers/driver.py` (see `docs/performance.md`).
+
+#[allow(dead_code)]
+#[path = "../examples/mnist_vae/model.rs"]
+mod model;
+#[allow(dead_code)]
+mod common {
+    pub mod workloads;
+}
+
+use burn::tensor::Device;
+use common::workloads::{DISTRIBUTION_WORKLOADS, build};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn distributions(c: &mut Criterion) {
+    let device = Device::flex();
+    device.seed(1);
+    let mut group = c.benchmark_group("distributions");
+    group.sample_size(20);
+    for name in DISTRIBUTION_WORKLOADS {
+        let mut w = build(name, &device).expect("a known workload");
+        group.throughput(Throughput::Elements(w.items as u64));
+        group.bench_function(name, |b| b.iter(|| (w.run)()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, distributions);
+criterion_main!(benches);
