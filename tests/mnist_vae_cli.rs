@@ -130,7 +130,7 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
     synthetic_mnist(&data, 400, 100);
     let data_s = data.to_str().unwrap();
     for (model, extra) in [
-        ("conv", vec!["--train-n", "200", "--batch-size", "50"]),
+        ("conv", vec!["--batch-size", "20"]),
         ("mlp", vec!["--lr", "3e-3"]),
         (
             "iwae",
