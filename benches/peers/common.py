@@ -40,6 +40,17 @@ def limit_threads(threads):
         os.environ[var] = str(threads)
 
 
+def workloads(distributions, forward, forward_backward, **models):
+    """The workload table: `<name>_fwd` and `<name>_fwdbwd` for each distribution spec, then the
+    model workloads, in the order of `benches/common/workloads.rs`."""
+    table = {}
+    for name, spec in distributions.items():
+        table[name + "_fwd"] = lambda spec=spec: forward(*spec)
+        table[name + "_fwdbwd"] = lambda spec=spec: forward_backward(*spec)
+    table.update(models)
+    return table
+
+
 def run(args, lib, version, workloads):
     """`workloads` maps each name to a builder returning `(step, items_per_iter)`.
 

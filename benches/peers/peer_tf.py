@@ -294,15 +294,9 @@ def train_iwae():
 
 # ---------------------------------------------------------------------------------------------
 
-WORKLOADS = {}
-for _name, _spec in DISTRIBUTIONS.items():
-    WORKLOADS[_name + "_fwd"] = lambda spec=_spec: forward(*spec)
-    WORKLOADS[_name + "_fwdbwd"] = lambda spec=_spec: forward_backward(*spec)
-WORKLOADS.update(
-    iwae_bound_k50=iwae_bound_k50,
-    train_conv=train_conv,
-    train_mlp=train_mlp,
-    train_iwae=train_iwae,
+WORKLOADS = common.workloads(
+    DISTRIBUTIONS, forward, forward_backward,
+    iwae_bound_k50=iwae_bound_k50, train_conv=train_conv, train_mlp=train_mlp, train_iwae=train_iwae,
 )
 
 if __name__ == "__main__":
