@@ -16,21 +16,28 @@ fn pixels(logits: Tensor<2>) -> PixelLikelihood {
     Independent::new(Bernoulli::new(logits), 1).expect("rank 2 logits, one event dim")
 }
 
-/// Splits `[B, 2L]` into loc and the pre-softplus scale, `scale = softplus(raw) + 1e-3`.
-fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+/// A diagonal Gaussian from an encoder output `[B, 2L]`: loc is the first half, and `scale` maps
+/// the second half to the scale.
+fn gaussian_head(
+    h: Tensor<2>,
+    latent: usize,
+    scale: impl FnOnce(Tensor<2>) -> Tensor<2>,
+) -> MultivariateNormalDiag<2, 1> {
     let b = h.dims()[0];
     let loc = h.clone().slice([0..b, 0..latent]);
-    let scale = softplus(h.slice([0..b, latent..2 * latent])) + 1e-3;
+    let scale = scale(h.slice([0..b, latent..2 * latent]));
     MultivariateNormalDiag::new(loc, scale).expect("loc and scale share a shape")
+}
+
+/// `scale = softplus(raw) + 1e-3` (the TFP/Edward tutorial's parameterization).
+fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+    gaussian_head(h, latent, |raw| softplus(raw) + 1e-3)
 }
 
 /// Splits `[B, 2L]` into loc and the log-variance, `scale = exp(log_var / 2)` (the Keras
 /// tutorial's parameterization).
 fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
-    let b = h.dims()[0];
-    let loc = h.clone().slice([0..b, 0..latent]);
-    let scale = h.slice([0..b, latent..2 * latent]).mul_scalar(0.5).exp();
-    MultivariateNormalDiag::new(loc, scale).expect("loc and scale share a shape")
+    gaussian_head(h, latent, |log_var| log_var.mul_scalar(0.5).exp())
 }
 
 /// Keras' default initialization: Glorot-uniform weights, zero biases.
