@@ -6,6 +6,7 @@ use crate::distribution::{
     Distribution, Entropy, Mode, Moments, check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::kernels::{self, Binary};
 use crate::kl::KlDivergence;
 use crate::math::{logit, sigmoid, softplus};
 
@@ -94,7 +95,10 @@ impl<const D: usize> Distribution<D> for Bernoulli<D> {
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let logits = lift::<D, DV>(&self.logits);
-        value * logits.clone() - softplus(logits)
+        match kernels::binary(Binary::BernoulliLogProb, [logits, value]) {
+            Ok(fused) => fused,
+            Err([logits, value]) => value * logits.clone() - softplus(logits),
+        }
     }
 
     /// Draws `1[u < σ(ℓ)]` with `u ~ U[0, 1)`, as float 0/1.

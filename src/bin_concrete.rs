@@ -4,6 +4,7 @@ use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{Distribution, Rsample, check_param, check_values, lift, sample_dims};
 use crate::error::{Error, Result};
+use crate::kernels::{self, Binary};
 use crate::logistic::{Logistic, standard_logistic_noise};
 use crate::math::{sigmoid, softplus};
 
@@ -118,6 +119,11 @@ impl<const D: usize> Distribution<D> for BinConcrete<D> {
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let t = self.temperature;
         let logits = lift::<D, DV>(&self.logits);
+        let op = Binary::BinConcreteLogProb(t as f32);
+        let (value, logits) = match kernels::binary(op, [value, logits]) {
+            Ok(fused) => return fused,
+            Err([value, logits]) => (value, logits),
+        };
         let log_y = value.clone().log();
         let log_1my = (-value).log1p();
         let z = log_y.clone() - log_1my.clone();
@@ -158,7 +164,9 @@ impl<const D: usize> Rsample<D> for BinConcrete<D> {
 
     /// `σ((ℓ + ε) / t)`.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
-        sigmoid((lift::<D, DO>(&self.logits) + noise) / self.temperature)
+        let op = Binary::BinConcreteRsample(self.temperature as f32);
+        kernels::binary(op, [lift::<D, DO>(&self.logits), noise])
+            .unwrap_or_else(|[logits, noise]| sigmoid((logits + noise) / self.temperature))
     }
 }
 

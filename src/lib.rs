@@ -55,6 +55,7 @@ pub mod objectives;
 mod bernoulli;
 mod bin_concrete;
 mod independent;
+mod kernels;
 mod logistic;
 mod mvn_diag;
 mod normal;
@@ -64,6 +65,7 @@ pub use bin_concrete::BinConcrete;
 pub use distribution::{BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, Rsample};
 pub use error::{Error, Result};
 pub use independent::Independent;
+pub use kernels::{fused_kernels_enabled, set_fused_kernels};
 pub use kl::{
     KlDivergence, MonteCarloEstimate, MonteCarloKl, kl_divergence, kl_monte_carlo,
     try_kl_divergence,

@@ -7,7 +7,8 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
-use crate::math::{logit, sigmoid, softplus};
+use crate::kernels::{self, Ternary};
+use crate::math::{ln, logit, sigmoid, softplus};
 
 /// A batch of Logistic distributions with location `μ` and scale `s > 0`.
 ///
@@ -96,9 +97,14 @@ impl<const D: usize> Distribution<D> for Logistic<D> {
     }
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
-        let scale = lift::<D, DV>(&self.scale);
-        let z = (value - lift::<D, DV>(&self.loc)) / scale.clone();
-        -z.clone() - softplus(-z) * 2.0 - scale.log()
+        let inputs = [value, lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale)];
+        match kernels::ternary(Ternary::LogisticLogProb, inputs) {
+            Ok(fused) => fused,
+            Err([value, loc, scale]) => {
+                let z = (value - loc) / scale.clone();
+                -z.clone() - softplus(-z) * 2.0 - scale.log()
+            }
+        }
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
@@ -141,7 +147,7 @@ impl<const D: usize> Rsample<D> for Logistic<D> {
 
 impl<const D: usize> Entropy<D> for Logistic<D> {
     fn entropy_keepdim(&self) -> Tensor<D> {
-        self.scale.clone().log() + 2.0
+        ln(self.scale.clone()) + 2.0
     }
 }
 

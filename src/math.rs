@@ -5,7 +5,13 @@
 //! that a `mask_where` discards is always fed an input on which it is finite, so that its
 //! gradient (multiplied by zero) never becomes `NaN`.
 
+use crate::kernels::{Unary, unary};
 use burn::tensor::Tensor;
+
+/// `ln x`, through the fused CPU kernel where it applies (see [`crate::set_fused_kernels`]).
+pub(crate) fn ln<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    unary(Unary::Log, x).unwrap_or_else(Tensor::log)
+}
 
 /// `ln(2π) / 2`, the normalizing constant of the standard normal log-density.
 pub const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
@@ -31,6 +37,10 @@ pub const SQRT_2: f64 = core::f64::consts::SQRT_2;
 /// assert!((y[0] - 3.7e-44).abs() < 1e-40 && (y[1] - 2f32.ln()).abs() < 1e-6 && y[2] == 100.0);
 /// ```
 pub fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let x = match unary(Unary::Softplus, x) {
+        Ok(fused) => return fused,
+        Err(x) => x,
+    };
     let m = x.clone().clamp_min(0.0);
     let e = (x - m.clone() * 2.0).exp();
     m + e.log1p()
@@ -43,12 +53,12 @@ pub fn log_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// The logistic sigmoid `σ(x) = 1 / (1 + e⁻ˣ)`.
 pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    burn::tensor::activation::sigmoid(x)
+    unary(Unary::Sigmoid, x).unwrap_or_else(burn::tensor::activation::sigmoid)
 }
 
 /// The logit `ln p − ln(1 − p)`, the inverse of [`sigmoid`], accurate near 0 and near 1.
 pub fn logit<const D: usize>(p: Tensor<D>) -> Tensor<D> {
-    p.clone().log() - (-p).log1p()
+    unary(Unary::Logit, p).unwrap_or_else(|p| p.clone().log() - (-p).log1p())
 }
 
 /// `eˣ − 1`, accurate for small `|x|` (where `exp(x) − 1` loses all digits).

@@ -7,8 +7,9 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::kernels::{self, Quaternary, Ternary};
 use crate::kl::KlDivergence;
-use crate::math::{LN_SQRT_2PI, SQRT_2, expm1, ndtri};
+use crate::math::{LN_SQRT_2PI, SQRT_2, expm1, ln, ndtri};
 
 /// A batch of Normal distributions `N(loc, scale²)`, one per element of the parameters.
 ///
@@ -106,9 +107,14 @@ impl<const D: usize> Distribution<D> for Normal<D> {
     }
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
-        let scale = lift::<D, DV>(&self.scale);
-        let z = (value - lift::<D, DV>(&self.loc)) / scale.clone();
-        z.square() * (-0.5) - scale.log() - LN_SQRT_2PI
+        let inputs = [value, lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale)];
+        match kernels::ternary(Ternary::NormalLogProb, inputs) {
+            Ok(fused) => fused,
+            Err([value, loc, scale]) => {
+                let z = (value - loc) / scale.clone();
+                z.square() * (-0.5) - scale.log() - LN_SQRT_2PI
+            }
+        }
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
@@ -149,7 +155,7 @@ impl<const D: usize> Rsample<D> for Normal<D> {
 
 impl<const D: usize> Entropy<D> for Normal<D> {
     fn entropy_keepdim(&self) -> Tensor<D> {
-        self.scale.clone().log() + (0.5 + LN_SQRT_2PI)
+        ln(self.scale.clone()) + (0.5 + LN_SQRT_2PI)
     }
 }
 
@@ -186,9 +192,20 @@ impl<const D: usize> Cdf<D> for Normal<D> {
 /// `½ ((μₚ − μ_q) / σ_q)² + ½ expm1(2 δ) − δ`, with `δ = ln σₚ − ln σ_q`.
 impl<const D: usize> KlDivergence<Normal<D>, D> for Normal<D> {
     fn kl_divergence_keepdim(&self, q: &Normal<D>) -> Tensor<D> {
-        let delta = self.scale.clone().log() - q.scale.clone().log();
-        let z = (self.loc.clone() - q.loc.clone()) / q.scale.clone();
-        z.square() * 0.5 + expm1(delta.clone() * 2.0) * 0.5 - delta
+        let inputs = [
+            self.loc.clone(),
+            self.scale.clone(),
+            q.loc.clone(),
+            q.scale.clone(),
+        ];
+        match kernels::quaternary(Quaternary::NormalKl, inputs) {
+            Ok(fused) => fused,
+            Err([loc_p, scale_p, loc_q, scale_q]) => {
+                let delta = scale_p.log() - scale_q.clone().log();
+                let z = (loc_p - loc_q) / scale_q;
+                z.square() * 0.5 + expm1(delta.clone() * 2.0) * 0.5 - delta
+            }
+        }
     }
 }
 

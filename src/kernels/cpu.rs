@@ -1,0 +1,215 @@
+//! The loops that run a [`Formula`] over float32 slices: suffix broadcasting, runs of at most
+//! [`RUN`] elements, one task per rayon thread, and SIMD code chosen at run time (AVX-512,
+//! AVX2 + FMA, or the baseline the crate is compiled for).
+
+use super::ops::Formula;
+use rayon::prelude::*;
+
+/// Elements per inner loop: long enough to vectorize well, short enough to stay in L1.
+const RUN: usize = 4096;
+/// Below this many elements one thread does all the work.
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// An input of a fused operation: its contiguous values. Its length divides the output length,
+/// and the input repeats every `len` elements of the output (its shape is a suffix of the output
+/// shape after leading ones, the only broadcast this layer supports).
+pub(crate) type Input<'a> = &'a [f32];
+
+/// The length of the longest run starting at output position `i` (before `end`) that stays
+/// contiguous in every input: it must not cross a multiple of the shortest input's length.
+#[inline(always)]
+fn run_len<const N: usize>(inputs: &[Input<'_>; N], i: usize, end: usize) -> usize {
+    let period = inputs.iter().map(|x| x.len()).min().unwrap_or(end);
+    let to_wrap = period - i % period;
+    RUN.min(end - i).min(to_wrap)
+}
+
+#[inline(always)]
+fn forward_run<F: Formula<N>, const N: usize>(f: &F, ins: [&[f32]; N], out: &mut [f32]) {
+    let len = out.len();
+    let ins = ins.map(|s| &s[..len]);
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = f.forward(core::array::from_fn(|k| ins[k][i]));
+    }
+}
+
+#[inline(always)]
+fn backward_run<F: Formula<N>, const N: usize>(
+    f: &F,
+    ins: [&[f32]; N],
+    grad: &[f32],
+    outs: [&mut [f32]; N],
+) {
+    let len = grad.len();
+    let ins = ins.map(|s| &s[..len]);
+    let outs = outs.map(|s| &mut s[..len]);
+    for i in 0..len {
+        let d = f.backward(core::array::from_fn(|k| ins[k][i]), grad[i]);
+        for k in 0..N {
+            outs[k][i] = d[k];
+        }
+    }
+}
+
+macro_rules! multiversion {
+    ($name:ident, $run:ident, ($($arg:ident : $ty:ty),*)) => {
+        fn $name<F: Formula<N>, const N: usize>(f: &F, $($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+                fn avx512<F: Formula<N>, const N: usize>(f: &F, $($arg: $ty),*) {
+                    $run(f, $($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<F: Formula<N>, const N: usize>(f: &F, $($arg: $ty),*) {
+                    $run(f, $($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                {
+                    // SAFETY: the CPU has the features this function was compiled for.
+                    return unsafe { avx512(f, $($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { avx2(f, $($arg),*) };
+                }
+            }
+            $run(f, $($arg),*)
+        }
+    };
+}
+
+multiversion!(forward_simd, forward_run, (ins: [&[f32]; N], out: &mut [f32]));
+multiversion!(
+    backward_simd,
+    backward_run,
+    (ins: [&[f32]; N], grad: &[f32], outs: [&mut [f32]; N])
+);
+
+/// Inputs sliced for the run `[i, i + len)` of the output.
+#[inline(always)]
+fn slices<'a, const N: usize>(inputs: &[Input<'a>; N], i: usize, len: usize) -> [&'a [f32]; N] {
+    inputs.map(|x| {
+        let start = i % x.len();
+        &x[start..start + len]
+    })
+}
+
+/// How many tasks to split `n` elements into, and the length of each (a multiple of [`RUN`]).
+fn tasks(n: usize) -> usize {
+    if n < PARALLEL_MIN {
+        return n.max(1);
+    }
+    let threads = rayon::current_num_threads().max(1);
+    n.div_ceil(threads).div_ceil(RUN) * RUN
+}
+
+/// `out[i] = f(inputs at i)` for the `n` output positions.
+pub(crate) fn forward<F: Formula<N>, const N: usize>(
+    f: &F,
+    inputs: [Input<'_>; N],
+    n: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; n];
+    let chunk = tasks(n);
+    out.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
+        let base = c * chunk;
+        let end = base + out.len();
+        let mut i = base;
+        while i < end {
+            let len = run_len(&inputs, i, end);
+            forward_simd(
+                f,
+                slices(&inputs, i, len),
+                &mut out[i - base..i - base + len],
+            );
+            i += len;
+        }
+    });
+    out
+}
+
+/// `g · ∂f/∂inputₖ` at every output position, for the inputs with `needed[k]`, each reduced to
+/// its input's length by summing over the repeats (the adjoint of the broadcast).
+pub(crate) fn backward<F: Formula<N>, const N: usize>(
+    f: &F,
+    inputs: [Input<'_>; N],
+    grad: &[f32],
+    needed: [bool; N],
+) -> [Option<Vec<f32>>; N] {
+    let n = grad.len();
+    let mut full: [Vec<f32>; N] = core::array::from_fn(|k| {
+        if needed[k] {
+            vec![0.0f32; n]
+        } else {
+            Vec::new()
+        }
+    });
+    let chunk = tasks(n);
+    // Per task, the output chunk of each needed gradient (or nothing for the others).
+    let mut per_task: Vec<[Option<&mut [f32]>; N]> = (0..n.div_ceil(chunk))
+        .map(|_| core::array::from_fn(|_| None))
+        .collect();
+    for (k, g) in full.iter_mut().enumerate() {
+        for (t, part) in g.chunks_mut(chunk).enumerate() {
+            per_task[t][k] = Some(part);
+        }
+    }
+    per_task
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, mut outs)| {
+            let base = c * chunk;
+            let end = (base + chunk).min(n);
+            let mut scratch: [Vec<f32>; N] = core::array::from_fn(|k| {
+                if outs[k].is_some() {
+                    Vec::new()
+                } else {
+                    vec![0.0f32; RUN]
+                }
+            });
+            let mut i = base;
+            while i < end {
+                let len = run_len(&inputs, i, end);
+                // This run's window of each needed gradient, or scratch for the others.
+                let mut windows = outs
+                    .iter_mut()
+                    .zip(scratch.iter_mut())
+                    .map(|(o, s)| match o {
+                        Some(o) => &mut o[i - base..i - base + len],
+                        None => &mut s[..len],
+                    });
+                let run_outs: [&mut [f32]; N] =
+                    core::array::from_fn(|_| windows.next().expect("one window per input"));
+                backward_simd(f, slices(&inputs, i, len), &grad[i..i + len], run_outs);
+                i += len;
+            }
+        });
+    let mut k = 0;
+    full.map(|g| {
+        let len = inputs[k].len();
+        let needed_k = needed[k];
+        k += 1;
+        if !needed_k {
+            None
+        } else if len == n {
+            Some(g)
+        } else {
+            Some(sum_repeats(&g, len))
+        }
+    })
+}
+
+/// `out[j] = Σ_b g[b·len + j]`: the gradient of an input repeated `g.len() / len` times.
+fn sum_repeats(g: &[f32], len: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; len];
+    for block in g.chunks_exact(len) {
+        for (o, v) in out.iter_mut().zip(block) {
+            *o += v;
+        }
+    }
+    out
+}

@@ -1,0 +1,237 @@
+//! Fused, vectorized element-wise kernels for the CPU (`flex`) backend.
+//!
+//! burn's CPU backend runs a distribution formula as a chain of separate operations, each a
+//! full pass over memory with a new buffer, and evaluates `exp`/`ln` one element at a time.
+//! For the formulas that dominate this crate's workloads (log-densities, softplus, the Normal
+//! KL, BinConcrete sampling) this module runs the whole formula, and its gradient, in one SIMD
+//! pass. It is a burn *backend extension* (`#[backend_extension]`): the kernels exist for the
+//! `Flex` backend, with and without autodiff, and every other backend keeps the composite
+//! burn-op formula, so results do not depend on the backend beyond float rounding.
+//!
+//! Callers use [`unary`], [`binary`], [`ternary`] and [`quaternary`]: they return the fused
+//! result when every input is a float32 tensor on `flex` (and fused kernels are on, see
+//! [`set_fused_kernels`]), and otherwise hand the inputs back for the composite formula.
+//! Broadcasting follows burn's rules: an input whose shape is a suffix of the output's runs
+//! in place; any other broadcast input is expanded first.
+
+// The `Err` of `unary` … `quaternary` hands the caller its inputs back for the composite
+// formula; it is not an error value, and boxing it would cost an allocation per call.
+#![allow(clippy::result_large_err)]
+
+use burn::tensor::Tensor;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(feature = "flex")]
+mod cpu;
+#[cfg(feature = "flex")]
+pub(crate) mod ops;
+#[cfg(feature = "flex")]
+mod vmath;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the fused CPU kernels on (the default) or off for the whole process.
+///
+/// With them off, every formula runs as a chain of ordinary burn operations on every backend.
+/// Results agree to float32 rounding either way; this switch exists for benchmarking
+/// (`bench_workloads --no-fused`) and for checking the two against each other.
+///
+/// # Example
+/// ```
+/// burn_probability::set_fused_kernels(false);
+/// assert!(!burn_probability::fused_kernels_enabled());
+/// burn_probability::set_fused_kernels(true);
+/// ```
+pub fn set_fused_kernels(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the fused CPU kernels are in use (see [`set_fused_kernels`]). Always `false` in a
+/// build without the `flex` feature.
+pub fn fused_kernels_enabled() -> bool {
+    cfg!(feature = "flex") && ENABLED.load(Ordering::Relaxed)
+}
+
+/// Fused formulas of one input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Unary {
+    /// `ln a`
+    Log,
+    /// `ln(1 + eᵃ)`
+    Softplus,
+    /// `1 / (1 + e⁻ᵃ)`
+    Sigmoid,
+    /// `ln a − ln(1 − a)`
+    Logit,
+}
+
+/// Fused formulas of two inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Binary {
+    /// `(logits, value) ↦ value·logits − softplus(logits)`
+    BernoulliLogProb,
+    /// `(value, logits) ↦` BinConcrete log-density at temperature `t`
+    BinConcreteLogProb(f32),
+    /// `(logits, noise) ↦ σ((logits + noise)/t)`
+    BinConcreteRsample(f32),
+}
+
+/// Fused formulas of three inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Ternary {
+    /// `(value, loc, scale) ↦` Normal log-density
+    NormalLogProb,
+    /// `(value, loc, scale) ↦` Logistic log-density
+    LogisticLogProb,
+}
+
+/// Fused formulas of four inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Quaternary {
+    /// `(loc₁, scale₁, loc₂, scale₂) ↦ KL(N(loc₁, scale₁) ‖ N(loc₂, scale₂))`
+    NormalKl,
+}
+
+/// Runs a fused one-input formula, or returns the input for the composite path.
+pub(crate) fn unary<const D: usize>(op: Unary, a: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let [a] = prepare([a]).map_err(|[a]| a)?;
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_unary(op, a),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = op;
+        Err(a)
+    }
+}
+
+/// Runs a fused two-input formula, or returns the inputs for the composite path.
+pub(crate) fn binary<const D: usize>(
+    op: Binary,
+    inputs: [Tensor<D>; 2],
+) -> Result<Tensor<D>, [Tensor<D>; 2]> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let [a, b] = prepare(inputs)?;
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_binary(op, a, b),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = op;
+        Err(inputs)
+    }
+}
+
+/// Runs a fused three-input formula, or returns the inputs for the composite path.
+pub(crate) fn ternary<const D: usize>(
+    op: Ternary,
+    inputs: [Tensor<D>; 3],
+) -> Result<Tensor<D>, [Tensor<D>; 3]> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let [a, b, c] = prepare(inputs)?;
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_ternary(op, a, b, c),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = op;
+        Err(inputs)
+    }
+}
+
+/// Runs a fused four-input formula, or returns the inputs for the composite path.
+pub(crate) fn quaternary<const D: usize>(
+    op: Quaternary,
+    inputs: [Tensor<D>; 4],
+) -> Result<Tensor<D>, [Tensor<D>; 4]> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let [a, b, c, d] = prepare(inputs)?;
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_quaternary(op, a, b, c, d),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = op;
+        Err(inputs)
+    }
+}
+
+/// Checks that the fused path applies (kernels on, float32, all on `flex`, broadcastable) and
+/// expands every input whose shape is not a suffix of the output shape.
+#[cfg(feature = "flex")]
+fn prepare<const D: usize, const N: usize>(
+    inputs: [Tensor<D>; N],
+) -> Result<[burn::backend::DispatchTensor; N], [Tensor<D>; N]> {
+    use burn::tensor::DType;
+    if !fused_kernels_enabled()
+        || !inputs
+            .iter()
+            .all(|t| t.dtype() == DType::F32 && on_flex(t.clone()))
+    {
+        return Err(inputs);
+    }
+    let dims: [[usize; D]; N] = core::array::from_fn(|k| inputs[k].dims());
+    let mut out = [1usize; D];
+    for d in &dims {
+        for (o, &x) in out.iter_mut().zip(d) {
+            if *o == 1 {
+                *o = x;
+            } else if x != 1 && x != *o {
+                // Not broadcastable: the composite path reports the error.
+                return Err(inputs);
+            }
+        }
+    }
+    let mut k = 0;
+    Ok(inputs.map(|t| {
+        let t = if is_suffix(&dims[k], &out) {
+            t
+        } else {
+            t.expand(out)
+        };
+        k += 1;
+        t.into_dispatch()
+    }))
+}
+
+/// Whether `dims` is all ones followed by the trailing dims of `out`.
+#[cfg(feature = "flex")]
+fn is_suffix(dims: &[usize], out: &[usize]) -> bool {
+    let f = dims.iter().position(|&d| d != 1).unwrap_or(dims.len());
+    dims[f..] == out[f..]
+}
+
+/// Whether the tensor lives on the `flex` backend (with or without autodiff).
+#[cfg(feature = "flex")]
+fn on_flex<const D: usize>(t: Tensor<D>) -> bool {
+    use burn::backend::DispatchTensorKind as K;
+    #[allow(unreachable_patterns)]
+    match t.into_dispatch().kind {
+        K::Flex(_) => true,
+        K::Autodiff(inner) => matches!(*inner, K::Flex(_)),
+        _ => false,
+    }
+}
+
+#[cfg(feature = "flex")]
+mod ext;
+
+#[cfg(all(test, feature = "flex"))]
+mod tests;

@@ -1,0 +1,277 @@
+//! The fused kernels against the same formulas written as ordinary burn operations: values and
+//! gradients, with and without broadcasting, and the fallbacks.
+
+use super::*;
+use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::{Mutex, MutexGuard};
+
+/// Serializes the tests of this module: one of them turns the kernels off for a moment.
+fn lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Deterministic values spread over `[lo, hi]` (a Weyl sequence; no RNG state involved).
+fn spread(n: usize, lo: f32, hi: f32, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let u = ((i as f64 + 1.0) * 0.618_033_988_75 + seed as f64 * 0.414_213_56).fract();
+            lo + (hi - lo) * u as f32
+        })
+        .collect()
+}
+
+fn input(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(values, shape), device).require_grad()
+}
+
+fn to_vec(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: fused {g}, composite {w} (tolerance {tol} relative)"
+        );
+    }
+}
+
+/// Runs `fused` and `reference` on the same inputs, on flex with autodiff, and compares the
+/// values and the gradients of `Σ w·out` (random weights `w`) with respect to every input.
+fn check<const N: usize>(
+    name: &str,
+    inputs: [(Vec<f32>, [usize; 2]); N],
+    fused: impl Fn([Tensor<2>; N]) -> Result<Tensor<2>, [Tensor<2>; N]>,
+    reference: impl Fn([Tensor<2>; N]) -> Tensor<2>,
+    tol: f32,
+) {
+    let device = Device::flex().autodiff();
+    let make = || inputs.clone().map(|(v, s)| input(v, s, &device));
+    let run = |ts: [Tensor<2>; N], out: Tensor<2>| {
+        let w = Tensor::<2>::from_data(
+            TensorData::new(spread(out.shape().num_elements(), -1.0, 1.0, 7), out.dims()),
+            &device,
+        );
+        let value = to_vec(out.clone());
+        let grads = (out * w).sum().backward();
+        let g: Vec<Vec<f32>> = ts
+            .iter()
+            .map(|t| {
+                t.grad(&grads)
+                    .map(|g| g.into_data().iter::<f32>().collect())
+                    .unwrap()
+            })
+            .collect();
+        (value, g)
+    };
+    let ts = make();
+    let out = fused(ts.clone()).unwrap_or_else(|_| panic!("{name}: the fused path was not taken"));
+    let (v_fused, g_fused) = run(ts, out);
+    let ts = make();
+    let (v_ref, g_ref) = run(ts.clone(), reference(ts));
+    assert_close(&format!("{name} value"), &v_fused, &v_ref, tol);
+    for (k, (a, b)) in g_fused.iter().zip(&g_ref).enumerate() {
+        assert_close(&format!("{name} d/dinput{k}"), a, b, tol);
+    }
+}
+
+fn softplus_ref(x: Tensor<2>) -> Tensor<2> {
+    let m = x.clone().clamp_min(0.0);
+    m.clone() + (x - m * 2.0).exp().log1p()
+}
+
+fn sigmoid_ref(x: Tensor<2>) -> Tensor<2> {
+    burn::tensor::activation::sigmoid(x)
+}
+
+const R: usize = 37;
+const C: usize = 300; // R·C > one run of 4096, so runs and tasks are split
+
+#[test]
+fn unary_formulas_match_burn_ops() {
+    let _g = lock();
+    let s = [R, C];
+    let n = R * C;
+    check(
+        "log",
+        [(spread(n, 1e-3, 50.0, 1), s)],
+        |[a]| unary(Unary::Log, a).map_err(|a| [a]),
+        |[a]| a.log(),
+        2e-6,
+    );
+    check(
+        "softplus",
+        [(spread(n, -40.0, 40.0, 2), s)],
+        |[a]| unary(Unary::Softplus, a).map_err(|a| [a]),
+        |[a]| softplus_ref(a),
+        2e-6,
+    );
+    check(
+        "sigmoid",
+        [(spread(n, -40.0, 40.0, 3), s)],
+        |[a]| unary(Unary::Sigmoid, a).map_err(|a| [a]),
+        |[a]| sigmoid_ref(a),
+        2e-6,
+    );
+    check(
+        "logit",
+        [(spread(n, 1e-4, 1.0 - 1e-4, 4), s)],
+        |[a]| unary(Unary::Logit, a).map_err(|a| [a]),
+        |[a]| a.clone().log() - (-a).log1p(),
+        2e-5,
+    );
+}
+
+#[test]
+fn bernoulli_and_bin_concrete_match_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    let bits: Vec<f32> = spread(n, 0.0, 1.0, 5).iter().map(|u| u.round()).collect();
+    // logits full size, value broadcast along rows (a suffix), as in the IWAE bound
+    check(
+        "bernoulli",
+        [
+            (spread(n, -30.0, 30.0, 6), [R, C]),
+            (bits[..C].to_vec(), [1, C]),
+        ],
+        |t| binary(Binary::BernoulliLogProb, t),
+        |[l, x]| x * l.clone() - softplus_ref(l),
+        2e-6,
+    );
+    let t = 0.5f32;
+    check(
+        "bin_concrete_log_prob",
+        [
+            (spread(n, 0.02, 0.98, 8), [R, C]),
+            (spread(n, -4.0, 4.0, 9), [R, C]),
+        ],
+        |ts| binary(Binary::BinConcreteLogProb(t), ts),
+        |[y, l]| {
+            let log_y = y.clone().log();
+            let log_1my = (-y).log1p();
+            let z = log_y.clone() - log_1my.clone();
+            l.clone() + t.ln() - log_y * (t + 1.0) + log_1my * (t - 1.0)
+                - softplus_ref(l - z * t) * 2.0
+        },
+        2e-5,
+    );
+    check(
+        "bin_concrete_rsample",
+        [
+            (spread(n, -4.0, 4.0, 10), [R, C]),
+            (spread(n, -6.0, 6.0, 11), [R, C]),
+        ],
+        |ts| binary(Binary::BinConcreteRsample(0.1), ts),
+        |[l, e]| sigmoid_ref((l + e) / 0.1),
+        2e-6,
+    );
+}
+
+#[test]
+fn location_scale_log_densities_match_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    // loc broadcast as a suffix [1, C], scale as a column [R, 1] (expanded first)
+    let inputs = [
+        (spread(n, -5.0, 5.0, 12), [R, C]),
+        (spread(C, -2.0, 2.0, 13), [1, C]),
+        (spread(R, 0.1, 3.0, 14), [R, 1]),
+    ];
+    check(
+        "normal_log_prob",
+        inputs.clone(),
+        |t| ternary(Ternary::NormalLogProb, t),
+        |[x, m, s]| {
+            let z = (x - m) / s.clone();
+            z.square() * (-0.5) - s.log() - 0.918_938_5
+        },
+        2e-6,
+    );
+    check(
+        "logistic_log_prob",
+        inputs,
+        |t| ternary(Ternary::LogisticLogProb, t),
+        |[x, m, s]| {
+            let z = (x - m) / s.clone();
+            -z.clone() - softplus_ref(-z) * 2.0 - s.log()
+        },
+        2e-6,
+    );
+}
+
+#[test]
+fn normal_kl_matches_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    check(
+        "normal_kl",
+        [
+            (spread(n, -3.0, 3.0, 15), [R, C]),
+            (spread(n, 0.05, 4.0, 16), [R, C]),
+            (spread(C, -1.0, 1.0, 17), [1, C]),
+            (spread(C, 0.5, 2.0, 18), [1, C]),
+        ],
+        |t| quaternary(Quaternary::NormalKl, t),
+        |[m1, s1, m2, s2]| {
+            let z = (m1 - m2) / s2.clone();
+            let r = s1 / s2;
+            z.square() * 0.5 + (r.clone().square() - 1.0) * 0.5 - r.log()
+        },
+        1e-5,
+    );
+}
+
+#[test]
+fn extreme_inputs_stay_finite_with_finite_gradients() {
+    let _g = lock();
+    let device = Device::flex().autodiff();
+    let l = Tensor::<1>::from_floats([-1e30, -100.0, -20.0, 0.0, 20.0, 100.0, 1e30], &device)
+        .require_grad();
+    let x = Tensor::<1>::from_floats([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0], &device);
+    let lp = binary(Binary::BernoulliLogProb, [l.clone(), x]).unwrap_or_else(|_| panic!());
+    let v: Vec<f32> = lp.clone().into_data().iter::<f32>().collect();
+    // x·l − softplus(l): exact values −1e30, −3.7e-44, −2e-9, −ln 2, −2e-9, −100, −0
+    assert!(
+        (v[0] + 1e30).abs() <= 1e24 && v[5] == -100.0 && v[6] == 0.0,
+        "{v:?}"
+    );
+    assert!((v[3] + core::f32::consts::LN_2).abs() < 1e-7, "{v:?}");
+    let g: Vec<f32> = l
+        .grad(&lp.sum().backward())
+        .unwrap()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
+    assert_eq!(g[0], 1.0); // x − σ(l) at l = −1e30, x = 1
+    assert_eq!(g[6], 0.0);
+}
+
+#[test]
+fn other_backends_and_the_switch_fall_back() {
+    let _g = lock();
+    #[allow(deprecated)]
+    let nd = Device::ndarray();
+    let a = Tensor::<2>::ones([2, 3], &nd);
+    assert!(
+        unary(Unary::Log, a).is_err(),
+        "ndarray takes the composite path"
+    );
+    let f = Tensor::<2>::ones([2, 3], &Device::flex());
+    assert!(unary(Unary::Log, f.clone()).is_ok());
+    set_fused_kernels(false);
+    let off = unary(Unary::Log, f.clone()).is_err();
+    set_fused_kernels(true);
+    assert!(off, "switched off, the composite path is taken");
+    let bad = binary(
+        Binary::BernoulliLogProb,
+        [f, Tensor::<2>::ones([4, 5], &Device::flex())],
+    );
+    assert!(
+        bad.is_err(),
+        "shapes that do not broadcast are left to the composite path"
+    );
+}
