@@ -49,6 +49,10 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run every formula as a chain of plain burn operations instead of the crate's fused
+    /// CPU kernels (for comparing the two).
+    #[arg(long)]
+    no_fused: bool,
 }
 
 /// The process's peak resident memory in MiB (Linux), or NaN elsewhere.
@@ -84,6 +88,7 @@ fn main() {
         Backend::Ndarray => Device::ndarray(),
     };
     device.seed(args.seed);
+    burn_probability::set_fused_kernels(!args.no_fused);
     let Some(mut w) = workloads::build(&name, &device) else {
         eprintln!(
             "error: unknown --workload {name:?}; expected one of: {}",
@@ -113,8 +118,9 @@ fn main() {
         0.5 * (times[times.len() / 2 - 1] + times[times.len() / 2])
     };
     println!(
-        "{{\"lib\": \"burn-probability\", \"version\": \"burn 0.22.1 {:?}\", \"workload\": \"{}\", \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"times_ms\": [{json_times}], \"items_per_iter\": {}, \"peak_rss_mb\": {:.1}}}",
+        "{{\"lib\": \"burn-probability\", \"version\": \"burn 0.22.1 {:?}{}\", \"workload\": \"{}\", \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"times_ms\": [{json_times}], \"items_per_iter\": {}, \"peak_rss_mb\": {:.1}}}",
         args.backend,
+        if burn_probability::fused_kernels_enabled() { " fused" } else { "" },
         w.name,
         times[0],
         w.items,
