@@ -1,6 +1,6 @@
 //! The Bernoulli distribution, parameterized by logits.
 
-use burn::tensor::{Device, Distribution as Init, Shape, Tensor};
+use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
     Distribution, Entropy, Mode, Moments, check_param, check_values, lift, sample_dims,
@@ -105,7 +105,7 @@ impl<const D: usize> Distribution<D> for Bernoulli<D> {
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
         let dims = sample_dims::<DO>("Bernoulli::sample", sample_shape, &self.shape());
         let device = self.device();
-        let u = Tensor::<DO>::random(dims, Init::Default, &device);
+        let u = kernels::uniform_open::<DO>(dims, &device);
         let p = lift::<D, DO>(&self.probs().detach());
         u.lower(p).float()
     }

@@ -1,6 +1,6 @@
 //! The Logistic distribution.
 
-use burn::tensor::{Device, Distribution as Init, Shape, Tensor};
+use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
     Cdf, Distribution, Entropy, Mode, Moments, Rsample, broadcast_shapes, check_param,
@@ -78,7 +78,7 @@ pub(crate) fn standard_logistic_noise<const DO: usize>(
     dims: [usize; DO],
     device: &Device,
 ) -> Tensor<DO> {
-    let u = Tensor::<DO>::random(dims, Init::Uniform(f32::MIN_POSITIVE as f64, 1.0), device);
+    let u = kernels::uniform_open::<DO>(dims, device);
     // A backend whose uniform could return exactly 1.0 would give +inf: keep u below 1.
     logit(u.clamp(f32::MIN_POSITIVE, 1.0 - f32::EPSILON / 2.0))
 }

@@ -56,6 +56,34 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     unary(Unary::Sigmoid, x).unwrap_or_else(burn::tensor::activation::sigmoid)
 }
 
+/// `tanh x`, the same function as burn's [`Tensor::tanh`], run as one fused SIMD pass (value
+/// and gradient) on the CPU backend; this crate's example networks use it for that speed.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// let x = Tensor::<1>::from_floats([-1.0, 0.0, 2.0], &Device::flex());
+/// let y: Vec<f32> = burn_probability::math::tanh(x).into_data().iter::<f32>().collect();
+/// assert!((y[0] + 0.761_594_2).abs() < 1e-6 && y[1] == 0.0 && (y[2] - 0.964_027_6).abs() < 1e-6);
+/// ```
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    unary(Unary::Tanh, x).unwrap_or_else(Tensor::tanh)
+}
+
+/// ELU, `x` for `x > 0` and `α(eˣ − 1)` otherwise: the same function as burn's
+/// [`elu`](burn::tensor::activation::elu), run as one fused SIMD pass on the CPU backend.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// let x = Tensor::<1>::from_floats([-1.0, 2.0], &Device::flex());
+/// let y: Vec<f32> = burn_probability::math::elu(x, 1.0).into_data().iter::<f32>().collect();
+/// assert!((y[0] + 0.632_120_56).abs() < 1e-6 && y[1] == 2.0);
+/// ```
+pub fn elu<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
+    unary(Unary::Elu(alpha as f32), x).unwrap_or_else(|x| burn::tensor::activation::elu(x, alpha))
+}
+
 /// The logit `ln p − ln(1 − p)`, the inverse of [`sigmoid`], accurate near 0 and near 1.
 pub fn logit<const D: usize>(p: Tensor<D>) -> Tensor<D> {
     unary(Unary::Logit, p).unwrap_or_else(|p| p.clone().log() - (-p).log1p())

@@ -1,6 +1,6 @@
 //! The univariate Normal (Gaussian) distribution.
 
-use burn::tensor::{Device, Distribution as Init, Shape, Tensor};
+use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
     Cdf, Distribution, Entropy, Mode, Moments, Rsample, broadcast_shapes, check_param,
@@ -144,7 +144,7 @@ impl<const D: usize> Rsample<D> for Normal<D> {
     /// Standard normal noise `ε ~ N(0, 1)`.
     fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
         let dims = sample_dims::<DO>("Normal::noise", sample_shape, &self.shape());
-        Tensor::random(dims, Init::Normal(0.0, 1.0), &self.device())
+        kernels::standard_normal(dims, &self.device())
     }
 
     /// `μ + σ ε`.

@@ -4,9 +4,10 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, ModuleOptimizer, RmsPropConfig};
-use burn::tensor::activation::{elu, relu, sigmoid};
+use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use burn_probability::math::softplus;
+use burn_probability::math::{elu, tanh};
 use burn_probability::{Bernoulli, Independent, Logistic, MultivariateNormalDiag};
 
 /// The pixel likelihood `p(x | z)`: independent Bernoullis over the 784 pixels.
@@ -168,7 +169,7 @@ impl Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if i < last {
-                x = if self.tanh { x.tanh() } else { elu(x, 1.0) };
+                x = if self.tanh { tanh(x) } else { elu(x, 1.0) };
             }
         }
         x

@@ -84,6 +84,8 @@ impl FusedKernels for Flex {
             Unary::Softplus => forward(&ops::Softplus, [a]),
             Unary::Sigmoid => forward(&ops::Sigmoid, [a]),
             Unary::Logit => forward(&ops::Logit, [a]),
+            Unary::Tanh => forward(&ops::Tanh, [a]),
+            Unary::Elu(alpha) => forward(&ops::Elu { alpha }, [a]),
         }
     }
 
@@ -178,6 +180,8 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
             Unary::Softplus => forward_ad::<_, C, _>(ops::Softplus, [a]),
             Unary::Sigmoid => forward_ad::<_, C, _>(ops::Sigmoid, [a]),
             Unary::Logit => forward_ad::<_, C, _>(ops::Logit, [a]),
+            Unary::Tanh => forward_ad::<_, C, _>(ops::Tanh, [a]),
+            Unary::Elu(alpha) => forward_ad::<_, C, _>(ops::Elu { alpha }, [a]),
         }
     }
 

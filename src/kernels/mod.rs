@@ -18,13 +18,15 @@
 // formula; it is not an error value, and boxing it would cost an allocation per call.
 #![allow(clippy::result_large_err)]
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Distribution as Init, Tensor, TensorData};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(feature = "flex")]
 mod cpu;
 #[cfg(feature = "flex")]
 pub(crate) mod ops;
+#[cfg(feature = "flex")]
+mod rng;
 #[cfg(feature = "flex")]
 mod vmath;
 
@@ -63,6 +65,10 @@ pub(crate) enum Unary {
     Sigmoid,
     /// `ln a − ln(1 − a)`
     Logit,
+    /// `tanh a`
+    Tanh,
+    /// ELU with the given `α`: `a` for `a > 0`, else `α(eᵃ − 1)`
+    Elu(f32),
 }
 
 /// Fused formulas of two inputs.
@@ -171,6 +177,42 @@ pub(crate) fn quaternary<const D: usize>(
         let _ = op;
         Err(inputs)
     }
+}
+
+/// Standard normal noise of shape `dims`: the vectorized generator on `flex`, burn's
+/// `Tensor::random` elsewhere. Either way the values follow `device.seed(..)`.
+pub(crate) fn standard_normal<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if let Some(key) = noise_key(device) {
+        let values = rng::normal(dims.iter().product(), key);
+        return Tensor::from_data(TensorData::new(values, dims), device);
+    }
+    Tensor::random(dims, Init::Normal(0.0, 1.0), device)
+}
+
+/// Uniform noise in the open interval (0, 1) of shape `dims` (23-bit resolution on `flex`,
+/// burn's `Tensor::random` on `[f32::MIN_POSITIVE, 1)` elsewhere).
+pub(crate) fn uniform_open<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if let Some(key) = noise_key(device) {
+        let values = rng::uniform(dims.iter().product(), key);
+        return Tensor::from_data(TensorData::new(values, dims), device);
+    }
+    Tensor::random(dims, Init::Uniform(f32::MIN_POSITIVE as f64, 1.0), device)
+}
+
+/// A fresh 46-bit key from burn's seeded generator when the fast path applies on `device`.
+#[cfg(feature = "flex")]
+fn noise_key(device: &Device) -> Option<u64> {
+    if !fused_kernels_enabled() || !on_flex(Tensor::<1>::empty([1], device)) {
+        return None;
+    }
+    let draw = Tensor::<1>::random([2], Init::Uniform(0.0, 1.0), device).into_data();
+    let bits: Vec<u64> = draw
+        .iter::<f32>()
+        .map(|u| (u * 8_388_608.0) as u64)
+        .collect();
+    Some((bits[0] << 23) ^ bits[1])
 }
 
 /// Checks that the fused path applies (kernels on, float32, all on `flex`, broadcastable) and

@@ -6,7 +6,7 @@
 //! burn-op version in its distribution's file, and the tests of [`super`] check that the two
 //! agree, values and gradients.
 
-use super::vmath::{ln, ln1p, sigmoid, softplus};
+use super::vmath::{exp, expm1, ln, ln1p, sigmoid, softplus, tanh};
 
 /// `ln(2π) / 2`.
 const LN_SQRT_2PI: f32 = 0.918_938_5;
@@ -64,6 +64,41 @@ impl Formula<1> for Sigmoid {
     fn backward(&self, [a]: [f32; 1], g: f32) -> [f32; 1] {
         let s = sigmoid(a);
         [g * s * (1.0 - s)]
+    }
+}
+
+/// `tanh a`; derivative `1 − tanh² a`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tanh;
+
+impl Formula<1> for Tanh {
+    #[inline(always)]
+    fn forward(&self, [a]: [f32; 1]) -> f32 {
+        tanh(a)
+    }
+    #[inline(always)]
+    fn backward(&self, [a]: [f32; 1], g: f32) -> [f32; 1] {
+        let y = tanh(a);
+        [g * (1.0 - y * y)]
+    }
+}
+
+/// ELU: `a` for `a > 0`, else `α(eᵃ − 1)`; derivative `1`, else `α eᵃ`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Elu {
+    pub alpha: f32,
+}
+
+impl Formula<1> for Elu {
+    #[inline(always)]
+    fn forward(&self, [a]: [f32; 1]) -> f32 {
+        let neg = self.alpha * expm1(a);
+        if a > 0.0 { a } else { neg }
+    }
+    #[inline(always)]
+    fn backward(&self, [a]: [f32; 1], g: f32) -> [f32; 1] {
+        let neg = g * self.alpha * exp(a);
+        [if a > 0.0 { g } else { neg }]
     }
 }
 

@@ -117,6 +117,20 @@ fn unary_formulas_match_burn_ops() {
         2e-6,
     );
     check(
+        "tanh",
+        [(spread(n, -12.0, 12.0, 19), s)],
+        |[a]| unary(Unary::Tanh, a).map_err(|a| [a]),
+        |[a]| a.tanh(),
+        2e-6,
+    );
+    check(
+        "elu",
+        [(spread(n, -15.0, 5.0, 20), s)],
+        |[a]| unary(Unary::Elu(1.5), a).map_err(|a| [a]),
+        |[a]| burn::tensor::activation::elu(a, 1.5),
+        2e-6,
+    );
+    check(
         "logit",
         [(spread(n, 1e-4, 1.0 - 1e-4, 4), s)],
         |[a]| unary(Unary::Logit, a).map_err(|a| [a]),

@@ -85,6 +85,39 @@ pub fn ln1p(u: f32) -> f32 {
     if u == f32::INFINITY { u } else { r }
 }
 
+/// `eˣ − 1`, accurate near 0: a degree-8 Taylor polynomial for `|x| < ½` (truncation below
+/// 1e-8 relative), `exp(x) − 1` elsewhere (where it loses less than one ulp of 1).
+#[inline(always)]
+pub fn expm1(x: f32) -> f32 {
+    let mut p = 1.0f32 / 40_320.0;
+    p = p * x + 1.0 / 5_040.0;
+    p = p * x + 1.0 / 720.0;
+    p = p * x + 1.0 / 120.0;
+    p = p * x + 1.0 / 24.0;
+    p = p * x + 1.0 / 6.0;
+    p = p * x + 0.5;
+    let small = p * x * x + x;
+    let large = exp(x) - 1.0;
+    if x.abs() < 0.5 { small } else { large }
+}
+
+/// `tanh x`: an odd minimax polynomial for `|x| < 0.625` (Cephes), `1 − 2/(e^{2|x|} + 1)` with
+/// the sign of `x` elsewhere.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    let z = x * x;
+    let mut p = -5.704_988_7e-3f32;
+    p = p * z + 2.063_909e-2;
+    p = p * z - 5.373_971_6e-2;
+    p = p * z + 0.133_314_42;
+    p = p * z - 0.333_332_8;
+    let small = p * z * x + x;
+    let a = x.abs();
+    let big = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
+    let big = if x < 0.0 { -big } else { big };
+    if a < 0.625 { small } else { big }
+}
+
 /// Softplus `ln(1 + eˣ) = max(x, 0) + ln1p(e^{−|x|})`, finite for every finite `x`.
 #[inline(always)]
 pub fn softplus(x: f32) -> f32 {
@@ -180,6 +213,18 @@ mod tests {
         assert_eq!(softplus(1e30), 1e30);
         assert!(softplus(f32::NAN).is_nan() && sigmoid(f32::NAN).is_nan());
         assert_eq!(sigmoid(f32::INFINITY), 1.0);
+
+        let (u, at) = worst(tanh, f64::tanh, &grid(-12.0, 12.0, 200_000));
+        assert!(u <= 4.0, "tanh off by {u} ulp at {at}");
+        let tiny: Vec<f32> = (-1000..1000).map(|i| i as f32 * 1e-6).collect();
+        let (u, at) = worst(tanh, f64::tanh, &tiny);
+        assert!(u <= 2.0, "tanh off by {u} ulp at {at}");
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
+        let (u, at) = worst(expm1, f64::exp_m1, &grid(-20.0, 20.0, 200_000));
+        assert!(u <= 4.0, "expm1 off by {u} ulp at {at}");
+        let (u, at) = worst(expm1, f64::exp_m1, &tiny);
+        assert!(u <= 2.0, "expm1 off by {u} ulp at {at}");
         assert_eq!(sigmoid(f32::NEG_INFINITY), 0.0);
     }
 }
