@@ -120,7 +120,11 @@ fn main() {
     println!(
         "{{\"lib\": \"burn-probability\", \"version\": \"burn 0.22.1 {:?}{}\", \"workload\": \"{}\", \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"times_ms\": [{json_times}], \"items_per_iter\": {}, \"peak_rss_mb\": {:.1}}}",
         args.backend,
-        if burn_probability::fused_kernels_enabled() { " fused" } else { "" },
+        if burn_probability::fused_kernels_enabled() {
+            " fused"
+        } else {
+            ""
+        },
         w.name,
         times[0],
         w.items,

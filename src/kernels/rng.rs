@@ -40,13 +40,13 @@ fn cos_turns(u: f32) -> f32 {
     let p = (w - (t - SHIFT)) * core::f32::consts::FRAC_PI_2;
     let p2 = p * p;
     let mut s = 1.0f32 / 362_880.0;
-    s = s * p2 - 1.0 / 5_040.0;
-    s = s * p2 + 1.0 / 120.0;
-    s = s * p2 - 1.0 / 6.0;
+    s = s.mul_add(p2, -1.0 / 5_040.0);
+    s = s.mul_add(p2, 1.0 / 120.0);
+    s = s.mul_add(p2, -1.0 / 6.0);
     let s = (s * p2 + 1.0) * p;
     let mut c = 1.0f32 / 40_320.0;
-    c = c * p2 - 1.0 / 720.0;
-    c = c * p2 + 1.0 / 24.0;
+    c = c.mul_add(p2, -1.0 / 720.0);
+    c = c.mul_add(p2, 1.0 / 24.0);
     let c = (c * p2 - 0.5) * p2 + 1.0;
     let v = if q & 1 == 0 { c } else { s };
     if q == 1 || q == 2 { -v } else { v }

@@ -8,7 +8,8 @@
 //! `exp(+∞) = +∞`, and NaN propagates.
 //!
 //! Accuracy (tested below against float64 over wide ranges): `exp` and `ln` within 2 ulp over
-//! their whole domain, `ln1p`, softplus and sigmoid within a few ulp.
+//! their whole domain, `ln1p`, softplus and sigmoid within a few ulp. The polynomials use fused
+//! multiply-add, which the AVX2 and AVX-512 code paths chosen at run time have in hardware.
 
 /// `eˣ`, float32, within 2 ulp; subnormal results are computed, not flushed.
 #[inline(always)]
@@ -23,11 +24,11 @@ pub fn exp(x: f32) -> f32 {
     let n = t - SHIFT;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_2e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
+    p = p.mul_add(r, 1.398_2e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 0.166_666_65);
+    p = p.mul_add(r, 0.5);
     let y = p * r * r + r + 1.0;
     // 2ⁿ in two halves, so that n from −150 to 128 never leaves the exponent range.
     let ni = (t.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
@@ -55,14 +56,14 @@ pub fn ln(x: f32) -> f32 {
     let f = m - 1.0;
     let z = f * f;
     let mut p = 7.037_683_6e-2f32;
-    p = p * f - 0.115_146_1;
-    p = p * f + 0.116_769_98;
-    p = p * f - 0.124_201_41;
-    p = p * f + 0.142_493_23;
-    p = p * f - 0.166_680_57;
-    p = p * f + 0.200_007_15;
-    p = p * f - 0.249_999_94;
-    p = p * f + 0.333_333_3;
+    p = p.mul_add(f, -0.115_146_1);
+    p = p.mul_add(f, 0.116_769_98);
+    p = p.mul_add(f, -0.124_201_41);
+    p = p.mul_add(f, 0.142_493_23);
+    p = p.mul_add(f, -0.166_680_57);
+    p = p.mul_add(f, 0.200_007_15);
+    p = p.mul_add(f, -0.249_999_94);
+    p = p.mul_add(f, 0.333_333_3);
     let mut y = p * f * z;
     y += e * -2.121_944_4e-4;
     y += -0.5 * z;
@@ -90,12 +91,12 @@ pub fn ln1p(u: f32) -> f32 {
 #[inline(always)]
 pub fn expm1(x: f32) -> f32 {
     let mut p = 1.0f32 / 40_320.0;
-    p = p * x + 1.0 / 5_040.0;
-    p = p * x + 1.0 / 720.0;
-    p = p * x + 1.0 / 120.0;
-    p = p * x + 1.0 / 24.0;
-    p = p * x + 1.0 / 6.0;
-    p = p * x + 0.5;
+    p = p.mul_add(x, 1.0 / 5_040.0);
+    p = p.mul_add(x, 1.0 / 720.0);
+    p = p.mul_add(x, 1.0 / 120.0);
+    p = p.mul_add(x, 1.0 / 24.0);
+    p = p.mul_add(x, 1.0 / 6.0);
+    p = p.mul_add(x, 0.5);
     let small = p * x * x + x;
     let large = exp(x) - 1.0;
     if x.abs() < 0.5 { small } else { large }
@@ -107,10 +108,10 @@ pub fn expm1(x: f32) -> f32 {
 pub fn tanh(x: f32) -> f32 {
     let z = x * x;
     let mut p = -5.704_988_7e-3f32;
-    p = p * z + 2.063_909e-2;
-    p = p * z - 5.373_971_6e-2;
-    p = p * z + 0.133_314_42;
-    p = p * z - 0.333_332_8;
+    p = p.mul_add(z, 2.063_909e-2);
+    p = p.mul_add(z, -5.373_971_6e-2);
+    p = p.mul_add(z, 0.133_314_42);
+    p = p.mul_add(z, -0.333_332_8);
     let small = p * z * x + x;
     let a = x.abs();
     let big = 1.0 - 2.0 / (exp(2.0 * a) + 1.0);
