@@ -51,42 +51,17 @@ fn backward_run<F: Formula<N>, const N: usize>(
     }
 }
 
-macro_rules! multiversion {
-    ($name:ident, $run:ident, ($($arg:ident : $ty:ty),*)) => {
-        fn $name<F: Formula<N>, const N: usize>(f: &F, $($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-                fn avx512<F: Formula<N>, const N: usize>(f: &F, $($arg: $ty),*) {
-                    $run(f, $($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2<F: Formula<N>, const N: usize>(f: &F, $($arg: $ty),*) {
-                    $run(f, $($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                {
-                    // SAFETY: the CPU has the features this function was compiled for.
-                    return unsafe { avx512(f, $($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { avx2(f, $($arg),*) };
-                }
-            }
-            $run(f, $($arg),*)
-        }
-    };
-}
-
-multiversion!(forward_simd, forward_run, (ins: [&[f32]; N], out: &mut [f32]));
 multiversion!(
-    backward_simd,
-    backward_run,
-    (ins: [&[f32]; N], grad: &[f32], outs: [&mut [f32]; N])
+    fn forward_simd[F: Formula<N>, const N: usize](f: &F, ins: [&[f32]; N], out: &mut [f32])
+        => forward_run
+);
+multiversion!(
+    fn backward_simd[F: Formula<N>, const N: usize](
+        f: &F,
+        ins: [&[f32]; N],
+        grad: &[f32],
+        outs: [&mut [f32]; N]
+    ) => backward_run
 );
 
 /// Inputs sliced for the run `[i, i + len)` of the output.
@@ -98,8 +73,9 @@ fn slices<'a, const N: usize>(inputs: &[Input<'a>; N], i: usize, len: usize) -> 
     })
 }
 
-/// How many tasks to split `n` elements into, and the length of each (a multiple of [`RUN`]).
-fn tasks(n: usize) -> usize {
+/// The length of each task's share of `n` elements: all of them below [`PARALLEL_MIN`], else
+/// one share per rayon thread, rounded up to a multiple of [`RUN`].
+fn task_len(n: usize) -> usize {
     if n < PARALLEL_MIN {
         return n.max(1);
     }
@@ -114,7 +90,7 @@ pub(crate) fn forward<F: Formula<N>, const N: usize>(
     n: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0f32; n];
-    let chunk = tasks(n);
+    let chunk = task_len(n);
     out.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
         let base = c * chunk;
         let end = base + out.len();
@@ -148,7 +124,7 @@ pub(crate) fn backward<F: Formula<N>, const N: usize>(
             Vec::new()
         }
     });
-    let chunk = tasks(n);
+    let chunk = task_len(n);
     // Per task, the output chunk of each needed gradient (or nothing for the others).
     let mut per_task: Vec<[Option<&mut [f32]>; N]> = (0..n.div_ceil(chunk))
         .map(|_| core::array::from_fn(|_| None))

@@ -12,6 +12,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::tensor::{Shape, TensorData};
+use core::marker::PhantomData;
 
 /// Fused element-wise operations, implemented for `Flex` and `Autodiff<Flex>`.
 #[backend_extension(Flex, Autodiff)]
@@ -77,35 +78,76 @@ fn forward<F: Formula<N>, const N: usize>(f: &F, inputs: [FlexTensor; N]) -> Fle
     tensor(values, shape)
 }
 
+/// Runs a formula on a set of inputs: plain `Flex` tensors, or `Autodiff<Flex>` tensors with
+/// the backward step recorded. The tables below map each operation to its formula once, for
+/// both.
+trait Apply<const N: usize> {
+    type Out;
+    fn apply<F: Formula<N>>(self, f: F) -> Self::Out;
+}
+
+struct Plain<const N: usize>([FlexTensor; N]);
+
+impl<const N: usize> Apply<N> for Plain<N> {
+    type Out = FlexTensor;
+    fn apply<F: Formula<N>>(self, f: F) -> FlexTensor {
+        forward(&f, self.0)
+    }
+}
+
+/// `C` is the checkpoint strategy, which the tensor type itself does not name.
+struct Tracked<C: CheckpointStrategy, const N: usize>([AdTensor<C>; N], PhantomData<C>);
+
+impl<C: CheckpointStrategy, const N: usize> Apply<N> for Tracked<C, N> {
+    type Out = AdTensor<C>;
+    fn apply<F: Formula<N>>(self, f: F) -> AdTensor<C> {
+        forward_ad::<F, C, N>(f, self.0)
+    }
+}
+
+fn apply_unary<A: Apply<1>>(op: Unary, a: A) -> A::Out {
+    match op {
+        Unary::Log => a.apply(ops::Log),
+        Unary::Softplus => a.apply(ops::Softplus),
+        Unary::Sigmoid => a.apply(ops::Sigmoid),
+        Unary::Logit => a.apply(ops::Logit),
+        Unary::Tanh => a.apply(ops::Tanh),
+        Unary::Elu(alpha) => a.apply(ops::Elu { alpha }),
+    }
+}
+
+fn apply_binary<A: Apply<2>>(op: Binary, a: A) -> A::Out {
+    match op {
+        Binary::BernoulliLogProb => a.apply(ops::BernoulliLogProb),
+        Binary::BinConcreteLogProb(temperature) => a.apply(ops::BinConcreteLogProb { temperature }),
+        Binary::BinConcreteRsample(temperature) => a.apply(ops::BinConcreteRsample { temperature }),
+    }
+}
+
+fn apply_ternary<A: Apply<3>>(op: Ternary, a: A) -> A::Out {
+    match op {
+        Ternary::NormalLogProb => a.apply(ops::NormalLogProb),
+        Ternary::LogisticLogProb => a.apply(ops::LogisticLogProb),
+    }
+}
+
+fn apply_quaternary<A: Apply<4>>(op: Quaternary, a: A) -> A::Out {
+    match op {
+        Quaternary::NormalKl => a.apply(ops::NormalKl),
+    }
+}
+
 impl FusedKernels for Flex {
     fn fused_unary(op: Unary, a: FlexTensor) -> FlexTensor {
-        match op {
-            Unary::Log => forward(&ops::Log, [a]),
-            Unary::Softplus => forward(&ops::Softplus, [a]),
-            Unary::Sigmoid => forward(&ops::Sigmoid, [a]),
-            Unary::Logit => forward(&ops::Logit, [a]),
-            Unary::Tanh => forward(&ops::Tanh, [a]),
-            Unary::Elu(alpha) => forward(&ops::Elu { alpha }, [a]),
-        }
+        apply_unary(op, Plain([a]))
     }
 
     fn fused_binary(op: Binary, a: FlexTensor, b: FlexTensor) -> FlexTensor {
-        match op {
-            Binary::BernoulliLogProb => forward(&ops::BernoulliLogProb, [a, b]),
-            Binary::BinConcreteLogProb(temperature) => {
-                forward(&ops::BinConcreteLogProb { temperature }, [a, b])
-            }
-            Binary::BinConcreteRsample(temperature) => {
-                forward(&ops::BinConcreteRsample { temperature }, [a, b])
-            }
-        }
+        apply_binary(op, Plain([a, b]))
     }
 
     fn fused_ternary(op: Ternary, a: FlexTensor, b: FlexTensor, c: FlexTensor) -> FlexTensor {
-        match op {
-            Ternary::NormalLogProb => forward(&ops::NormalLogProb, [a, b, c]),
-            Ternary::LogisticLogProb => forward(&ops::LogisticLogProb, [a, b, c]),
-        }
+        apply_ternary(op, Plain([a, b, c]))
     }
 
     fn fused_quaternary(
@@ -115,9 +157,7 @@ impl FusedKernels for Flex {
         c: FlexTensor,
         d: FlexTensor,
     ) -> FlexTensor {
-        match op {
-            Quaternary::NormalKl => forward(&ops::NormalKl, [a, b, c, d]),
-        }
+        apply_quaternary(op, Plain([a, b, c, d]))
     }
 }
 
@@ -175,33 +215,15 @@ fn forward_ad<F: Formula<N>, C: CheckpointStrategy, const N: usize>(
 
 impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
     fn fused_unary(op: Unary, a: AdTensor<C>) -> AdTensor<C> {
-        match op {
-            Unary::Log => forward_ad::<_, C, _>(ops::Log, [a]),
-            Unary::Softplus => forward_ad::<_, C, _>(ops::Softplus, [a]),
-            Unary::Sigmoid => forward_ad::<_, C, _>(ops::Sigmoid, [a]),
-            Unary::Logit => forward_ad::<_, C, _>(ops::Logit, [a]),
-            Unary::Tanh => forward_ad::<_, C, _>(ops::Tanh, [a]),
-            Unary::Elu(alpha) => forward_ad::<_, C, _>(ops::Elu { alpha }, [a]),
-        }
+        apply_unary(op, Tracked::<C, _>([a], PhantomData))
     }
 
     fn fused_binary(op: Binary, a: AdTensor<C>, b: AdTensor<C>) -> AdTensor<C> {
-        match op {
-            Binary::BernoulliLogProb => forward_ad::<_, C, _>(ops::BernoulliLogProb, [a, b]),
-            Binary::BinConcreteLogProb(temperature) => {
-                forward_ad::<_, C, _>(ops::BinConcreteLogProb { temperature }, [a, b])
-            }
-            Binary::BinConcreteRsample(temperature) => {
-                forward_ad::<_, C, _>(ops::BinConcreteRsample { temperature }, [a, b])
-            }
-        }
+        apply_binary(op, Tracked::<C, _>([a, b], PhantomData))
     }
 
     fn fused_ternary(op: Ternary, a: AdTensor<C>, b: AdTensor<C>, c: AdTensor<C>) -> AdTensor<C> {
-        match op {
-            Ternary::NormalLogProb => forward_ad::<_, C, _>(ops::NormalLogProb, [a, b, c]),
-            Ternary::LogisticLogProb => forward_ad::<_, C, _>(ops::LogisticLogProb, [a, b, c]),
-        }
+        apply_ternary(op, Tracked::<C, _>([a, b, c], PhantomData))
     }
 
     fn fused_quaternary(
@@ -211,8 +233,6 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         c: AdTensor<C>,
         d: AdTensor<C>,
     ) -> AdTensor<C> {
-        match op {
-            Quaternary::NormalKl => forward_ad::<_, C, _>(ops::NormalKl, [a, b, c, d]),
-        }
+        apply_quaternary(op, Tracked::<C, _>([a, b, c, d], PhantomData))
     }
 }

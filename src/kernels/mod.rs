@@ -18,8 +18,44 @@
 // formula; it is not an error value, and boxing it would cost an allocation per call.
 #![allow(clippy::result_large_err)]
 
-use burn::tensor::{Device, Distribution as Init, Tensor, TensorData};
+use burn::tensor::{Device, Distribution as Init, Tensor};
 use core::sync::atomic::{AtomicBool, Ordering};
+
+/// `fn $name[generics](args) => $run` defines `$name`, which calls `$run(args)` compiled for
+/// AVX-512, for AVX2 + FMA, or for the baseline target, whichever the CPU has (checked at run
+/// time; the check is a cached load). `$run` must be `#[inline(always)]` so that each copy is
+/// vectorized for its instruction set.
+#[cfg(feature = "flex")]
+macro_rules! multiversion {
+    (fn $name:ident [$($gen:tt)*] ($($arg:ident : $ty:ty),* $(,)?) => $run:ident) => {
+        fn $name<$($gen)*>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+                fn avx512<$($gen)*>($($arg: $ty),*) {
+                    $run($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<$($gen)*>($($arg: $ty),*) {
+                    $run($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                {
+                    // SAFETY: the CPU has the features this function was compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $run($($arg),*)
+        }
+    };
+}
 
 #[cfg(feature = "flex")]
 mod cpu;
@@ -182,37 +218,44 @@ pub(crate) fn quaternary<const D: usize>(
 /// Standard normal noise of shape `dims`: the vectorized generator on `flex`, burn's
 /// `Tensor::random` elsewhere. Either way the values follow `device.seed(..)`.
 pub(crate) fn standard_normal<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
-    #[cfg(feature = "flex")]
-    if let Some(key) = noise_key(device) {
-        let values = rng::normal(dims.iter().product(), key);
-        return Tensor::from_data(TensorData::new(values, dims), device);
-    }
-    Tensor::random(dims, Init::Normal(0.0, 1.0), device)
+    noise(Noise::StandardNormal, dims, device)
 }
 
 /// Uniform noise in the open interval (0, 1) of shape `dims` (23-bit resolution on `flex`,
 /// burn's `Tensor::random` on `[f32::MIN_POSITIVE, 1)` elsewhere).
 pub(crate) fn uniform_open<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
-    #[cfg(feature = "flex")]
-    if let Some(key) = noise_key(device) {
-        let values = rng::uniform(dims.iter().product(), key);
-        return Tensor::from_data(TensorData::new(values, dims), device);
-    }
-    Tensor::random(dims, Init::Uniform(f32::MIN_POSITIVE as f64, 1.0), device)
+    noise(Noise::UniformOpen, dims, device)
 }
 
-/// A fresh 46-bit key from burn's seeded generator when the fast path applies on `device`.
-#[cfg(feature = "flex")]
-fn noise_key(device: &Device) -> Option<u64> {
-    if !fused_kernels_enabled() || !on_flex(Tensor::<1>::empty([1], device)) {
-        return None;
+#[derive(Clone, Copy)]
+enum Noise {
+    StandardNormal,
+    UniformOpen,
+}
+
+/// The vectorized generator on `flex`, keyed by one two-value draw from burn's seeded
+/// generator (read back: a small copy on the CPU); `Tensor::random` elsewhere.
+fn noise<const D: usize>(kind: Noise, dims: [usize; D], device: &Device) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if fused_kernels_enabled() && on_flex(device) {
+        let draw = Tensor::<1>::random([2], Init::Uniform(0.0, 1.0), device).into_data();
+        let bits: Vec<u64> = draw
+            .iter::<f32>()
+            .map(|u| (u * 8_388_608.0) as u64)
+            .collect();
+        let key = (bits[0] << 23) ^ bits[1];
+        let n = dims.iter().product();
+        let values = match kind {
+            Noise::StandardNormal => rng::normal(n, key),
+            Noise::UniformOpen => rng::uniform(n, key),
+        };
+        return Tensor::from_data(burn::tensor::TensorData::new(values, dims), device);
     }
-    let draw = Tensor::<1>::random([2], Init::Uniform(0.0, 1.0), device).into_data();
-    let bits: Vec<u64> = draw
-        .iter::<f32>()
-        .map(|u| (u * 8_388_608.0) as u64)
-        .collect();
-    Some((bits[0] << 23) ^ bits[1])
+    let init = match kind {
+        Noise::StandardNormal => Init::Normal(0.0, 1.0),
+        Noise::UniformOpen => Init::Uniform(f32::MIN_POSITIVE as f64, 1.0),
+    };
+    Tensor::random(dims, init, device)
 }
 
 /// Checks that the fused path applies (kernels on, float32, all on `flex`, broadcastable) and
@@ -225,7 +268,7 @@ fn prepare<const D: usize, const N: usize>(
     if !fused_kernels_enabled()
         || !inputs
             .iter()
-            .all(|t| t.dtype() == DType::F32 && on_flex(t.clone()))
+            .all(|t| t.dtype() == DType::F32 && on_flex(&t.device()))
     {
         return Err(inputs);
     }
@@ -260,16 +303,13 @@ fn is_suffix(dims: &[usize], out: &[usize]) -> bool {
     dims[f..] == out[f..]
 }
 
-/// Whether the tensor lives on the `flex` backend (with or without autodiff).
+/// Whether `device` is a `flex` device (with or without autodiff).
 #[cfg(feature = "flex")]
-fn on_flex<const D: usize>(t: Tensor<D>) -> bool {
-    use burn::backend::DispatchTensorKind as K;
-    #[allow(unreachable_patterns)]
-    match t.into_dispatch().kind {
-        K::Flex(_) => true,
-        K::Autodiff(inner) => matches!(*inner, K::Flex(_)),
-        _ => false,
-    }
+fn on_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
 }
 
 #[cfg(feature = "flex")]

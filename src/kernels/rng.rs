@@ -69,39 +69,8 @@ fn uniform_run(out: &mut [f32], key: u64, start: u64) {
     }
 }
 
-macro_rules! multiversion {
-    ($name:ident, $run:ident) => {
-        fn $name(out: &mut [f32], key: u64, start: u64) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-                fn avx512(out: &mut [f32], key: u64, start: u64) {
-                    $run(out, key, start)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2(out: &mut [f32], key: u64, start: u64) {
-                    $run(out, key, start)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                {
-                    // SAFETY: the CPU has the features this function was compiled for.
-                    return unsafe { avx512(out, key, start) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { avx2(out, key, start) };
-                }
-            }
-            $run(out, key, start)
-        }
-    };
-}
-
-multiversion!(normal_simd, normal_run);
-multiversion!(uniform_simd, uniform_run);
+multiversion!(fn normal_simd[](out: &mut [f32], key: u64, start: u64) => normal_run);
+multiversion!(fn uniform_simd[](out: &mut [f32], key: u64, start: u64) => uniform_run);
 
 const CHUNK: usize = 1 << 15;
 
