@@ -447,20 +447,26 @@ fn serve(dir: PathBuf, requests: usize) -> String {
     url
 }
 
+/// Runs the example with no local data, `home` as its home (so the cache is
+/// `home/.cache/burn-probability/mnist`) and `url` as its download mirror.
+fn run_with_mirror(args: &[&str], home: &Path, url: &str) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("MNIST_DIR")
+        .env("HOME", home)
+        .env_remove("XDG_CACHE_HOME")
+        .env("BURN_PROBABILITY_MNIST_MIRROR", url)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn download_verifies_checksums_before_anything_reaches_the_cache() {
     // A mirror serving files that are not the original MNIST: refused, nothing cached.
     let fake = temp_dir("fake-mirror");
     synthetic_mnist(&fake, 8, 4);
     let home = temp_dir("dl-home");
-    let url = serve(fake.clone(), 8);
-    let o = Command::new(binary())
-        .env_remove("MNIST_DIR")
-        .env("HOME", &home)
-        .env_remove("XDG_CACHE_HOME")
-        .env("BURN_PROBABILITY_MNIST_MIRROR", &url)
-        .output()
-        .unwrap();
+    let o = run_with_mirror(&[], &home, &serve(fake.clone(), 8));
     let text = stdout_stderr(&o);
     assert!(
         !o.status.success() && text.contains("does not match the original"),
@@ -483,8 +489,8 @@ fn download_verifies_checksums_before_anything_reaches_the_cache() {
     };
     let url = serve(PathBuf::from(real), 8);
     let out = temp_dir("dl-out");
-    let o = Command::new(binary())
-        .args([
+    let o = run_with_mirror(
+        &[
             "--model",
             "mlp",
             "--epochs",
@@ -497,13 +503,10 @@ fn download_verifies_checksums_before_anything_reaches_the_cache() {
             "0",
             "--out",
             out.to_str().unwrap(),
-        ])
-        .env_remove("MNIST_DIR")
-        .env("HOME", &home)
-        .env_remove("XDG_CACHE_HOME")
-        .env("BURN_PROBABILITY_MNIST_MIRROR", &url)
-        .output()
-        .unwrap();
+        ],
+        &home,
+        &url,
+    );
     assert!(o.status.success(), "{}", stdout_stderr(&o));
     for name in [
         "train-images-idx3-ubyte.gz",
