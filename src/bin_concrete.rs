@@ -5,7 +5,7 @@ use burn::tensor::{Device, Shape, Tensor};
 use crate::distribution::{Distribution, Rsample, check_param, check_values, lift, sample_dims};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Binary};
-use crate::logistic::{Logistic, standard_logistic_noise};
+use crate::logistic::Logistic;
 use crate::math::{sigmoid, softplus};
 
 /// The binary Concrete distribution `BinConcrete(t, ℓ)` of Maddison, Mnih and Teh (2017), also
@@ -159,7 +159,7 @@ impl<const D: usize> Rsample<D> for BinConcrete<D> {
     /// Standard logistic noise `ε = ln u − ln(1 − u)`, `u ~ U[tiny, 1)`.
     fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
         let dims = sample_dims::<DO>("BinConcrete::noise", sample_shape, &self.shape());
-        standard_logistic_noise(dims, &self.device())
+        kernels::standard_logistic(dims, &self.device())
     }
 
     /// `σ((ℓ + ε) / t)`.

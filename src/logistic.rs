@@ -73,16 +73,6 @@ impl<const D: usize> Logistic<D> {
     }
 }
 
-/// Standard logistic noise of the given shape: `ln u − ln(1 − u)`, `u ~ U[tiny, 1)`.
-pub(crate) fn standard_logistic_noise<const DO: usize>(
-    dims: [usize; DO],
-    device: &Device,
-) -> Tensor<DO> {
-    let u = kernels::uniform_open::<DO>(dims, device);
-    // A backend whose uniform could return exactly 1.0 would give +inf: keep u below 1.
-    logit(u.clamp(f32::MIN_POSITIVE, 1.0 - f32::EPSILON / 2.0))
-}
-
 impl<const D: usize> Distribution<D> for Logistic<D> {
     type Batch = Tensor<D>;
     const EVENT_RANK: usize = 0;
@@ -136,7 +126,7 @@ impl<const D: usize> Rsample<D> for Logistic<D> {
     /// Standard logistic noise `ε = ln u − ln(1 − u)`, `u ~ U[tiny, 1)`.
     fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
         let dims = sample_dims::<DO>("Logistic::noise", sample_shape, &self.shape());
-        standard_logistic_noise(dims, &self.device())
+        kernels::standard_logistic(dims, &self.device())
     }
 
     /// `μ + s ε`.

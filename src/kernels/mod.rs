@@ -227,10 +227,17 @@ pub(crate) fn uniform_open<const D: usize>(dims: [usize; D], device: &Device) ->
     noise(Noise::UniformOpen, dims, device)
 }
 
+/// Standard logistic noise `ln u − ln(1 − u)` of shape `dims`: one vectorized pass on `flex`;
+/// elsewhere burn's uniform, kept inside `(0, 1)`, through [`crate::math::logit`].
+pub(crate) fn standard_logistic<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
+    noise(Noise::StandardLogistic, dims, device)
+}
+
 #[derive(Clone, Copy)]
 enum Noise {
     StandardNormal,
     UniformOpen,
+    StandardLogistic,
 }
 
 /// The vectorized generator on `flex`, keyed by one two-value draw from burn's seeded
@@ -248,14 +255,20 @@ fn noise<const D: usize>(kind: Noise, dims: [usize; D], device: &Device) -> Tens
         let values = match kind {
             Noise::StandardNormal => rng::normal(n, key),
             Noise::UniformOpen => rng::uniform(n, key),
+            Noise::StandardLogistic => rng::logistic(n, key),
         };
         return Tensor::from_data(burn::tensor::TensorData::new(values, dims), device);
     }
-    let init = match kind {
-        Noise::StandardNormal => Init::Normal(0.0, 1.0),
-        Noise::UniformOpen => Init::Uniform(f32::MIN_POSITIVE as f64, 1.0),
-    };
-    Tensor::random(dims, init, device)
+    let uniform = Init::Uniform(f32::MIN_POSITIVE as f64, 1.0);
+    match kind {
+        Noise::StandardNormal => Tensor::random(dims, Init::Normal(0.0, 1.0), device),
+        Noise::UniformOpen => Tensor::random(dims, uniform, device),
+        // A backend whose uniform could return exactly 1.0 would give +inf: keep u below 1.
+        Noise::StandardLogistic => crate::math::logit(
+            Tensor::random(dims, uniform, device)
+                .clamp(f32::MIN_POSITIVE, 1.0 - f32::EPSILON / 2.0),
+        ),
+    }
 }
 
 /// Checks that the fused path applies (kernels on, float32, all on `flex`, broadcastable) and
