@@ -16,12 +16,16 @@ mod model;
 mod common {
     pub mod workloads;
 }
+#[path = "../examples/common/alloc.rs"]
+mod alloc;
 
 use burn::tensor::Device;
 use common::workloads::{DISTRIBUTION_WORKLOADS, build};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn distributions(c: &mut Criterion) {
+    // The same allocator settings as the examples (see examples/common/alloc.rs).
+    alloc::keep_freed_memory();
     let device = Device::flex();
     device.seed(1);
     let mut group = c.benchmark_group("distributions");

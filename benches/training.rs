@@ -14,6 +14,8 @@ mod model;
 mod common {
     pub mod workloads;
 }
+#[path = "../examples/common/alloc.rs"]
+mod alloc;
 
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ use common::workloads::{MODEL_WORKLOADS, build};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn training(c: &mut Criterion) {
+    // The same allocator settings as the examples (see examples/common/alloc.rs).
+    alloc::keep_freed_memory();
     let device = Device::flex();
     device.seed(1);
     let mut group = c.benchmark_group("training");

@@ -8,6 +8,8 @@
 //! ./target/release/examples/bench_workloads --workload train_conv --reps 20 --warmup 3
 //! ```
 
+#[path = "common/alloc.rs"]
+mod alloc;
 #[allow(dead_code)]
 #[path = "mnist_vae/model.rs"]
 mod model;
@@ -68,6 +70,8 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() {
+    // The same allocator settings as the examples (see examples/common/alloc.rs).
+    alloc::keep_freed_memory();
     let args = Args::parse();
     if args.list {
         for name in workloads::all_names() {

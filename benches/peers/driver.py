@@ -50,12 +50,19 @@ def main():
     ap.add_argument("--peers", default="torch,tf", help="comma-separated subset of torch,tf")
     ap.add_argument("--markdown", default="", help="also write the table to this file")
     ap.add_argument("--json", default="", help="also write every measurement to this file")
+    ap.add_argument("--peer-malloc", action="store_true",
+                    help="give the peers the glibc malloc settings that ours sets in code "
+                         "(examples/common/alloc.rs): no mmap below 32 MiB, no heap trimming")
     args = ap.parse_args()
 
     if not os.path.exists(OURS):
         raise SystemExit(f"{OURS} not found: run `cargo build --release --example bench_workloads` first")
     env = dict(os.environ)
     env["RAYON_NUM_THREADS"] = str(args.threads)
+    peer_env = dict(env)
+    if args.peer_malloc:
+        peer_env["MALLOC_MMAP_THRESHOLD_"] = str(32 << 20)
+        peer_env["MALLOC_TRIM_THRESHOLD_"] = str(2**31 - 1)
     names = subprocess.run([OURS, "--list"], capture_output=True, text=True, check=True).stdout.split()
     if args.workloads:
         wanted = args.workloads.split(",")
@@ -79,7 +86,7 @@ def main():
     for r in range(args.rounds):
         for n in names:
             for lib in libs:
-                res = run(command(lib, n), env)
+                res = run(command(lib, n), env if lib == "ours" else peer_env)
                 results[(lib, n)].append(res)
                 print(f"round {r + 1}/{args.rounds} {n:32s} {lib:6s} {res['median_ms']:10.3f} ms",
                       file=sys.stderr, flush=True)
@@ -106,7 +113,8 @@ def main():
 
     lines = [
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, {args.threads} threads per library; "
-        f"{args.rounds} rounds, alternating {' / '.join(libs)} per workload.",
+        f"{args.rounds} rounds, alternating {' / '.join(libs)} per workload"
+        + ("; the peers with ours' malloc settings (--peer-malloc)." if args.peer_malloc else "."),
         "Versions: " + "; ".join(f"{lib}: {v}" for lib, v in versions.items()) + ".",
         "Times are medians (ms per iteration); 'ours vs X' = X's time / our time (>= 1 means ours is faster).",
         "",
