@@ -202,7 +202,14 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
                 epoch["images_per_sec"].as_f64().unwrap() > 0.0
                     && epoch["seconds"].as_f64().unwrap() > 0.0
             );
+            // The moving average of the weights (on by default) is evaluated too.
+            let ema = epoch["test_elbo_ema"].as_f64();
+            assert!(
+                ema.is_some_and(f64::is_finite),
+                "{model}: test_elbo_ema in {epoch}"
+            );
         }
+        assert_eq!(m[3]["weights"], "averaged", "{model}: {}", m[3]);
         let mut pictures = vec!["reconstructions.png", "samples.png"];
         if model != "iwae" && model != "binary" {
             pictures.extend(["latent.png", "manifold.png"]);
@@ -236,9 +243,9 @@ fn resume_gives_the_same_result_as_an_uninterrupted_run() {
     };
     with(&["--epochs", "3", "--out", full.to_str().unwrap()]);
     with(&["--epochs", "1", "--out", part.to_str().unwrap()]);
-    assert!(
-        part.join("checkpoint/state.json").exists() && part.join("checkpoint/model.bpk").exists()
-    );
+    for file in ["state.json", "model.bpk", "ema.bpk", "optim.bpk"] {
+        assert!(part.join("checkpoint").join(file).exists(), "{file}");
+    }
     assert!(
         !part.join("checkpoint/model.bpk.tmp").exists(),
         "temporary checkpoint files must be renamed"
@@ -250,6 +257,8 @@ fn resume_gives_the_same_result_as_an_uninterrupted_run() {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x["train_loss"], y["train_loss"], "{x} vs {y}");
         assert_eq!(x["test_elbo"], y["test_elbo"], "{x} vs {y}");
+        assert!(x["test_elbo_ema"].is_f64(), "{x}");
+        assert_eq!(x["test_elbo_ema"], y["test_elbo_ema"], "{x} vs {y}");
     }
     // Resuming with other settings is refused.
     let o = run(&[
@@ -288,6 +297,10 @@ fn bad_flags_and_bad_data_are_clear_errors() {
         ),
         (vec!["--data-dir", d, "--lr=-1"], vec!["--lr", "-1"]),
         (vec!["--data-dir", d, "-k", "0"], vec!["-k"]),
+        (
+            vec!["--data-dir", d, "--ema-decay", "1"],
+            vec!["--ema-decay", "[0, 1)", "got 1"],
+        ),
         (
             vec!["--data-dir", d, "--temperature", "0"],
             vec!["--temperature"],

@@ -17,10 +17,16 @@
 //! Output (`--out`, default `runs/mnist_vae/<model>`): `metrics.jsonl` (one line per epoch,
 //! then the test log-likelihood), `latent.png`, `manifold.png` (2-D latents), `reconstructions.png`,
 //! `samples.png`, and `checkpoint/` (after every epoch; `--resume` continues from it).
+//! Beside the trained weights the run keeps their moving average (`--ema-decay`, default 0.999):
+//! both are evaluated every epoch, and the average is the model of the final log-likelihood, the
+//! pictures and `checkpoint/ema.bpk`.
 
+#[path = "../common/alloc.rs"]
+mod alloc;
 #[path = "../common/plot.rs"]
 mod plot;
 
+mod ema;
 mod model;
 
 use std::io::Write;
@@ -33,6 +39,7 @@ use burn::tensor::{Device, Tensor};
 use burn_probability::datasets::mnist::{Binarization, Mnist, Split, missing_files};
 use burn_probability::math::{logsumexp, ndtri};
 use clap::{Parser, ValueEnum};
+use ema::Ema;
 use indicatif::{ProgressBar, ProgressStyle};
 use model::{BinaryVae, ConvVae, MlpVae, ObjectiveKind, Vae};
 
@@ -121,6 +128,11 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Decay of the moving average of the weights that is evaluated, drawn and saved beside the
+    /// trained ones (0 turns it off). Training is unchanged; `metrics.jsonl` reports the test
+    /// ELBO of both (`test_elbo`, `test_elbo_ema`).
+    #[arg(long, default_value_t = 0.999)]
+    ema_decay: f64,
 }
 
 /// The resolved settings of a run.
@@ -137,6 +149,8 @@ struct Settings {
     dataset: String,
     train_n: usize,
     seed: u64,
+    #[serde(default)]
+    ema_decay: f64,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -325,12 +339,19 @@ fn settings(args: &Args, train_len: usize) -> Settings {
         dataset: format!("{:?}", args.dataset).to_lowercase(),
         train_n: args.train_n.unwrap_or(train_len).min(train_len),
         seed: args.seed,
+        ema_decay: args.ema_decay,
     };
     if s.k == 0 || s.batch_size == 0 || s.latent == 0 || s.train_n == 0 {
         fail("-k, --batch-size, --latent and --train-n must be at least 1");
     }
     if !(s.lr.is_finite() && s.lr > 0.0) {
         fail(format!("--lr must be finite and > 0, got {}", s.lr));
+    }
+    if !(0.0..1.0).contains(&s.ema_decay) {
+        fail(format!(
+            "--ema-decay must be in [0, 1) (0 turns the average off), got {}",
+            s.ema_decay
+        ));
     }
     if !(s.temperature.is_finite() && s.temperature > 0.0) {
         fail(format!(
@@ -384,32 +405,49 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
 struct CheckpointState {
     epoch: usize,
     settings: Settings,
+    /// Updates folded into the weight average (`ema.bpk`).
+    #[serde(default)]
+    ema_updates: u64,
 }
 
-/// Saves model, optimizer and progress; `state.json`, written last, commits the checkpoint.
+/// Saves model, weight average, optimizer and progress; `state.json`, written last, commits
+/// the checkpoint.
 fn save_checkpoint(
     dir: &Path,
     vae: &Vae,
+    ema: Option<&Ema<Vae>>,
     optim: &ModuleOptimizer,
     epoch: usize,
     s: &Settings,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let (model_tmp, optim_tmp) = (dir.join("model.bpk.tmp"), dir.join("optim.bpk.tmp"));
-    vae.clone()
-        .save_file(&model_tmp)
-        .map_err(|e| format!("cannot write {}: {e:?}", model_tmp.display()))?;
+    let tmp = |name: &str| dir.join(format!("{name}.tmp"));
+    let save = |m: &Vae, name: &str| {
+        m.clone()
+            .save_file(tmp(name))
+            .map_err(|e| format!("cannot write {}: {e:?}", tmp(name).display()))
+    };
+    save(vae, "model.bpk")?;
+    if let Some(ema) = ema {
+        save(&ema.model, "ema.bpk")?;
+    }
     optim
         .to_record()
-        .save(&optim_tmp)
-        .map_err(|e| format!("cannot write {}: {e:?}", optim_tmp.display()))?;
-    std::fs::rename(&model_tmp, dir.join("model.bpk"))
-        .map_err(|e| format!("cannot rename {}: {e}", model_tmp.display()))?;
-    std::fs::rename(&optim_tmp, dir.join("optim.bpk"))
-        .map_err(|e| format!("cannot rename {}: {e}", optim_tmp.display()))?;
+        .save(tmp("optim.bpk"))
+        .map_err(|e| format!("cannot write {}: {e:?}", tmp("optim.bpk").display()))?;
+    let names: &[&str] = if ema.is_some() {
+        &["model.bpk", "ema.bpk", "optim.bpk"]
+    } else {
+        &["model.bpk", "optim.bpk"]
+    };
+    for name in names {
+        std::fs::rename(tmp(name), dir.join(name))
+            .map_err(|e| format!("cannot rename {}: {e}", tmp(name).display()))?;
+    }
     let state = CheckpointState {
         epoch,
         settings: s.clone(),
+        ema_updates: ema.map_or(0, |e| e.updates),
     };
     write_atomic(
         &dir.join("state.json"),
@@ -618,6 +656,7 @@ fn append_line(path: &Path, value: &serde_json::Value) -> Result<(), String> {
 }
 
 fn main() {
+    alloc::keep_freed_memory();
     let args = Args::parse();
     let dir = locate_data(&args);
     let data = Mnist::load(&dir).unwrap_or_else(|e| fail(e));
@@ -635,7 +674,14 @@ fn main() {
 
     let device = Device::flex();
     let ad = device.clone().autodiff();
+    // burn initializes parameters lazily, at their first use, from the device's generator:
+    // seed it first, so that the initial weights follow --seed whenever they are drawn.
+    device.seed(s.seed);
+    ad.seed(s.seed);
     let mut vae = build(&s, &ad);
+    // The weight average starts at the first optimizer step (touching the parameters here
+    // would draw them now, out of the order of the per-epoch seeds).
+    let mut ema: Option<Ema<Vae>> = None;
     let mut optim = model::optimizer(&s.model);
     let ckpt = out.join("checkpoint");
     let metrics = out.join("metrics.jsonl");
@@ -678,6 +724,17 @@ fn main() {
             ))
         });
         optim = optim.load_record(record);
+        if s.ema_decay > 0.0 {
+            let path = ckpt.join("ema.bpk");
+            let model = build(&s, &device).try_load_file(&path).unwrap_or_else(|e| {
+                fail(format!("--resume: cannot load {}: {e:?}", path.display()))
+            });
+            ema = Some(Ema {
+                model,
+                decay: s.ema_decay,
+                updates: state.ema_updates,
+            });
+        }
         first_epoch = state.epoch;
         println!("resuming after epoch {first_epoch} from {}", ckpt.display());
     } else if metrics.exists() {
@@ -732,6 +789,10 @@ fn main() {
             loss_sum += loss * idx.len() as f64;
             let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
             vae = optim.step(s.lr, vae, grads);
+            if s.ema_decay > 0.0 {
+                ema.get_or_insert_with(|| Ema::new(vae.valid(), s.ema_decay))
+                    .update(&vae);
+            }
             if i % 10 == 0 {
                 let done = (i + 1) * s.batch_size;
                 bar.set_message(format!(
@@ -745,33 +806,46 @@ fn main() {
         let seconds = t0.elapsed().as_secs_f64();
         let train_loss = loss_sum / s.train_n as f64;
         let test_elbo = evaluate(&vae, &data, Split::Test, test_n, &s, &device);
-        last_elbo = test_elbo;
+        let test_elbo_ema = ema
+            .as_ref()
+            .map(|e| evaluate(&e.model, &data, Split::Test, test_n, &s, &device));
+        last_elbo = test_elbo_ema.unwrap_or(test_elbo);
         let ips = s.train_n as f64 / seconds;
         println!(
-            "epoch {:>3}/{}: train loss {train_loss:.3}  test ELBO {test_elbo:.3} nats  ({seconds:.1} s, {ips:.0} images/s)",
+            "epoch {:>3}/{}: train loss {train_loss:.3}  test ELBO {test_elbo:.3} nats{}  ({seconds:.1} s, {ips:.0} images/s)",
             epoch + 1,
-            args.epochs
+            args.epochs,
+            test_elbo_ema.map_or(String::new(), |v| format!(", averaged weights {v:.3}"))
         );
-        let line = serde_json::json!({"epoch": epoch + 1, "train_loss": train_loss, "test_elbo": test_elbo, "test_n": test_n,
-                                      "seconds": seconds, "images_per_sec": ips});
+        let mut line = serde_json::json!({"epoch": epoch + 1, "train_loss": train_loss, "test_elbo": test_elbo, "test_n": test_n,
+                                          "seconds": seconds, "images_per_sec": ips});
+        if let Some(v) = test_elbo_ema {
+            line["test_elbo_ema"] = serde_json::json!(v);
+        }
         append_line(&metrics, &line).unwrap_or_else(|e| fail(e));
-        save_checkpoint(&ckpt, &vae, &optim, epoch + 1, &s).unwrap_or_else(|e| fail(e));
+        save_checkpoint(&ckpt, &vae, ema.as_ref(), &optim, epoch + 1, &s)
+            .unwrap_or_else(|e| fail(e));
     }
     let eval_n = args
         .eval_n
         .unwrap_or(if s.model == "conv" { 1000 } else { 10_000 })
         .min(data.test.len());
+    // The final model: the weight average when there is one.
+    let (final_vae, weights) = match &ema {
+        Some(e) => (&e.model, "averaged"),
+        None => (&vae, "trained"),
+    };
     if args.eval_k > 0 && eval_n > 0 {
         let t0 = Instant::now();
-        let ll = log_likelihood(&vae, &data, eval_n, args.eval_k, &s, &device);
+        let ll = log_likelihood(final_vae, &data, eval_n, args.eval_k, &s, &device);
         println!(
-            "test log-likelihood (IWAE bound, k = {}, {eval_n} images): {ll:.3} nats ({:.1} s)",
+            "test log-likelihood of the {weights} weights (IWAE bound, k = {}, {eval_n} images): {ll:.3} nats ({:.1} s)",
             args.eval_k,
             t0.elapsed().as_secs_f64()
         );
-        append_line(&metrics, &serde_json::json!({"test_log_likelihood": ll, "eval_k": args.eval_k, "eval_n": eval_n, "test_elbo": last_elbo}))
+        append_line(&metrics, &serde_json::json!({"test_log_likelihood": ll, "eval_k": args.eval_k, "eval_n": eval_n, "test_elbo": last_elbo, "weights": weights}))
             .unwrap_or_else(|e| fail(e));
     }
-    pictures(&vae, &data, &s, &out, &device).unwrap_or_else(|e| fail(e));
+    pictures(final_vae, &data, &s, &out, &device).unwrap_or_else(|e| fail(e));
     println!("wrote {}", out.display());
 }
