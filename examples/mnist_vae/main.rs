@@ -427,19 +427,16 @@ fn save_checkpoint(
             .save_file(tmp(name))
             .map_err(|e| format!("cannot write {}: {e:?}", tmp(name).display()))
     };
+    let mut names = vec!["model.bpk", "optim.bpk"];
     save(vae, "model.bpk")?;
     if let Some(ema) = ema {
         save(&ema.model, "ema.bpk")?;
+        names.push("ema.bpk");
     }
     optim
         .to_record()
         .save(tmp("optim.bpk"))
         .map_err(|e| format!("cannot write {}: {e:?}", tmp("optim.bpk").display()))?;
-    let names: &[&str] = if ema.is_some() {
-        &["model.bpk", "ema.bpk", "optim.bpk"]
-    } else {
-        &["model.bpk", "optim.bpk"]
-    };
     for name in names {
         std::fs::rename(tmp(name), dir.join(name))
             .map_err(|e| format!("cannot rename {}: {e}", tmp(name).display()))?;

@@ -75,9 +75,9 @@ fn uniform_run(out: &mut [f32], key: u64, start: u64) {
 #[inline(always)]
 fn logistic_run(out: &mut [f32], key: u64, start: u64) {
     for (j, o) in out.iter_mut().enumerate() {
-        let k = (mix(key, start + j as u64) >> 41) as f32;
-        let u = (k + 0.5) * TO_UNIT;
-        let v = (8_388_607.5 - k) * TO_UNIT;
+        let bits = mix(key, start + j as u64) >> 41;
+        let u = open_unit(bits);
+        let v = (8_388_607.5 - (bits & 0x7f_ffff) as f32) * TO_UNIT;
         *o = ln(u) - ln(v);
     }
 }
