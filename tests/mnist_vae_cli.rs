@@ -3,6 +3,8 @@
 //! checkpoint and resume, and clear errors for bad flags and bad data.
 //!
 //! `cargo test` builds the examples before it runs the tests; this file runs the built binary.
+//! (That is why the example has no `test = true`: with it, cargo builds only the test harness
+//! and not the binary. The unit tests of its modules run from `tests/example_helpers.rs`.)
 #![cfg(feature = "datasets")]
 
 use std::io::Write;
