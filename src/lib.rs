@@ -50,6 +50,7 @@ pub mod error;
 pub mod inference;
 pub mod kl;
 pub mod math;
+pub mod nn;
 pub mod objectives;
 
 mod bernoulli;

@@ -8,6 +8,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use burn_probability::math::softplus;
 use burn_probability::math::{elu, tanh};
+use burn_probability::nn::FastConv;
 use burn_probability::{Bernoulli, Independent, Logistic, MultivariateNormalDiag};
 
 /// The pixel likelihood `p(x | z)`: independent Bernoullis over the 784 pixels.
@@ -130,10 +131,10 @@ impl ConvVae {
     pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
         let b = x.dims()[0];
         let h = x.reshape([b, 1, 28, 28]);
-        let h = relu(self.c1.forward(h));
-        let h = relu(self.c2.forward(h));
-        let h = relu(self.c3.forward(h));
-        let h = relu(self.c4.forward(h));
+        let h = relu(self.c1.forward_fast(h));
+        let h = relu(self.c2.forward_fast(h));
+        let h = relu(self.c3.forward_fast(h));
+        let h = relu(self.c4.forward_fast(h));
         let h = relu(self.fc.forward(h.reshape([b, 14 * 14 * 64])));
         gaussian_log_var(self.head.forward(h), self.latent)
     }
@@ -141,8 +142,8 @@ impl ConvVae {
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
         let n = z.dims()[0];
         let h = relu(self.d_fc.forward(z)).reshape([n, 64, 14, 14]);
-        let h = relu(self.d_up.forward(h));
-        self.d_out.forward(h).reshape([n, 784])
+        let h = relu(self.d_up.forward_fast(h));
+        self.d_out.forward_fast(h).reshape([n, 784])
     }
 }
 

@@ -1,6 +1,7 @@
 //! The backend extension: the fused operations on `Flex`, and on `Autodiff<Flex>` with their
 //! backward pass.
 
+use super::conv::{self, Geometry};
 use super::cpu;
 use super::ops::{self, Formula};
 use super::{Binary, Quaternary, Ternary, Unary};
@@ -35,6 +36,22 @@ pub(crate) trait FusedKernels: Backend {
         b: FloatTensor<Self>,
         c: FloatTensor<Self>,
         d: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// A 2-D convolution (groups 1, dilation 1) of `x` (`[batch, c, h, w]`) with `weight`
+    /// (`[o, c, kh, kw]`) plus `bias` (`[o]`): `[batch, o, oh, ow]`.
+    fn fused_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: Geometry,
+    ) -> FloatTensor<Self>;
+    /// The transposed convolution of the same geometry: `x` (`[batch, o, oh, ow]`) with
+    /// `weight` (`[o, c, kh, kw]`) plus `bias` (`[c]`): `[batch, c, h, w]`.
+    fn fused_conv_transpose2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: Geometry,
     ) -> FloatTensor<Self>;
 }
 
@@ -159,6 +176,116 @@ impl FusedKernels for Flex {
     ) -> FlexTensor {
         apply_quaternary(op, Plain([a, b, c, d]))
     }
+
+    fn fused_conv2d(x: FlexTensor, w: FlexTensor, b: FlexTensor, g: Geometry) -> FlexTensor {
+        conv_forward(&g, false, &contiguous(x), &contiguous(w), &contiguous(b))
+    }
+
+    fn fused_conv_transpose2d(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: FlexTensor,
+        g: Geometry,
+    ) -> FlexTensor {
+        conv_forward(&g, true, &contiguous(x), &contiguous(w), &contiguous(b))
+    }
+}
+
+/// The convolution (`transposed == false`: image side in, feature side out) or the transposed
+/// convolution (feature side in, image side out) of contiguous tensors.
+fn conv_forward(
+    g: &Geometry,
+    transposed: bool,
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: &FlexTensor,
+) -> FlexTensor {
+    if transposed {
+        let mut y = conv::input_grad(g, slice(x), slice(w));
+        conv::add_channel_bias(&mut y, slice(b), g.h * g.w);
+        tensor(y, Shape::new([g.batch, g.c, g.h, g.w]))
+    } else {
+        let y = conv::forward(g, slice(x), slice(w), Some(slice(b)));
+        tensor(y, Shape::new([g.batch, g.o, g.oh, g.ow]))
+    }
+}
+
+/// The backward step of a convolution or transposed convolution; its state is the (contiguous)
+/// input and weight.
+#[derive(Debug)]
+struct ConvBackward {
+    geometry: Geometry,
+    transposed: bool,
+}
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let g = &self.geometry;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, w) = ops.state;
+        let [px, pw, pb] = ops.parents;
+        let (dy, x, w) = (slice(&dy), slice(&x), slice(&w));
+        let image = Shape::new([g.batch, g.c, g.h, g.w]);
+        let feature = Shape::new([g.batch, g.o, g.oh, g.ow]);
+        let weight = Shape::new([g.o, g.c, g.kh, g.kw]);
+        if self.transposed {
+            // y = col2im(Wᵀ·x) + b: x, the feature side; dy, the image side.
+            if let Some(node) = px {
+                let dx = conv::forward(g, dy, w, None);
+                grads.register::<Flex>(node.id, tensor(dx, feature));
+            }
+            if let Some(node) = pw {
+                let dw = conv::weight_grad(g, dy, x);
+                grads.register::<Flex>(node.id, tensor(dw, weight));
+            }
+            if let Some(node) = pb {
+                let db = conv::channel_sums(dy, g.batch, g.c);
+                grads.register::<Flex>(node.id, tensor(db, Shape::new([g.c])));
+            }
+        } else {
+            if let Some(node) = px {
+                let dx = conv::input_grad(g, dy, w);
+                grads.register::<Flex>(node.id, tensor(dx, image));
+            }
+            if let Some(node) = pw {
+                let dw = conv::weight_grad(g, x, dy);
+                grads.register::<Flex>(node.id, tensor(dw, weight));
+            }
+            if let Some(node) = pb {
+                let db = conv::channel_sums(dy, g.batch, g.o);
+                grads.register::<Flex>(node.id, tensor(db, Shape::new([g.o])));
+            }
+        }
+    }
+}
+
+/// The convolution with autodiff: records [`ConvBackward`] when any input is tracked.
+fn conv_ad<C: CheckpointStrategy>(
+    g: Geometry,
+    transposed: bool,
+    inputs: [AdTensor<C>; 3],
+) -> AdTensor<C> {
+    let guards = inputs.each_ref().map(|t| t.node());
+    let [x, w, b] = inputs.map(|t| contiguous(t.into_primitive()));
+    let output = conv_forward(&g, transposed, &x, &w, &b);
+    match (ConvBackward {
+        geometry: g,
+        transposed,
+    })
+    .prepare::<C>(guards)
+    .compute_bound()
+    .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((x, w), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
 }
 
 /// The backward step of a fused formula: its inputs are its state.
@@ -234,5 +361,18 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         d: AdTensor<C>,
     ) -> AdTensor<C> {
         apply_quaternary(op, Tracked::<C, _>([a, b, c, d], PhantomData))
+    }
+
+    fn fused_conv2d(x: AdTensor<C>, w: AdTensor<C>, b: AdTensor<C>, g: Geometry) -> AdTensor<C> {
+        conv_ad::<C>(g, false, [x, w, b])
+    }
+
+    fn fused_conv_transpose2d(
+        x: AdTensor<C>,
+        w: AdTensor<C>,
+        b: AdTensor<C>,
+        g: Geometry,
+    ) -> AdTensor<C> {
+        conv_ad::<C>(g, true, [x, w, b])
     }
 }

@@ -58,6 +58,8 @@ macro_rules! multiversion {
 }
 
 #[cfg(feature = "flex")]
+pub(crate) mod conv;
+#[cfg(feature = "flex")]
 mod cpu;
 #[cfg(feature = "flex")]
 pub(crate) mod ops;
@@ -330,3 +332,40 @@ mod ext;
 
 #[cfg(all(test, feature = "flex"))]
 mod tests;
+
+/// Runs the convolution kernels of [`conv`] (the transposed convolution when `transposed`), or
+/// returns the inputs when they are not all float32 tensors on `flex` (or the fused kernels
+/// are off). The caller has checked the shapes against `geometry`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn convolution(
+    transposed: bool,
+    inputs: (Tensor<4>, Tensor<4>, Tensor<1>),
+    geometry: crate::nn::ConvGeometry,
+) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>, Tensor<1>)> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use burn::tensor::DType;
+        use ext::FusedKernels;
+        let (x, w, b) = inputs;
+        let usable = fused_kernels_enabled()
+            && [x.dtype(), w.dtype(), b.dtype()] == [DType::F32; 3]
+            && on_flex(&x.device())
+            && on_flex(&w.device())
+            && on_flex(&b.device());
+        if !usable {
+            return Err((x, w, b));
+        }
+        let (x, w, b) = (x.into_dispatch(), w.into_dispatch(), b.into_dispatch());
+        Ok(Tensor::from_dispatch(if transposed {
+            <Dispatch as FusedKernels>::fused_conv_transpose2d(x, w, b, geometry)
+        } else {
+            <Dispatch as FusedKernels>::fused_conv2d(x, w, b, geometry)
+        }))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (transposed, geometry);
+        Err(inputs)
+    }
+}

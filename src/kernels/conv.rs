@@ -1,0 +1,350 @@
+//! 2-D convolution on float32 slices in burn's NCHW layout: the forward pass and both
+//! gradients as one matrix product per image, split over rayon threads by image.
+//!
+//! For one image with `C` input channels and a `kh × kw` kernel, the patch matrix
+//! `col[(c, i, j), p]` (`K = C·kh·kw` rows, one column per output pixel `p`) holds the input
+//! value under kernel tap `(i, j)` of channel `c` at output pixel `p` (zero in the padding).
+//! With the weight `W` as an `O × K` matrix:
+//!
+//! - forward: `y = W · col(x) + b`
+//! - input gradient: `dx = col2im(Wᵀ · dy)`, where `col2im` adds each patch entry back onto
+//!   the input pixel it was read from
+//! - weight gradient: `dW = Σ_images dy · col(x)ᵀ`; bias gradient `db = Σ_images, pixels dy`.
+//!
+//! The transposed convolution is the adjoint of the convolution with the same weight (burn's and
+//! PyTorch's definition): its forward pass is the input gradient above, and its gradients are
+//! the convolution's forward pass and weight gradient with the roles of the tensors swapped.
+//!
+//! burn-flex 0.22 runs the weight gradient as a convolution whose "kernel" is the whole output
+//! gradient (one 64 × 19600 × 9 product per input channel for the conv VAE) and the input
+//! gradient through an NHWC copy and a scatter; here every product is one well-shaped
+//! matrix multiplication per image.
+
+use rayon::prelude::*;
+
+pub(crate) use crate::nn::ConvGeometry as Geometry;
+
+impl Geometry {
+    /// Rows of the zero-padded image that the kernel reads: `(oh − 1)·sh + kh`.
+    fn padded_h(&self) -> usize {
+        (self.oh - 1) * self.sh + self.kh
+    }
+
+    /// Columns of the zero-padded image that the kernel reads: `(ow − 1)·sw + kw`.
+    fn padded_w(&self) -> usize {
+        (self.ow - 1) * self.sw + self.kw
+    }
+
+    /// Values of one zero-padded image.
+    fn padded(&self) -> usize {
+        self.c * self.padded_h() * self.padded_w()
+    }
+
+    /// The part of the image inside the padded extent: rows `0..rows` and columns `0..cols`
+    /// of the image land at rows `ph..` and columns `pw..` of the padded image.
+    fn covered(&self) -> (usize, usize) {
+        let rows = self.padded_h().saturating_sub(self.ph).min(self.h);
+        let cols = self.padded_w().saturating_sub(self.pw).min(self.w);
+        (rows, cols)
+    }
+}
+
+/// Extra values at the end of the padded image and of the patch matrix, so that a run of up
+/// to 16 values can always be copied as one 16-value block.
+const SLACK: usize = 16;
+
+/// Per-thread buffers: one zero-padded image and one patch matrix, each with [`SLACK`].
+struct Scratch {
+    padded: Vec<f32>,
+    col: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(g: &Geometry) -> Self {
+        Self {
+            padded: vec![0.0; g.padded() + SLACK],
+            col: vec![0.0; g.k() * g.p() + SLACK],
+        }
+    }
+}
+
+/// Copies `src[..n]` to `dst[..n]` in 16-value blocks; the last block may also write up to 15
+/// values past `n` (the callers write in increasing order and overwrite them, or they land in
+/// the slack). Short rows (14 values in the conv VAE) then cost one block move instead of a
+/// call to `memcpy`.
+#[inline(always)]
+fn copy_blocks(dst: &mut [f32], src: &[f32], n: usize) {
+    let mut t = 0;
+    while t < n {
+        let block: &[f32; 16] = src[t..t + 16].try_into().expect("16 values");
+        dst[t..t + 16].copy_from_slice(block);
+        t += 16;
+    }
+}
+
+/// Fills `scratch.col` (`k × p`, row-major) with the patches of one image `x` (`c × h × w`),
+/// through the zero-padded copy in `scratch.padded`.
+#[inline(always)]
+fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
+    let (hp, wp) = (g.padded_h(), g.padded_w());
+    let (rows, cols) = g.covered();
+    let padded = &mut scratch.padded;
+    padded.fill(0.0);
+    for ch in 0..g.c {
+        for iy in 0..rows {
+            let at = (ch * hp + iy + g.ph) * wp + g.pw;
+            let from = (ch * g.h + iy) * g.w;
+            padded[at..at + cols].copy_from_slice(&x[from..from + cols]);
+        }
+    }
+    let (p, ow) = (g.p(), g.ow);
+    let col = &mut scratch.col;
+    let mut r = 0;
+    for ch in 0..g.c {
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                for oy in 0..g.oh {
+                    let src = &padded[(ch * hp + oy * g.sh + i) * wp + j..];
+                    let dst = &mut col[r * p + oy * ow..];
+                    if g.sw == 1 {
+                        copy_blocks(dst, src, ow);
+                    } else {
+                        let src = &src[..(ow - 1) * g.sw + 1];
+                        for (d, s) in dst[..ow].iter_mut().zip(src.iter().step_by(g.sw)) {
+                            *d = *s;
+                        }
+                    }
+                }
+                r += 1;
+            }
+        }
+    }
+}
+
+multiversion!(fn im2col[](g: &Geometry, x: &[f32], scratch: &mut Scratch) => im2col_run);
+
+/// Adds every entry of `scratch.col` (`k × p`) onto the input pixel of one image that
+/// [`im2col`] read it from, and writes the sums to `dx` (`c × h × w`, zero where the kernel
+/// never reads).
+#[inline(always)]
+fn col2im_run(g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) {
+    let (hp, wp) = (g.padded_h(), g.padded_w());
+    let (p, ow) = (g.p(), g.ow);
+    let padded = &mut scratch.padded;
+    padded.fill(0.0);
+    let mut r = 0;
+    for ch in 0..g.c {
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                for oy in 0..g.oh {
+                    let src = &scratch.col[r * p + oy * ow..r * p + (oy + 1) * ow];
+                    let dst = &mut padded[(ch * hp + oy * g.sh + i) * wp + j..];
+                    if g.sw == 1 {
+                        for (d, s) in dst[..ow].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        let dst = &mut dst[..(ow - 1) * g.sw + 1];
+                        for (d, s) in dst.iter_mut().step_by(g.sw).zip(src) {
+                            *d += s;
+                        }
+                    }
+                }
+                r += 1;
+            }
+        }
+    }
+    let (rows, cols) = g.covered();
+    for ch in 0..g.c {
+        for iy in 0..rows {
+            let at = (ch * hp + iy + g.ph) * wp + g.pw;
+            let to = (ch * g.h + iy) * g.w;
+            dx[to..to + cols].copy_from_slice(&padded[at..at + cols]);
+        }
+    }
+}
+
+multiversion!(fn col2im[](g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) => col2im_run);
+
+/// `dst (m × n) = [dst +] lhs (m × k) · rhs (k × n)`, each matrix given by its pointer and
+/// (row stride, column stride) in elements; one thread.
+///
+/// # Safety
+/// Every pointer must be valid for the elements its strides and sizes reach, and `dst` must
+/// not overlap the inputs.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut f32, usize, usize),
+    accumulate: bool,
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.0,
+            dst.2 as isize,
+            dst.1 as isize,
+            accumulate,
+            lhs.0,
+            lhs.2 as isize,
+            lhs.1 as isize,
+            rhs.0,
+            rhs.2 as isize,
+            rhs.1 as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Images per rayon task: enough work per task to amortize scheduling, small enough to
+/// balance two threads on a batch of 100.
+const IMAGES_PER_TASK: usize = 4;
+
+/// The convolution's output `o × oh × ow` per image: `W · col(x)`, plus `bias` (length `o`)
+/// when given.
+pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let mut y = vec![0.0f32; g.batch * g.feature()];
+    y.par_chunks_mut(g.feature() * IMAGES_PER_TASK)
+        .enumerate()
+        .for_each_init(
+            || Scratch::new(g),
+            |scratch, (task, ys)| {
+                for (n, y_img) in ys.chunks_exact_mut(g.feature()).enumerate() {
+                    let b = task * IMAGES_PER_TASK + n;
+                    im2col(g, &x[b * g.image()..(b + 1) * g.image()], scratch);
+                    if let Some(bias) = bias {
+                        for (row, &v) in y_img.chunks_exact_mut(p).zip(bias) {
+                            row.fill(v);
+                        }
+                    }
+                    // SAFETY: y_img is o × p, weight o × k, col k × p, all row-major.
+                    unsafe {
+                        matmul(
+                            (o, p, k),
+                            (y_img.as_mut_ptr(), p, 1),
+                            bias.is_some(),
+                            (weight.as_ptr(), k, 1),
+                            (scratch.col.as_ptr(), p, 1),
+                        );
+                    }
+                }
+            },
+        );
+    y
+}
+
+/// The gradient with respect to the convolution's input, `c × h × w` per image:
+/// `col2im(Wᵀ · dy)`. Also the forward pass of the transposed convolution.
+pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let mut dx = vec![0.0f32; g.batch * g.image()];
+    dx.par_chunks_mut(g.image() * IMAGES_PER_TASK)
+        .enumerate()
+        .for_each_init(
+            || Scratch::new(g),
+            |scratch, (task, dxs)| {
+                for (n, dx_img) in dxs.chunks_exact_mut(g.image()).enumerate() {
+                    let b = task * IMAGES_PER_TASK + n;
+                    let dy_img = &dy[b * g.feature()..(b + 1) * g.feature()];
+                    // SAFETY: col is k × p; Wᵀ is k × o read from the o × k weight with
+                    // strides (1, k); dy_img is o × p.
+                    unsafe {
+                        matmul(
+                            (k, p, o),
+                            (scratch.col.as_mut_ptr(), p, 1),
+                            false,
+                            (weight.as_ptr(), 1, k),
+                            (dy_img.as_ptr(), p, 1),
+                        );
+                    }
+                    col2im(g, scratch, dx_img);
+                }
+            },
+        );
+    dx
+}
+
+/// The gradient with respect to the weight, `o × k`: `Σ_images dy · col(x)ᵀ`.
+pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let tasks = g.batch.div_ceil(IMAGES_PER_TASK);
+    (0..tasks)
+        .into_par_iter()
+        .fold(
+            || (vec![0.0f32; o * k], Scratch::new(g), false),
+            |(mut dw, mut scratch, mut started), task| {
+                let end = ((task + 1) * IMAGES_PER_TASK).min(g.batch);
+                for b in task * IMAGES_PER_TASK..end {
+                    im2col(g, &x[b * g.image()..(b + 1) * g.image()], &mut scratch);
+                    let dy_img = &dy[b * g.feature()..(b + 1) * g.feature()];
+                    // SAFETY: dw is o × k; dy_img o × p; col(x)ᵀ is p × k read from the
+                    // k × p col with strides (1, p).
+                    unsafe {
+                        matmul(
+                            (o, k, p),
+                            (dw.as_mut_ptr(), k, 1),
+                            started,
+                            (dy_img.as_ptr(), p, 1),
+                            (scratch.col.as_ptr(), 1, p),
+                        );
+                    }
+                    started = true;
+                }
+                (dw, scratch, started)
+            },
+        )
+        .map(|(dw, _, _)| dw)
+        .reduce(
+            || vec![0.0f32; o * k],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
+                }
+                a
+            },
+        )
+}
+
+/// Sums `t` (`batch × channels × pixels`) over images and pixels: one value per channel
+/// (16 float32 lanes per row, the rows added in float64).
+pub(crate) fn channel_sums(t: &[f32], batch: usize, channels: usize) -> Vec<f32> {
+    let pixels = t.len() / (batch * channels).max(1);
+    let mut sums = vec![0.0f64; channels];
+    for img in t.chunks_exact(channels * pixels) {
+        for (s, row) in sums.iter_mut().zip(img.chunks_exact(pixels)) {
+            let mut lanes = [0.0f32; 16];
+            let mut blocks = row.chunks_exact(16);
+            for block in &mut blocks {
+                for (l, v) in lanes.iter_mut().zip(block) {
+                    *l += v;
+                }
+            }
+            let tail: f32 = blocks.remainder().iter().sum();
+            *s += lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64;
+        }
+    }
+    sums.into_iter().map(|s| s as f32).collect()
+}
+
+/// Adds `bias[c]` to every one of the `pixels` values of channel `c` of `t`
+/// (`batch × channels × pixels`).
+pub(crate) fn add_channel_bias(t: &mut [f32], bias: &[f32], pixels: usize) {
+    for img in t.chunks_exact_mut(bias.len() * pixels) {
+        for (row, &v) in img.chunks_exact_mut(pixels).zip(bias) {
+            for x in row {
+                *x += v;
+            }
+        }
+    }
+}
