@@ -49,14 +49,18 @@ impl Geometry {
     }
 }
 
-/// Extra values at the end of the padded image and of the patch matrix, so that a run of up
-/// to 16 values can always be copied as one 16-value block.
-const SLACK: usize = 16;
+/// Extra values at the end of the padded image and of the patch matrix, so that a run can
+/// always be moved as whole 16-value blocks (32 source values at stride 2).
+const SLACK: usize = 32;
 
 /// Per-thread buffers: one zero-padded image and one patch matrix, each with [`SLACK`].
 struct Scratch {
     padded: Vec<f32>,
     col: Vec<f32>,
+    /// Whether `padded` may hold non-zero values outside the image (after [`col2im`]);
+    /// [`im2col`] only rewrites the image part, so its padding stays zero from one image to
+    /// the next.
+    dirty: bool,
 }
 
 impl Scratch {
@@ -64,6 +68,7 @@ impl Scratch {
         Self {
             padded: vec![0.0; g.padded() + SLACK],
             col: vec![0.0; g.k() * g.p() + SLACK],
+            dirty: false,
         }
     }
 }
@@ -82,6 +87,68 @@ fn copy_blocks(dst: &mut [f32], src: &[f32], n: usize) {
     }
 }
 
+/// Copies every second value, `src[2t]` to `dst[t]` for `t < n`, in blocks of 16 (which the
+/// compiler turns into two loads and one shuffle); like [`copy_blocks`], the last block may
+/// write past `n`.
+#[inline(always)]
+fn copy_stride2_blocks(dst: &mut [f32], src: &[f32], n: usize) {
+    let mut t = 0;
+    while t < n {
+        let block: &[f32; 32] = src[2 * t..2 * t + 32].try_into().expect("32 values");
+        let out: &mut [f32; 16] = (&mut dst[t..t + 16]).try_into().expect("16 values");
+        for (l, o) in out.iter_mut().enumerate() {
+            *o = block[2 * l];
+        }
+        t += 16;
+    }
+}
+
+/// The first `keep` source values of a 16-value block, the rest replaced by +0.0 (as bits, so
+/// that the selection compiles to one masked move and no infinity or NaN past the run leaks in).
+#[inline(always)]
+fn masked_block(src: &[f32], keep: usize) -> [u32; 16] {
+    let from: &[f32; 16] = src[..16].try_into().expect("16 values");
+    let mut out = [0u32; 16];
+    for (l, (o, f)) in out.iter_mut().zip(from).enumerate() {
+        *o = f.to_bits() & ((l < keep) as u32).wrapping_neg();
+    }
+    out
+}
+
+/// Adds `src[t]` to `dst[t]` for `t < n` in blocks of 16 values: the values of the last block
+/// past `n` get +0.0 added (they must be readable, and are rewritten unchanged).
+#[inline(always)]
+fn add_blocks(dst: &mut [f32], src: &[f32], n: usize) {
+    let mut t = 0;
+    while t < n {
+        let add = masked_block(&src[t..], n - t);
+        let to: &mut [f32; 16] = (&mut dst[t..t + 16]).try_into().expect("16 values");
+        for (d, a) in to.iter_mut().zip(add) {
+            *d += f32::from_bits(a);
+        }
+        t += 16;
+    }
+}
+
+/// Adds `src[t]` to `dst[2t]` for `t < n` in blocks of 16 source values (32 destination
+/// values; the odd ones and those past the run get +0.0 added).
+#[inline(always)]
+fn add_stride2_blocks(dst: &mut [f32], src: &[f32], n: usize) {
+    let mut t = 0;
+    while t < n {
+        let add = masked_block(&src[t..], n - t);
+        let mut spread = [0u32; 32];
+        for (pair, a) in spread.chunks_exact_mut(2).zip(add) {
+            pair[0] = a;
+        }
+        let to: &mut [f32; 32] = (&mut dst[2 * t..2 * t + 32]).try_into().expect("32 values");
+        for (d, a) in to.iter_mut().zip(spread) {
+            *d += f32::from_bits(a);
+        }
+        t += 16;
+    }
+}
+
 /// Fills `scratch.col` (`k × p`, row-major) with the patches of one image `x` (`c × h × w`),
 /// through the zero-padded copy in `scratch.padded`.
 #[inline(always)]
@@ -89,12 +156,25 @@ fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
     let (hp, wp) = (g.padded_h(), g.padded_w());
     let (rows, cols) = g.covered();
     let padded = &mut scratch.padded;
-    padded.fill(0.0);
+    if scratch.dirty {
+        padded.fill(0.0);
+        scratch.dirty = false;
+    }
     for ch in 0..g.c {
         for iy in 0..rows {
             let at = (ch * hp + iy + g.ph) * wp + g.pw;
             let from = (ch * g.h + iy) * g.w;
-            padded[at..at + cols].copy_from_slice(&x[from..from + cols]);
+            if cols <= 16 && from + 16 <= x.len() {
+                // One masked block: the values past the row are written as zeros, which is
+                // what the padding holds, or land where later rows and the slack go.
+                let block = masked_block(&x[from..], cols);
+                let to: &mut [f32; 16] = (&mut padded[at..at + 16]).try_into().expect("16");
+                for (t, b) in to.iter_mut().zip(block) {
+                    *t = f32::from_bits(b);
+                }
+            } else {
+                padded[at..at + cols].copy_from_slice(&x[from..from + cols]);
+            }
         }
     }
     let (p, ow) = (g.p(), g.ow);
@@ -108,6 +188,8 @@ fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
                     let dst = &mut col[r * p + oy * ow..];
                     if g.sw == 1 {
                         copy_blocks(dst, src, ow);
+                    } else if g.sw == 2 {
+                        copy_stride2_blocks(dst, src, ow);
                     } else {
                         let src = &src[..(ow - 1) * g.sw + 1];
                         for (d, s) in dst[..ow].iter_mut().zip(src.iter().step_by(g.sw)) {
@@ -132,25 +214,27 @@ fn col2im_run(g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) {
     let (p, ow) = (g.p(), g.ow);
     let padded = &mut scratch.padded;
     padded.fill(0.0);
-    let mut r = 0;
+    scratch.dirty = true;
+    // Kernel column outermost: the blocks of taps j and j + 1 overlap (shifted by one value),
+    // and adding into a block that was just stored stalls the store-to-load forwarding.
     for ch in 0..g.c {
-        for i in 0..g.kh {
-            for j in 0..g.kw {
+        for j in 0..g.kw {
+            for i in 0..g.kh {
+                let r = (ch * g.kh + i) * g.kw + j;
                 for oy in 0..g.oh {
-                    let src = &scratch.col[r * p + oy * ow..r * p + (oy + 1) * ow];
+                    let src = &scratch.col[r * p + oy * ow..];
                     let dst = &mut padded[(ch * hp + oy * g.sh + i) * wp + j..];
                     if g.sw == 1 {
-                        for (d, s) in dst[..ow].iter_mut().zip(src) {
-                            *d += s;
-                        }
+                        add_blocks(dst, src, ow);
+                    } else if g.sw == 2 {
+                        add_stride2_blocks(dst, src, ow);
                     } else {
                         let dst = &mut dst[..(ow - 1) * g.sw + 1];
-                        for (d, s) in dst.iter_mut().step_by(g.sw).zip(src) {
+                        for (d, s) in dst.iter_mut().step_by(g.sw).zip(&src[..ow]) {
                             *d += s;
                         }
                     }
                 }
-                r += 1;
             }
         }
     }
@@ -246,7 +330,40 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f3
 
 /// The gradient with respect to the convolution's input, `c × h × w` per image:
 /// `col2im(Wᵀ · dy)`. Also the forward pass of the transposed convolution.
+///
+/// At stride 1 this is itself a convolution, of `dy` with the weight flipped in space and
+/// with its channel axes swapped, padded by `kh − 1 − ph` and `kw − 1 − pw`; that runs through
+/// [`forward`] (patch copies, no scatter).
 pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    if g.sh == 1 && g.sw == 1 && g.ph < g.kh && g.pw < g.kw {
+        let adjoint = Geometry {
+            batch: g.batch,
+            c: g.o,
+            h: g.oh,
+            w: g.ow,
+            o: g.c,
+            oh: g.h,
+            ow: g.w,
+            kh: g.kh,
+            kw: g.kw,
+            sh: 1,
+            sw: 1,
+            ph: g.kh - 1 - g.ph,
+            pw: g.kw - 1 - g.pw,
+        };
+        let taps = g.kh * g.kw;
+        let mut flipped = vec![0.0f32; weight.len()];
+        for o in 0..g.o {
+            for c in 0..g.c {
+                let from = &weight[(o * g.c + c) * taps..(o * g.c + c + 1) * taps];
+                let to = &mut flipped[(c * g.o + o) * taps..(c * g.o + o + 1) * taps];
+                for (t, v) in to.iter_mut().zip(from.iter().rev()) {
+                    *t = *v;
+                }
+            }
+        }
+        return forward(&adjoint, dy, &flipped, None);
+    }
     let (k, p, o) = (g.k(), g.p(), g.o);
     let mut dx = vec![0.0f32; g.batch * g.image()];
     dx.par_chunks_mut(g.image() * IMAGES_PER_TASK)
