@@ -35,9 +35,27 @@ impl Geometry {
         (self.ow - 1) * self.sw + self.kw
     }
 
+    /// Each padded row is stored split by column phase: columns `φ, φ + sw, φ + 2sw, …` for
+    /// `φ = 0 … sw − 1`, each phase `phase_len()` long. A kernel tap `j` then reads
+    /// `phase j mod sw` from `j div sw` on: a contiguous run at every stride.
+    fn phase_len(&self) -> usize {
+        self.padded_w().div_ceil(self.sw)
+    }
+
+    /// Values of one stored padded row: `sw · phase_len()`.
+    fn row_len(&self) -> usize {
+        self.sw * self.phase_len()
+    }
+
+    /// Where padded column `px` is stored within its row.
+    #[inline(always)]
+    fn column(&self, px: usize) -> usize {
+        (px % self.sw) * self.phase_len() + px / self.sw
+    }
+
     /// Values of one zero-padded image.
     fn padded(&self) -> usize {
-        self.c * self.padded_h() * self.padded_w()
+        self.c * self.padded_h() * self.row_len()
     }
 
     /// The part of the image inside the padded extent: rows `0..rows` and columns `0..cols`
@@ -50,8 +68,8 @@ impl Geometry {
 }
 
 /// Extra values at the end of the padded image and of the patch matrix, so that a run can
-/// always be moved as whole 16-value blocks (32 source values at stride 2).
-const SLACK: usize = 32;
+/// always be moved as whole 16-value blocks.
+const SLACK: usize = 16;
 
 /// Per-thread buffers: one zero-padded image and one patch matrix, each with [`SLACK`].
 struct Scratch {
@@ -87,22 +105,6 @@ fn copy_blocks(dst: &mut [f32], src: &[f32], n: usize) {
     }
 }
 
-/// Copies every second value, `src[2t]` to `dst[t]` for `t < n`, in blocks of 16 (which the
-/// compiler turns into two loads and one shuffle); like [`copy_blocks`], the last block may
-/// write past `n`.
-#[inline(always)]
-fn copy_stride2_blocks(dst: &mut [f32], src: &[f32], n: usize) {
-    let mut t = 0;
-    while t < n {
-        let block: &[f32; 32] = src[2 * t..2 * t + 32].try_into().expect("32 values");
-        let out: &mut [f32; 16] = (&mut dst[t..t + 16]).try_into().expect("16 values");
-        for (l, o) in out.iter_mut().enumerate() {
-            *o = block[2 * l];
-        }
-        t += 16;
-    }
-}
-
 /// The first `keep` source values of a 16-value block, the rest replaced by +0.0 (as bits, so
 /// that the selection compiles to one masked move and no infinity or NaN past the run leaks in).
 #[inline(always)]
@@ -130,30 +132,11 @@ fn add_blocks(dst: &mut [f32], src: &[f32], n: usize) {
     }
 }
 
-/// Adds `src[t]` to `dst[2t]` for `t < n` in blocks of 16 source values (32 destination
-/// values; the odd ones and those past the run get +0.0 added).
-#[inline(always)]
-fn add_stride2_blocks(dst: &mut [f32], src: &[f32], n: usize) {
-    let mut t = 0;
-    while t < n {
-        let add = masked_block(&src[t..], n - t);
-        let mut spread = [0u32; 32];
-        for (pair, a) in spread.chunks_exact_mut(2).zip(add) {
-            pair[0] = a;
-        }
-        let to: &mut [f32; 32] = (&mut dst[2 * t..2 * t + 32]).try_into().expect("32 values");
-        for (d, a) in to.iter_mut().zip(spread) {
-            *d += f32::from_bits(a);
-        }
-        t += 16;
-    }
-}
-
 /// Fills `scratch.col` (`k × p`, row-major) with the patches of one image `x` (`c × h × w`),
-/// through the zero-padded copy in `scratch.padded`.
+/// through the zero-padded, phase-split copy in `scratch.padded`.
 #[inline(always)]
 fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
-    let (hp, wp) = (g.padded_h(), g.padded_w());
+    let (hp, rl) = (g.padded_h(), g.row_len());
     let (rows, cols) = g.covered();
     let padded = &mut scratch.padded;
     if scratch.dirty {
@@ -162,18 +145,29 @@ fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
     }
     for ch in 0..g.c {
         for iy in 0..rows {
-            let at = (ch * hp + iy + g.ph) * wp + g.pw;
+            let at = (ch * hp + iy + g.ph) * rl;
             let from = (ch * g.h + iy) * g.w;
-            if cols <= 16 && from + 16 <= x.len() {
+            if g.sw == 1 && cols <= 16 && from + 16 <= x.len() {
                 // One masked block: the values past the row are written as zeros, which is
                 // what the padding holds, or land where later rows and the slack go.
                 let block = masked_block(&x[from..], cols);
-                let to: &mut [f32; 16] = (&mut padded[at..at + 16]).try_into().expect("16");
+                let to: &mut [f32; 16] = (&mut padded[at + g.pw..at + g.pw + 16])
+                    .try_into()
+                    .expect("16 values");
                 for (t, b) in to.iter_mut().zip(block) {
                     *t = f32::from_bits(b);
                 }
+            } else if g.sw == 1 {
+                padded[at + g.pw..at + g.pw + cols].copy_from_slice(&x[from..from + cols]);
             } else {
-                padded[at..at + cols].copy_from_slice(&x[from..from + cols]);
+                // Image columns t, t + sw, t + 2sw, … are stored one after another.
+                let row = &x[from..from + cols];
+                for t in 0..g.sw.min(cols) {
+                    let to = &mut padded[at + g.column(g.pw + t)..];
+                    for (d, &v) in to.iter_mut().zip(row.iter().skip(t).step_by(g.sw)) {
+                        *d = v;
+                    }
+                }
             }
         }
     }
@@ -183,19 +177,10 @@ fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
     for ch in 0..g.c {
         for i in 0..g.kh {
             for j in 0..g.kw {
+                let tap = g.column(j);
                 for oy in 0..g.oh {
-                    let src = &padded[(ch * hp + oy * g.sh + i) * wp + j..];
-                    let dst = &mut col[r * p + oy * ow..];
-                    if g.sw == 1 {
-                        copy_blocks(dst, src, ow);
-                    } else if g.sw == 2 {
-                        copy_stride2_blocks(dst, src, ow);
-                    } else {
-                        let src = &src[..(ow - 1) * g.sw + 1];
-                        for (d, s) in dst[..ow].iter_mut().zip(src.iter().step_by(g.sw)) {
-                            *d = *s;
-                        }
-                    }
+                    let src = &padded[(ch * hp + oy * g.sh + i) * rl + tap..];
+                    copy_blocks(&mut col[r * p + oy * ow..], src, ow);
                 }
                 r += 1;
             }
@@ -210,30 +195,21 @@ multiversion!(fn im2col[](g: &Geometry, x: &[f32], scratch: &mut Scratch) => im2
 /// never reads).
 #[inline(always)]
 fn col2im_run(g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) {
-    let (hp, wp) = (g.padded_h(), g.padded_w());
+    let (hp, rl) = (g.padded_h(), g.row_len());
     let (p, ow) = (g.p(), g.ow);
     let padded = &mut scratch.padded;
     padded.fill(0.0);
     scratch.dirty = true;
-    // Kernel column outermost: the blocks of taps j and j + 1 overlap (shifted by one value),
+    // Kernel column outermost: the blocks of taps j and j + sw overlap (shifted by one value),
     // and adding into a block that was just stored stalls the store-to-load forwarding.
     for ch in 0..g.c {
         for j in 0..g.kw {
+            let tap = g.column(j);
             for i in 0..g.kh {
                 let r = (ch * g.kh + i) * g.kw + j;
                 for oy in 0..g.oh {
-                    let src = &scratch.col[r * p + oy * ow..];
-                    let dst = &mut padded[(ch * hp + oy * g.sh + i) * wp + j..];
-                    if g.sw == 1 {
-                        add_blocks(dst, src, ow);
-                    } else if g.sw == 2 {
-                        add_stride2_blocks(dst, src, ow);
-                    } else {
-                        let dst = &mut dst[..(ow - 1) * g.sw + 1];
-                        for (d, s) in dst.iter_mut().step_by(g.sw).zip(&src[..ow]) {
-                            *d += s;
-                        }
-                    }
+                    let dst = &mut padded[(ch * hp + oy * g.sh + i) * rl + tap..];
+                    add_blocks(dst, &scratch.col[r * p + oy * ow..], ow);
                 }
             }
         }
@@ -241,9 +217,18 @@ fn col2im_run(g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) {
     let (rows, cols) = g.covered();
     for ch in 0..g.c {
         for iy in 0..rows {
-            let at = (ch * hp + iy + g.ph) * wp + g.pw;
-            let to = (ch * g.h + iy) * g.w;
-            dx[to..to + cols].copy_from_slice(&padded[at..at + cols]);
+            let at = (ch * hp + iy + g.ph) * rl;
+            let to = &mut dx[(ch * g.h + iy) * g.w..(ch * g.h + iy) * g.w + cols];
+            if g.sw == 1 {
+                to.copy_from_slice(&padded[at + g.pw..at + g.pw + cols]);
+            } else {
+                for t in 0..g.sw.min(cols) {
+                    let from = &padded[at + g.column(g.pw + t)..];
+                    for (v, &f) in to.iter_mut().skip(t).step_by(g.sw).zip(from) {
+                        *v = f;
+                    }
+                }
+            }
         }
     }
 }
@@ -290,22 +275,25 @@ unsafe fn matmul(
     }
 }
 
-/// Images per rayon task: enough work per task to amortize scheduling, small enough to
-/// balance two threads on a batch of 100.
-const IMAGES_PER_TASK: usize = 4;
+/// Images per rayon task: the batch split evenly over the pool's threads, so that each task
+/// allocates its buffers once (every image costs the same).
+fn images_per_task(g: &Geometry) -> usize {
+    g.batch.div_ceil(rayon::current_num_threads().max(1))
+}
 
 /// The convolution's output `o × oh × ow` per image: `W · col(x)`, plus `bias` (length `o`)
 /// when given.
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
+    let per_task = images_per_task(g);
     let mut y = vec![0.0f32; g.batch * g.feature()];
-    y.par_chunks_mut(g.feature() * IMAGES_PER_TASK)
+    y.par_chunks_mut(g.feature() * per_task)
         .enumerate()
         .for_each_init(
             || Scratch::new(g),
             |scratch, (task, ys)| {
                 for (n, y_img) in ys.chunks_exact_mut(g.feature()).enumerate() {
-                    let b = task * IMAGES_PER_TASK + n;
+                    let b = task * per_task + n;
                     im2col(g, &x[b * g.image()..(b + 1) * g.image()], scratch);
                     if let Some(bias) = bias {
                         for (row, &v) in y_img.chunks_exact_mut(p).zip(bias) {
@@ -365,14 +353,15 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
         return forward(&adjoint, dy, &flipped, None);
     }
     let (k, p, o) = (g.k(), g.p(), g.o);
+    let per_task = images_per_task(g);
     let mut dx = vec![0.0f32; g.batch * g.image()];
-    dx.par_chunks_mut(g.image() * IMAGES_PER_TASK)
+    dx.par_chunks_mut(g.image() * per_task)
         .enumerate()
         .for_each_init(
             || Scratch::new(g),
             |scratch, (task, dxs)| {
                 for (n, dx_img) in dxs.chunks_exact_mut(g.image()).enumerate() {
-                    let b = task * IMAGES_PER_TASK + n;
+                    let b = task * per_task + n;
                     let dy_img = &dy[b * g.feature()..(b + 1) * g.feature()];
                     // SAFETY: col is k × p; Wᵀ is k × o read from the o × k weight with
                     // strides (1, k); dy_img is o × p.
@@ -395,14 +384,15 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
 /// The gradient with respect to the weight, `o × k`: `Σ_images dy · col(x)ᵀ`.
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
-    let tasks = g.batch.div_ceil(IMAGES_PER_TASK);
+    let per_task = images_per_task(g);
+    let tasks = g.batch.div_ceil(per_task);
     (0..tasks)
         .into_par_iter()
         .fold(
             || (vec![0.0f32; o * k], Scratch::new(g), false),
             |(mut dw, mut scratch, mut started), task| {
-                let end = ((task + 1) * IMAGES_PER_TASK).min(g.batch);
-                for b in task * IMAGES_PER_TASK..end {
+                let end = ((task + 1) * per_task).min(g.batch);
+                for b in task * per_task..end {
                     im2col(g, &x[b * g.image()..(b + 1) * g.image()], &mut scratch);
                     let dy_img = &dy[b * g.feature()..(b + 1) * g.feature()];
                     // SAFETY: dw is o × k; dy_img o × p; col(x)ᵀ is p × k read from the
