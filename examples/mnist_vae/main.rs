@@ -133,6 +133,10 @@ struct Args {
     /// ELBO of both (`test_elbo`, `test_elbo_ema`).
     #[arg(long, default_value_t = 0.999)]
     ema_decay: f64,
+    /// Run every formula and convolution as plain burn operations instead of the crate's
+    /// fused CPU kernels (same results up to float rounding, slower; for comparing the two).
+    #[arg(long)]
+    no_fused: bool,
 }
 
 /// The resolved settings of a run.
@@ -655,6 +659,9 @@ fn append_line(path: &Path, value: &serde_json::Value) -> Result<(), String> {
 fn main() {
     alloc::keep_freed_memory();
     let args = Args::parse();
+    if args.no_fused {
+        burn_probability::set_fused_kernels(false);
+    }
     let dir = locate_data(&args);
     let data = Mnist::load(&dir).unwrap_or_else(|e| fail(e));
     let s = settings(&args, data.train.len());

@@ -37,9 +37,15 @@ fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
 }
 
 /// Splits `[B, 2L]` into loc and the log-variance, `scale = exp(log_var / 2)` (the Keras
-/// tutorial's parameterization).
+/// tutorial's parameterization), with the log-variance clamped to `[−30, 20]` (as diffusers'
+/// `DiagonalGaussianDistribution`). RMSprop's first steps move every weight by about
+/// `3·lr` in the direction of its gradient; through the 12,544-input dense layer that can
+/// throw the encoder's outputs into the hundreds for a few batches (seed 3: the log-variance
+/// reached 463 at batch 7), and `exp(log_var / 2)` then overflows to infinity and the loss to
+/// NaN. Clamped, such a run has one bad epoch-1 average and then trains normally; runs that
+/// never leave the range are unchanged.
 fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
-    gaussian_head(h, latent, |log_var| log_var.mul_scalar(0.5).exp())
+    gaussian_head(h, latent, |log_var| log_var.clamp(-30.0, 20.0).mul_scalar(0.5).exp())
 }
 
 /// Keras' default initialization: Glorot-uniform weights, zero biases.
