@@ -45,7 +45,9 @@ fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
 /// NaN. Clamped, such a run has one bad epoch-1 average and then trains normally; runs that
 /// never leave the range are unchanged.
 fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
-    gaussian_head(h, latent, |log_var| log_var.clamp(-30.0, 20.0).mul_scalar(0.5).exp())
+    gaussian_head(h, latent, |log_var| {
+        log_var.clamp(-30.0, 20.0).mul_scalar(0.5).exp()
+    })
 }
 
 /// Keras' default initialization: Glorot-uniform weights, zero biases.
