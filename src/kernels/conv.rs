@@ -105,8 +105,8 @@ fn copy_blocks(dst: &mut [f32], src: &[f32], n: usize) {
     }
 }
 
-/// The first `keep` source values of a 16-value block, the rest replaced by +0.0 (as bits, so
-/// that the selection compiles to one masked move and no infinity or NaN past the run leaks in).
+/// The first `keep` source values of a 16-value block, the rest replaced by +0.0 (selected as
+/// bits with a mask, so no infinity or NaN past the run leaks in and the loop vectorizes).
 #[inline(always)]
 fn masked_block(src: &[f32], keep: usize) -> [u32; 16] {
     let from: &[f32; 16] = src[..16].try_into().expect("16 values");
