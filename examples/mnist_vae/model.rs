@@ -87,10 +87,12 @@ pub struct ConvVae {
     d_up: ConvTranspose2d,
     d_out: Conv2d,
     latent: usize,
+    /// Whether the convolutions run through `burn_probability::nn::FastConv`.
+    fast_conv: bool,
 }
 
 impl ConvVae {
-    pub fn new(latent: usize, device: &Device) -> Self {
+    pub fn new(latent: usize, fast_conv: bool, device: &Device) -> Self {
         let same = || PaddingConfig2d::Explicit(1, 1, 1, 1);
         let mut d_up = ConvTranspose2dConfig::new([64, 32], [3, 3])
             .with_stride([2, 2])
@@ -133,16 +135,33 @@ impl ConvVae {
                 device,
             ),
             latent,
+            fast_conv,
+        }
+    }
+
+    fn conv(&self, layer: &Conv2d, h: Tensor<4>) -> Tensor<4> {
+        if self.fast_conv {
+            layer.forward_fast(h)
+        } else {
+            layer.forward(h)
+        }
+    }
+
+    fn up(&self, h: Tensor<4>) -> Tensor<4> {
+        if self.fast_conv {
+            self.d_up.forward_fast(h)
+        } else {
+            self.d_up.forward(h)
         }
     }
 
     pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
         let b = x.dims()[0];
         let h = x.reshape([b, 1, 28, 28]);
-        let h = relu(self.c1.forward_fast(h));
-        let h = relu(self.c2.forward_fast(h));
-        let h = relu(self.c3.forward_fast(h));
-        let h = relu(self.c4.forward_fast(h));
+        let h = relu(self.conv(&self.c1, h));
+        let h = relu(self.conv(&self.c2, h));
+        let h = relu(self.conv(&self.c3, h));
+        let h = relu(self.conv(&self.c4, h));
         let h = relu(self.fc.forward(h.reshape([b, 14 * 14 * 64])));
         gaussian_log_var(self.head.forward(h), self.latent)
     }
@@ -150,8 +169,8 @@ impl ConvVae {
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
         let n = z.dims()[0];
         let h = relu(self.d_fc.forward(z)).reshape([n, 64, 14, 14]);
-        let h = relu(self.d_up.forward_fast(h));
-        self.d_out.forward_fast(h).reshape([n, 784])
+        let h = relu(self.up(h));
+        self.conv(&self.d_out, h).reshape([n, 784])
     }
 }
 
