@@ -145,15 +145,27 @@ pub fn conv2d(
         }
         _ => None,
     };
-    match geometry.filter(|g| !g.is_empty()) {
-        Some(g) => {
-            let bias = bias.unwrap_or_else(|| Tensor::zeros([o], &x.device()));
-            match kernels::convolution(false, (x, weight, bias), g) {
-                Ok(y) => y,
-                Err((x, weight, bias)) => module::conv2d(x, weight, Some(bias), options),
-            }
-        }
-        None => module::conv2d(x, weight, bias, options),
+    run_kernels(false, geometry, (x, weight, bias), |x, w, b| {
+        module::conv2d(x, w, b, options)
+    })
+}
+
+/// Runs the crate's kernels for `geometry` (a missing bias as zeros) when there is one, it is
+/// not empty and the tensors are on flex; otherwise `burn_op`, burn's own operation.
+fn run_kernels(
+    transposed: bool,
+    geometry: Option<ConvGeometry>,
+    (x, weight, bias): (Tensor<4>, Tensor<4>, Option<Tensor<1>>),
+    burn_op: impl FnOnce(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>,
+) -> Tensor<4> {
+    let Some(g) = geometry.filter(|g| !g.is_empty()) else {
+        return burn_op(x, weight, bias);
+    };
+    let channels = if transposed { g.c } else { g.o };
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([channels], &x.device()));
+    match kernels::convolution(transposed, (x, weight, bias), g) {
+        Ok(y) => y,
+        Err((x, weight, bias)) => burn_op(x, weight, Some(bias)),
     }
 }
 
@@ -202,16 +214,9 @@ pub fn conv_transpose2d(
         }),
         _ => None,
     };
-    match geometry.filter(|g| !g.is_empty()) {
-        Some(g) => {
-            let bias = bias.unwrap_or_else(|| Tensor::zeros([c], &x.device()));
-            match kernels::convolution(true, (x, weight, bias), g) {
-                Ok(y) => y,
-                Err((x, weight, bias)) => module::conv_transpose2d(x, weight, Some(bias), options),
-            }
-        }
-        None => module::conv_transpose2d(x, weight, bias, options),
-    }
+    run_kernels(true, geometry, (x, weight, bias), |x, w, b| {
+        module::conv_transpose2d(x, w, b, options)
+    })
 }
 
 /// Runs burn's convolution modules through [`conv2d`] and [`conv_transpose2d`]: the same
@@ -275,20 +280,16 @@ impl FastConv for ConvTranspose2d {
     }
 }
 
-#[cfg(test)]
+// The kernels and their reference both need flex (and ndarray, a dev-dependency).
+#[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
     use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
     use burn::tensor::{Device, TensorData};
 
-    /// Deterministic values in `[-1, 1]` (a Weyl sequence; no RNG state involved).
+    /// Deterministic values in `[-1, 1]` (no RNG state involved).
     fn spread(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                let u = ((i as f64 + 1.0) * 0.618_033_988_75 + seed as f64 * 0.414_213_56).fract();
-                2.0 * u as f32 - 1.0
-            })
-            .collect()
+        crate::kernels::tests::spread(n, -1.0, 1.0, seed)
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {

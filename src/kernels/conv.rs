@@ -281,39 +281,51 @@ fn images_per_task(g: &Geometry) -> usize {
     g.batch.div_ceil(rayon::current_num_threads().max(1))
 }
 
+/// Allocates `batch × len` outputs and calls `run(scratch, b, out_b)` for every image `b`
+/// with its `len` outputs, one contiguous range of images per rayon task, each task with its
+/// own [`Scratch`].
+fn per_image(
+    g: &Geometry,
+    len: usize,
+    run: impl Fn(&mut Scratch, usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let per_task = images_per_task(g);
+    let mut out = vec![0.0f32; g.batch * len];
+    out.par_chunks_mut(len * per_task)
+        .enumerate()
+        .for_each_init(
+            || Scratch::new(g),
+            |scratch, (task, outs)| {
+                for (n, out_b) in outs.chunks_exact_mut(len).enumerate() {
+                    run(scratch, task * per_task + n, out_b);
+                }
+            },
+        );
+    out
+}
+
 /// The convolution's output `o × oh × ow` per image: `W · col(x)`, plus `bias` (length `o`)
 /// when given.
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
-    let per_task = images_per_task(g);
-    let mut y = vec![0.0f32; g.batch * g.feature()];
-    y.par_chunks_mut(g.feature() * per_task)
-        .enumerate()
-        .for_each_init(
-            || Scratch::new(g),
-            |scratch, (task, ys)| {
-                for (n, y_img) in ys.chunks_exact_mut(g.feature()).enumerate() {
-                    let b = task * per_task + n;
-                    im2col(g, &x[b * g.image()..(b + 1) * g.image()], scratch);
-                    if let Some(bias) = bias {
-                        for (row, &v) in y_img.chunks_exact_mut(p).zip(bias) {
-                            row.fill(v);
-                        }
-                    }
-                    // SAFETY: y_img is o × p, weight o × k, col k × p, all row-major.
-                    unsafe {
-                        matmul(
-                            (o, p, k),
-                            (y_img.as_mut_ptr(), p, 1),
-                            bias.is_some(),
-                            (weight.as_ptr(), k, 1),
-                            (scratch.col.as_ptr(), p, 1),
-                        );
-                    }
-                }
-            },
-        );
-    y
+    per_image(g, g.feature(), |scratch, b, y_img| {
+        im2col(g, &x[b * g.image()..(b + 1) * g.image()], scratch);
+        if let Some(bias) = bias {
+            for (row, &v) in y_img.chunks_exact_mut(p).zip(bias) {
+                row.fill(v);
+            }
+        }
+        // SAFETY: y_img is o × p, weight o × k, col k × p, all row-major.
+        unsafe {
+            matmul(
+                (o, p, k),
+                (y_img.as_mut_ptr(), p, 1),
+                bias.is_some(),
+                (weight.as_ptr(), k, 1),
+                (scratch.col.as_ptr(), p, 1),
+            );
+        }
+    })
 }
 
 /// The gradient with respect to the convolution's input, `c × h × w` per image:
@@ -353,32 +365,21 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
         return forward(&adjoint, dy, &flipped, None);
     }
     let (k, p, o) = (g.k(), g.p(), g.o);
-    let per_task = images_per_task(g);
-    let mut dx = vec![0.0f32; g.batch * g.image()];
-    dx.par_chunks_mut(g.image() * per_task)
-        .enumerate()
-        .for_each_init(
-            || Scratch::new(g),
-            |scratch, (task, dxs)| {
-                for (n, dx_img) in dxs.chunks_exact_mut(g.image()).enumerate() {
-                    let b = task * per_task + n;
-                    let dy_img = &dy[b * g.feature()..(b + 1) * g.feature()];
-                    // SAFETY: col is k × p; Wᵀ is k × o read from the o × k weight with
-                    // strides (1, k); dy_img is o × p.
-                    unsafe {
-                        matmul(
-                            (k, p, o),
-                            (scratch.col.as_mut_ptr(), p, 1),
-                            false,
-                            (weight.as_ptr(), 1, k),
-                            (dy_img.as_ptr(), p, 1),
-                        );
-                    }
-                    col2im(g, scratch, dx_img);
-                }
-            },
-        );
-    dx
+    per_image(g, g.image(), |scratch, b, dx_img| {
+        let dy_img = &dy[b * g.feature()..(b + 1) * g.feature()];
+        // SAFETY: col is k × p; Wᵀ is k × o read from the o × k weight with strides (1, k);
+        // dy_img is o × p.
+        unsafe {
+            matmul(
+                (k, p, o),
+                (scratch.col.as_mut_ptr(), p, 1),
+                false,
+                (weight.as_ptr(), 1, k),
+                (dy_img.as_ptr(), p, 1),
+            );
+        }
+        col2im(g, scratch, dx_img);
+    })
 }
 
 /// The gradient with respect to the weight, `o × k`: `Σ_images dy · col(x)ᵀ`.

@@ -331,7 +331,7 @@ fn on_flex(device: &Device) -> bool {
 mod ext;
 
 #[cfg(all(test, feature = "flex"))]
-mod tests;
+pub(crate) mod tests;
 
 /// Runs the convolution kernels of [`conv`] (the transposed convolution when `transposed`), or
 /// returns the inputs when they are not all float32 tensors on `flex` (or the fused kernels

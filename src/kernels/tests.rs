@@ -12,7 +12,7 @@ fn lock() -> MutexGuard<'static, ()> {
 }
 
 /// Deterministic values spread over `[lo, hi]` (a Weyl sequence; no RNG state involved).
-fn spread(n: usize, lo: f32, hi: f32, seed: u32) -> Vec<f32> {
+pub(crate) fn spread(n: usize, lo: f32, hi: f32, seed: u32) -> Vec<f32> {
     (0..n)
         .map(|i| {
             let u = ((i as f64 + 1.0) * 0.618_033_988_75 + seed as f64 * 0.414_213_56).fract();
