@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution as Init, Tensor};
 use burn_probability::prelude::*;
 
-use crate::model::{ConvVae, MlpVae, ObjectiveKind, Vae, optimizer};
+use crate::model::{ConvVae, MlpVae, ObjectiveKind, StepThreads, Vae, optimizer};
 
 /// One benchmark workload: `run` performs one iteration and waits for its result.
 pub struct Workload {
@@ -312,16 +312,21 @@ fn train(name: &'static str, vae: Vae, batch: usize, ad: &Device) -> Workload {
     let mut optim = optimizer(model);
     let x = binary([batch, 784], ad);
     let ad = ad.clone();
+    // The example's threads for this step (one thread for the small MLP steps).
+    let threads = StepThreads::for_step(model, batch, k);
     let mut state = Some(vae);
     Workload {
         name,
         items: batch,
         run: Box::new(move || {
             let vae = state.take().expect("the model is put back after each step");
-            let bound = vae.bound(x.clone(), objective, k);
-            let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
-            let vae = optim.step(1e-3, vae, grads);
-            sync(&ad);
+            let vae = threads.run(|| {
+                let bound = vae.bound(x.clone(), objective, k);
+                let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
+                let vae = optim.step(1e-3, vae, grads);
+                sync(&ad);
+                vae
+            });
             state = Some(vae);
         }),
     }

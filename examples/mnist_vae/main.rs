@@ -41,7 +41,7 @@ use burn_probability::math::{logsumexp, ndtri};
 use clap::{Parser, ValueEnum};
 use ema::Ema;
 use indicatif::{ProgressBar, ProgressStyle};
-use model::{BinaryVae, ConvVae, MlpVae, ObjectiveKind, Vae};
+use model::{BinaryVae, ConvVae, MlpVae, ObjectiveKind, StepThreads, Vae};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum ModelKind {
@@ -754,8 +754,9 @@ fn main() {
         std::fs::remove_file(&metrics)
             .unwrap_or_else(|e| fail(format!("cannot replace {}: {e}", metrics.display())));
     }
+    let threads = StepThreads::for_step(&s.model, s.batch_size, s.k);
     println!(
-        "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {} binarization",
+        "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {} binarization{}",
         s.model,
         s.dataset,
         s.train_n,
@@ -764,7 +765,12 @@ fn main() {
         s.k,
         s.batch_size,
         s.latent,
-        if s.dynamic { "dynamic" } else { "static" }
+        if s.dynamic { "dynamic" } else { "static" },
+        if threads.single() {
+            ", training steps on one thread"
+        } else {
+            ""
+        }
     );
     let test_n = args.test_n.unwrap_or(data.test.len()).min(data.test.len());
     let bin = if s.dynamic {
@@ -791,8 +797,16 @@ fn main() {
         let mut loss_sum = 0.0;
         for (i, idx) in order.chunks(s.batch_size).enumerate() {
             let x = data.gather_images(Split::Train, idx, bin, &ad);
-            let bound = vae.bound(x, objective, s.k);
-            let loss = bound.loss.clone().into_scalar::<f64>();
+            let (next, loss) = threads.run(|| {
+                let bound = vae.bound(x, objective, s.k);
+                let loss = bound.loss.clone().into_scalar::<f64>();
+                if !loss.is_finite() {
+                    return (vae, loss);
+                }
+                let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
+                (optim.step(s.lr, vae, grads), loss)
+            });
+            vae = next;
             if !loss.is_finite() {
                 fail(format!(
                     "the loss became {loss} at epoch {}, batch {i}: try a lower --lr",
@@ -800,8 +814,6 @@ fn main() {
                 ));
             }
             loss_sum += loss * idx.len() as f64;
-            let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
-            vae = optim.step(s.lr, vae, grads);
             if s.ema_decay > 0.0 {
                 ema.get_or_insert_with(|| Ema::new(vae.valid(), s.ema_decay))
                     .update(&vae);

@@ -405,6 +405,45 @@ impl Vae {
     }
 }
 
+/// Where a training step runs: on burn's global thread pool (every core), or on a pool of one
+/// thread for steps too small to split.
+///
+/// The MLP models' steps push `batch × k` rows through 200-wide layers: at batch 64 that is
+/// about 2.5 MFLOP per image, a few microseconds of work per operation, and two threads lose
+/// more to waking each other for every operation than they gain (`train_mlp`: 3.3 ms per step
+/// on two threads, 2.3 ms on one; an MLP epoch 17,300 → 22,500 images/s; see
+/// `docs/performance.md`). The results are the same either way: only where the work runs changes.
+pub struct StepThreads(Option<rayon::ThreadPool>);
+
+impl StepThreads {
+    /// Rows (`batch × k`) up to which an MLP model's step runs on one thread.
+    pub const ONE_THREAD_ROWS: usize = 256;
+
+    /// The threads for `model`'s training step with this batch size and number of samples:
+    /// one for the MLP models (`mlp`, `iwae`, `binary`) up to [`Self::ONE_THREAD_ROWS`] rows,
+    /// every core otherwise (always for `conv`).
+    pub fn for_step(model: &str, batch: usize, k: usize) -> Self {
+        if model == "conv" || batch.saturating_mul(k.max(1)) > Self::ONE_THREAD_ROWS {
+            return Self(None);
+        }
+        // A pool that cannot be built (no threads left) only costs speed.
+        Self(rayon::ThreadPoolBuilder::new().num_threads(1).build().ok())
+    }
+
+    /// Whether steps run on a single thread.
+    pub fn single(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Runs `step` on these threads and returns its result.
+    pub fn run<R: Send>(&self, step: impl FnOnce() -> R + Send) -> R {
+        match &self.0 {
+            Some(pool) => pool.install(step),
+            None => step(),
+        }
+    }
+}
+
 /// The tutorials' optimizers: RMSprop for `conv`, Adam for the others (learning rate given
 /// at each step).
 pub fn optimizer(model: &str) -> ModuleOptimizer {
