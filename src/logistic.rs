@@ -8,7 +8,7 @@ use crate::distribution::{
 };
 use crate::error::Result;
 use crate::kernels::{self, Ternary};
-use crate::math::{ln, logit, sigmoid, softplus};
+use crate::math::{ln_plus, logit, sigmoid, softplus};
 
 /// A batch of Logistic distributions with location `μ` and scale `s > 0`.
 ///
@@ -137,7 +137,7 @@ impl<const D: usize> Rsample<D> for Logistic<D> {
 
 impl<const D: usize> Entropy<D> for Logistic<D> {
     fn entropy_keepdim(&self) -> Tensor<D> {
-        ln(self.scale.clone()) + 2.0
+        ln_plus(self.scale.clone(), 2.0)
     }
 }
 

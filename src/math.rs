@@ -8,9 +8,10 @@
 use crate::kernels::{Unary, unary};
 use burn::tensor::Tensor;
 
-/// `ln x`, through the fused CPU kernel where it applies (see [`crate::set_fused_kernels`]).
-pub(crate) fn ln<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    unary(Unary::Log, x).unwrap_or_else(Tensor::log)
+/// `ln x + c` in one pass through the fused CPU kernel where it applies (the entropies of
+/// location-scale families, `ln σ + const`), else `ln x` then `+ c`.
+pub(crate) fn ln_plus<const D: usize>(x: Tensor<D>, c: f64) -> Tensor<D> {
+    unary(Unary::LogPlus(c as f32), x).unwrap_or_else(|x| x.log() + c)
 }
 
 /// `ln(2π) / 2`, the normalizing constant of the standard normal log-density.

@@ -9,7 +9,7 @@ use crate::distribution::{
 use crate::error::Result;
 use crate::kernels::{self, Quaternary, Ternary};
 use crate::kl::KlDivergence;
-use crate::math::{LN_SQRT_2PI, SQRT_2, expm1, ln, ndtri};
+use crate::math::{LN_SQRT_2PI, SQRT_2, expm1, ln_plus, ndtri};
 
 /// A batch of Normal distributions `N(loc, scale²)`, one per element of the parameters.
 ///
@@ -155,7 +155,7 @@ impl<const D: usize> Rsample<D> for Normal<D> {
 
 impl<const D: usize> Entropy<D> for Normal<D> {
     fn entropy_keepdim(&self) -> Tensor<D> {
-        ln(self.scale.clone()) + (0.5 + LN_SQRT_2PI)
+        ln_plus(self.scale.clone(), 0.5 + LN_SQRT_2PI)
     }
 }
 

@@ -124,7 +124,7 @@ impl<C: CheckpointStrategy, const N: usize> Apply<N> for Tracked<C, N> {
 
 fn apply_unary<A: Apply<1>>(op: Unary, a: A) -> A::Out {
     match op {
-        Unary::Log => a.apply(ops::Log),
+        Unary::LogPlus(c) => a.apply(ops::LogPlus { c }),
         Unary::Softplus => a.apply(ops::Softplus),
         Unary::Sigmoid => a.apply(ops::Sigmoid),
         Unary::Logit => a.apply(ops::Logit),

@@ -95,8 +95,8 @@ pub fn fused_kernels_enabled() -> bool {
 /// Fused formulas of one input.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Unary {
-    /// `ln a`
-    Log,
+    /// `ln a + c`: the entropies of location-scale families (`ln σ + const`) in one pass
+    LogPlus(f32),
     /// `ln(1 + eᵃ)`
     Softplus,
     /// `1 / (1 + e⁻ᵃ)`

@@ -21,14 +21,16 @@ pub(crate) trait Formula<const N: usize>:
     fn backward(&self, x: [f32; N], g: f32) -> [f32; N];
 }
 
-/// `ln a`.
+/// `ln a + c`; derivative `1 / a`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Log;
+pub(crate) struct LogPlus {
+    pub c: f32,
+}
 
-impl Formula<1> for Log {
+impl Formula<1> for LogPlus {
     #[inline(always)]
     fn forward(&self, [a]: [f32; 1]) -> f32 {
-        ln(a)
+        ln(a) + self.c
     }
     #[inline(always)]
     fn backward(&self, [a]: [f32; 1], g: f32) -> [f32; 1] {

@@ -9,7 +9,9 @@
 //! output. No state is shared between positions, so the loop vectorizes and splits over
 //! threads without changing the result.
 
+use super::cpu::{assume_init, uninit};
 use super::vmath::ln;
+use core::mem::MaybeUninit;
 use rayon::prelude::*;
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -53,19 +55,19 @@ fn cos_turns(u: f32) -> f32 {
 }
 
 #[inline(always)]
-fn normal_run(out: &mut [f32], key: u64, start: u64) {
+fn normal_run(out: &mut [MaybeUninit<f32>], key: u64, start: u64) {
     for (j, o) in out.iter_mut().enumerate() {
         let h = mix(key, start + j as u64);
         let u1 = open_unit(h >> 41);
         let u2 = ((h >> 9) & 0x7f_ffff) as f32 * TO_UNIT;
-        *o = (-2.0 * ln(u1)).sqrt() * cos_turns(u2);
+        o.write((-2.0 * ln(u1)).sqrt() * cos_turns(u2));
     }
 }
 
 #[inline(always)]
-fn uniform_run(out: &mut [f32], key: u64, start: u64) {
+fn uniform_run(out: &mut [MaybeUninit<f32>], key: u64, start: u64) {
     for (j, o) in out.iter_mut().enumerate() {
-        *o = open_unit(mix(key, start + j as u64) >> 41);
+        o.write(open_unit(mix(key, start + j as u64) >> 41));
     }
 }
 
@@ -73,27 +75,28 @@ fn uniform_run(out: &mut [f32], key: u64, start: u64) {
 /// `1 − u = (2²³ − k − ½)·2⁻²³` are exact in float32, so the tails are as accurate as the
 /// logarithm and the draw is symmetric: `k` and `2²³ − 1 − k` give opposite values.
 #[inline(always)]
-fn logistic_run(out: &mut [f32], key: u64, start: u64) {
+fn logistic_run(out: &mut [MaybeUninit<f32>], key: u64, start: u64) {
     for (j, o) in out.iter_mut().enumerate() {
         let bits = mix(key, start + j as u64) >> 41;
         let u = open_unit(bits);
         let v = (8_388_607.5 - (bits & 0x7f_ffff) as f32) * TO_UNIT;
-        *o = ln(u) - ln(v);
+        o.write(ln(u) - ln(v));
     }
 }
 
-multiversion!(fn normal_simd[](out: &mut [f32], key: u64, start: u64) => normal_run);
-multiversion!(fn uniform_simd[](out: &mut [f32], key: u64, start: u64) => uniform_run);
-multiversion!(fn logistic_simd[](out: &mut [f32], key: u64, start: u64) => logistic_run);
+multiversion!(fn normal_simd[](out: &mut [MaybeUninit<f32>], key: u64, start: u64) => normal_run);
+multiversion!(fn uniform_simd[](out: &mut [MaybeUninit<f32>], key: u64, start: u64) => uniform_run);
+multiversion!(fn logistic_simd[](out: &mut [MaybeUninit<f32>], key: u64, start: u64) => logistic_run);
 
 const CHUNK: usize = 1 << 15;
 
-fn fill(n: usize, key: u64, run: fn(&mut [f32], u64, u64)) -> Vec<f32> {
-    let mut out = vec![0.0f32; n];
+fn fill(n: usize, key: u64, run: fn(&mut [MaybeUninit<f32>], u64, u64)) -> Vec<f32> {
+    let mut out = uninit(n);
     out.par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(c, chunk)| run(chunk, key, (c * CHUNK) as u64));
-    out
+    // SAFETY: the chunks cover `out` and every run writes all of its chunk.
+    unsafe { assume_init(out) }
 }
 
 /// `n` standard normal values for the draw `key`.

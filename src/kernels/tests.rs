@@ -98,8 +98,15 @@ fn unary_formulas_match_burn_ops() {
     check(
         "log",
         [(spread(n, 1e-3, 50.0, 1), s)],
-        |[a]| unary(Unary::Log, a).map_err(|a| [a]),
+        |[a]| unary(Unary::LogPlus(0.0), a).map_err(|a| [a]),
         |[a]| a.log(),
+        2e-6,
+    );
+    check(
+        "log plus a constant",
+        [(spread(n, 1e-3, 50.0, 1), s)],
+        |[a]| unary(Unary::LogPlus(1.418_938_5), a).map_err(|a| [a]),
+        |[a]| a.log() + 1.418_938_5,
         2e-6,
     );
     check(
@@ -271,13 +278,13 @@ fn other_backends_and_the_switch_fall_back() {
     let nd = Device::ndarray();
     let a = Tensor::<2>::ones([2, 3], &nd);
     assert!(
-        unary(Unary::Log, a).is_err(),
+        unary(Unary::LogPlus(0.0), a).is_err(),
         "ndarray takes the composite path"
     );
     let f = Tensor::<2>::ones([2, 3], &Device::flex());
-    assert!(unary(Unary::Log, f.clone()).is_ok());
+    assert!(unary(Unary::LogPlus(0.0), f.clone()).is_ok());
     set_fused_kernels(false);
-    let off = unary(Unary::Log, f.clone()).is_err();
+    let off = unary(Unary::LogPlus(0.0), f.clone()).is_err();
     set_fused_kernels(true);
     assert!(off, "switched off, the composite path is taken");
     let bad = binary(
