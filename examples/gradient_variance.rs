@@ -13,11 +13,12 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use burn_probability::datasets::mnist::{Binarization, Mnist, Split};
 use burn_probability::math::softplus;
 use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae};
+use burn_probability::optim::FusedAdam;
 use burn_probability::{Bernoulli, Independent, MultivariateNormalDiag, Normal};
 
 const S: f64 = 0.5;
@@ -173,7 +174,7 @@ fn vae(device: &Device, dir: PathBuf) {
     };
     let prior = MultivariateNormalDiag::<2, 1>::standard([1, LATENT], device);
     let mut model = Vae::new(device);
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optim = FusedAdam::new().init();
     let steps = 2000;
     let batch = 100;
     for step in 0..steps {

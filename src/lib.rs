@@ -52,6 +52,8 @@ pub mod kl;
 pub mod math;
 pub mod nn;
 pub mod objectives;
+#[cfg(feature = "optim")]
+pub mod optim;
 
 mod bernoulli;
 mod bin_concrete;

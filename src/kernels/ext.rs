@@ -4,6 +4,8 @@
 use super::conv::{self, Geometry};
 use super::cpu;
 use super::ops::{self, Formula};
+#[cfg(feature = "optim")]
+use super::optim::{self, AdamStep};
 use super::{Binary, Quaternary, Ternary, Unary};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -188,6 +190,61 @@ impl FusedKernels for Flex {
         g: Geometry,
     ) -> FlexTensor {
         conv_forward(&g, true, &contiguous(x), &contiguous(w), &contiguous(b))
+    }
+}
+
+/// Fused optimizer updates, implemented for `Flex` (optimizers update the parameters' inner,
+/// non-autodiff tensors).
+#[cfg(feature = "optim")]
+#[backend_extension(Flex)]
+pub(crate) trait FusedOptim: Backend {
+    /// One Adam update: the new parameter, first moment and second moment.
+    fn fused_adam(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+#[cfg(feature = "optim")]
+/// `t` as a contiguous tensor that owns its buffer alone, so that it can be updated in place
+/// (copied only when it is shared or strided).
+fn owned(t: FlexTensor) -> FlexTensor {
+    let mut t = contiguous(t);
+    let whole = t.layout().contiguous_offsets() == Some((0, t.layout().shape().num_elements()));
+    if !(whole && t.try_storage_mut::<f32>().is_some()) {
+        t = tensor(slice(&t).to_vec(), t.layout().shape().clone());
+    }
+    t
+}
+
+#[cfg(feature = "optim")]
+fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    t.try_storage_mut::<f32>()
+        .expect("owned() returned a tensor with its own buffer")
+}
+
+#[cfg(feature = "optim")]
+impl FusedOptim for Flex {
+    fn fused_adam(
+        param: FlexTensor,
+        grad: FlexTensor,
+        moment_1: FlexTensor,
+        moment_2: FlexTensor,
+        step: AdamStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let grad = contiguous(grad);
+        let (mut p, mut m, mut v) = (owned(param), owned(moment_1), owned(moment_2));
+        optim::adam(
+            &step,
+            values_mut(&mut p),
+            slice(&grad),
+            values_mut(&mut m),
+            values_mut(&mut v),
+        );
+        (p, m, v)
     }
 }
 

@@ -63,6 +63,8 @@ pub(crate) mod conv;
 mod cpu;
 #[cfg(feature = "flex")]
 pub(crate) mod ops;
+#[cfg(all(feature = "flex", feature = "optim"))]
+pub(crate) mod optim;
 #[cfg(feature = "flex")]
 mod rng;
 #[cfg(feature = "flex")]
@@ -332,6 +334,66 @@ mod ext;
 
 #[cfg(all(test, feature = "flex"))]
 pub(crate) mod tests;
+
+/// One fused Adam update of `param` and its moments, or the inputs back when they are not
+/// all float32 tensors of one shape on `flex` without autodiff (or the fused kernels are off).
+#[cfg(feature = "optim")]
+#[allow(clippy::type_complexity)]
+pub(crate) fn adam<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: (Tensor<D>, Tensor<D>),
+    step: &AdamStepSettings,
+) -> Result<(Tensor<D>, Tensor<D>, Tensor<D>), (Tensor<D>, Tensor<D>, (Tensor<D>, Tensor<D>))> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use burn::tensor::DType;
+        use ext::FusedOptim;
+        let (m, v) = moments;
+        let all = [&param, &grad, &m, &v];
+        let dims = param.dims();
+        let usable = fused_kernels_enabled()
+            && all.iter().all(|t| {
+                t.dtype() == DType::F32
+                    && t.dims() == dims
+                    && !t.is_autodiff()
+                    && on_flex(&t.device())
+            });
+        if !usable {
+            return Err((param, grad, (m, v)));
+        }
+        let s = optim::AdamStep::new(step.beta_1, step.beta_2, step.epsilon, step.lr, step.time);
+        let (p, m, v) = <Dispatch as FusedOptim>::fused_adam(
+            param.into_dispatch(),
+            grad.into_dispatch(),
+            m.into_dispatch(),
+            v.into_dispatch(),
+            s,
+        );
+        Ok((
+            Tensor::from_dispatch(p),
+            Tensor::from_dispatch(m),
+            Tensor::from_dispatch(v),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = step;
+        Err((param, grad, moments))
+    }
+}
+
+/// The settings of one Adam step, for [`adam`].
+#[cfg(feature = "optim")]
+pub(crate) struct AdamStepSettings {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    pub lr: f64,
+    /// 1 for the first update.
+    pub time: usize,
+}
 
 /// Runs the convolution kernels of [`conv`] (the transposed convolution when `transposed`), or
 /// returns the inputs when they are not all float32 tensors on `flex` (or the fused kernels
