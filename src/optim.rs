@@ -1,6 +1,6 @@
 //! Optimizers whose update runs as one fused pass per parameter on the CPU.
 //!
-//! burn's own [`Adam`](burn::optim::Adam) updates a parameter with about a dozen tensor
+//! burn's own [`Adam`] updates a parameter with about a dozen tensor
 //! operations, each a full pass over the parameter with a new buffer. For small models that is
 //! a large share of a training step (a fifth of the MLP VAE's). [`FusedAdam`] is the same
 //! algorithm, with the same state type and checkpoint format: on `flex` with float32 it updates
