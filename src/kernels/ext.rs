@@ -221,9 +221,13 @@ fn owned(t: FlexTensor) -> FlexTensor {
 }
 
 #[cfg(feature = "optim")]
+/// The values of a tensor from [`owned`] (its buffer may be longer than the tensor).
 fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
-    t.try_storage_mut::<f32>()
-        .expect("owned() returned a tensor with its own buffer")
+    let n = t.layout().shape().num_elements();
+    let values = t
+        .try_storage_mut::<f32>()
+        .expect("owned() returned a tensor with its own buffer");
+    &mut values[..n]
 }
 
 #[cfg(feature = "optim")]
