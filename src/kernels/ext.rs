@@ -295,34 +295,28 @@ impl Backward<Flex, 3> for ConvBackward {
         let (dy, x, w) = (slice(&dy), slice(&x), slice(&w));
         let image = Shape::new([g.batch, g.c, g.h, g.w]);
         let feature = Shape::new([g.batch, g.o, g.oh, g.ow]);
-        let weight = Shape::new([g.o, g.c, g.kh, g.kw]);
-        if self.transposed {
-            // y = col2im(Wᵀ·x) + b: x, the feature side; dy, the image side.
-            if let Some(node) = px {
-                let dx = conv::forward(g, dy, w, None);
-                grads.register::<Flex>(node.id, tensor(dx, feature));
-            }
-            if let Some(node) = pw {
-                let dw = conv::weight_grad(g, dy, x);
-                grads.register::<Flex>(node.id, tensor(dw, weight));
-            }
-            if let Some(node) = pb {
-                let db = conv::channel_sums(dy, g.batch, g.c);
-                grads.register::<Flex>(node.id, tensor(db, Shape::new([g.c])));
-            }
+        // The transposed convolution, y = col2im(Wᵀ·x) + b, is the adjoint: x is on the
+        // feature side and dy on the image side, so the roles of the two sides swap.
+        let (image_side, feature_side, input_shape, bias_channels) = if self.transposed {
+            (dy, x, feature, g.c)
         } else {
-            if let Some(node) = px {
-                let dx = conv::input_grad(g, dy, w);
-                grads.register::<Flex>(node.id, tensor(dx, image));
-            }
-            if let Some(node) = pw {
-                let dw = conv::weight_grad(g, x, dy);
-                grads.register::<Flex>(node.id, tensor(dw, weight));
-            }
-            if let Some(node) = pb {
-                let db = conv::channel_sums(dy, g.batch, g.o);
-                grads.register::<Flex>(node.id, tensor(db, Shape::new([g.o])));
-            }
+            (x, dy, image, g.o)
+        };
+        if let Some(node) = px {
+            let dx = if self.transposed {
+                conv::forward(g, dy, w, None)
+            } else {
+                conv::input_grad(g, dy, w)
+            };
+            grads.register::<Flex>(node.id, tensor(dx, input_shape));
+        }
+        if let Some(node) = pw {
+            let dw = conv::weight_grad(g, image_side, feature_side);
+            grads.register::<Flex>(node.id, tensor(dw, Shape::new([g.o, g.c, g.kh, g.kw])));
+        }
+        if let Some(node) = pb {
+            let db = conv::channel_sums(dy, g.batch, bias_channels);
+            grads.register::<Flex>(node.id, tensor(db, Shape::new([bias_channels])));
         }
     }
 }
