@@ -12,7 +12,7 @@ use burn::optim::LearningRate;
 use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::{AdamStepSettings, adam};
+use crate::kernels::{AdamStep, adam};
 
 /// Adam (Kingma and Ba, 2015) with a fused update: for each parameter `θ` with gradient `g`
 /// at step `t`,
@@ -135,14 +135,8 @@ impl Optimizer for FusedAdam {
             // Zero moments make the first update burn's first update exactly.
             None => (1, (tensor.zeros_like(), tensor.zeros_like())),
         };
-        let settings = AdamStepSettings {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            lr,
-            time,
-        };
-        match adam(tensor, grad, moments, &settings) {
+        let step = AdamStep::new(self.beta_1, self.beta_2, self.epsilon, lr, time);
+        match adam(tensor, grad, moments, step) {
             Ok((tensor, m, v)) => {
                 let momentum = AdaptiveMomentumState::new(time, m, v);
                 (tensor, Some(AdamState::new(momentum)))

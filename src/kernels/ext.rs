@@ -5,7 +5,7 @@ use super::conv::{self, Geometry};
 use super::cpu;
 use super::ops::{self, Formula};
 #[cfg(feature = "optim")]
-use super::optim::{self, AdamStep};
+use super::{AdamStep, optim};
 use super::{Binary, Quaternary, Ternary, Unary};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

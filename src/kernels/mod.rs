@@ -281,12 +281,7 @@ fn noise<const D: usize>(kind: Noise, dims: [usize; D], device: &Device) -> Tens
 fn prepare<const D: usize, const N: usize>(
     inputs: [Tensor<D>; N],
 ) -> Result<[burn::backend::DispatchTensor; N], [Tensor<D>; N]> {
-    use burn::tensor::DType;
-    if !fused_kernels_enabled()
-        || !inputs
-            .iter()
-            .all(|t| t.dtype() == DType::F32 && on_flex(&t.device()))
-    {
+    if !fused_kernels_enabled() || !inputs.iter().all(f32_on_flex) {
         return Err(inputs);
     }
     let dims: [[usize; D]; N] = core::array::from_fn(|k| inputs[k].dims());
@@ -320,6 +315,12 @@ fn is_suffix(dims: &[usize], out: &[usize]) -> bool {
     dims[f..] == out[f..]
 }
 
+/// Whether the kernels take `t`: a float32 tensor on `flex` (with or without autodiff).
+#[cfg(feature = "flex")]
+fn f32_on_flex<const D: usize>(t: &Tensor<D>) -> bool {
+    t.dtype() == burn::tensor::DType::F32 && on_flex(&t.device())
+}
+
 /// Whether `device` is a `flex` device (with or without autodiff).
 #[cfg(feature = "flex")]
 fn on_flex(device: &Device) -> bool {
@@ -343,33 +344,28 @@ pub(crate) fn adam<const D: usize>(
     param: Tensor<D>,
     grad: Tensor<D>,
     moments: (Tensor<D>, Tensor<D>),
-    step: &AdamStepSettings,
+    step: AdamStep,
 ) -> Result<(Tensor<D>, Tensor<D>, Tensor<D>), (Tensor<D>, Tensor<D>, (Tensor<D>, Tensor<D>))> {
     #[cfg(feature = "flex")]
     {
         use burn::backend::Dispatch;
-        use burn::tensor::DType;
         use ext::FusedOptim;
         let (m, v) = moments;
         let all = [&param, &grad, &m, &v];
         let dims = param.dims();
         let usable = fused_kernels_enabled()
-            && all.iter().all(|t| {
-                t.dtype() == DType::F32
-                    && t.dims() == dims
-                    && !t.is_autodiff()
-                    && on_flex(&t.device())
-            });
+            && all
+                .iter()
+                .all(|t| f32_on_flex(t) && t.dims() == dims && !t.is_autodiff());
         if !usable {
             return Err((param, grad, (m, v)));
         }
-        let s = optim::AdamStep::new(step.beta_1, step.beta_2, step.epsilon, step.lr, step.time);
         let (p, m, v) = <Dispatch as FusedOptim>::fused_adam(
             param.into_dispatch(),
             grad.into_dispatch(),
             m.into_dispatch(),
             v.into_dispatch(),
-            s,
+            step,
         );
         Ok((
             Tensor::from_dispatch(p),
@@ -384,15 +380,36 @@ pub(crate) fn adam<const D: usize>(
     }
 }
 
-/// The settings of one Adam step, for [`adam`].
 #[cfg(feature = "optim")]
-pub(crate) struct AdamStepSettings {
+/// The per-step constants of an Adam update, computed as burn's `Adam` computes them (in
+/// float32), so that the fused update reproduces burn's to the last bit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct AdamStep {
+    /// `β₁`.
     pub beta_1: f32,
+    /// `β₂`.
     pub beta_2: f32,
+    /// `√(1 − β₂ᵗ) / (1 − β₁ᵗ)`: both bias corrections.
+    pub combined: f32,
+    /// `ε · √(1 − β₂ᵗ)`.
     pub epsilon: f32,
-    pub lr: f64,
-    /// 1 for the first update.
-    pub time: usize,
+    /// The learning rate.
+    pub lr: f32,
+}
+
+impl AdamStep {
+    /// The constants of step `time` (1 for the first update).
+    pub(crate) fn new(beta_1: f32, beta_2: f32, epsilon: f32, lr: f64, time: usize) -> Self {
+        let t = time.min(i32::MAX as usize) as i32;
+        let correction_2 = (1.0 - beta_2.powi(t)).sqrt();
+        Self {
+            beta_1,
+            beta_2,
+            combined: correction_2 / (1.0 - beta_1.powi(t)),
+            epsilon: epsilon * correction_2,
+            lr: lr as f32,
+        }
+    }
 }
 
 /// Runs the convolution kernels of [`conv`] (the transposed convolution when `transposed`), or
@@ -407,14 +424,10 @@ pub(crate) fn convolution(
     #[cfg(feature = "flex")]
     {
         use burn::backend::Dispatch;
-        use burn::tensor::DType;
         use ext::FusedKernels;
         let (x, w, b) = inputs;
-        let usable = fused_kernels_enabled()
-            && [x.dtype(), w.dtype(), b.dtype()] == [DType::F32; 3]
-            && on_flex(&x.device())
-            && on_flex(&w.device())
-            && on_flex(&b.device());
+        let usable =
+            fused_kernels_enabled() && f32_on_flex(&x) && f32_on_flex(&w) && f32_on_flex(&b);
         if !usable {
             return Err((x, w, b));
         }

@@ -1,37 +1,7 @@
 //! The optimizer update kernels: one pass over a parameter, its gradient and its moments.
 
+use super::AdamStep;
 use rayon::prelude::*;
-
-/// The per-step constants of an Adam update, computed as burn's `Adam` computes them (in
-/// float32), so that the fused update reproduces burn's to the last bit.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct AdamStep {
-    /// `β₁`.
-    pub beta_1: f32,
-    /// `β₂`.
-    pub beta_2: f32,
-    /// `√(1 − β₂ᵗ) / (1 − β₁ᵗ)`: both bias corrections.
-    pub combined: f32,
-    /// `ε · √(1 − β₂ᵗ)`.
-    pub epsilon: f32,
-    /// The learning rate.
-    pub lr: f32,
-}
-
-impl AdamStep {
-    /// The constants of step `time` (1 for the first update).
-    pub(crate) fn new(beta_1: f32, beta_2: f32, epsilon: f32, lr: f64, time: usize) -> Self {
-        let t = time.min(i32::MAX as usize) as i32;
-        let correction_2 = (1.0 - beta_2.powi(t)).sqrt();
-        Self {
-            beta_1,
-            beta_2,
-            combined: correction_2 / (1.0 - beta_1.powi(t)),
-            epsilon: epsilon * correction_2,
-            lr: lr as f32,
-        }
-    }
-}
 
 /// `m ← β₁m + (1 − β₁)g`, `v ← β₂v + (1 − β₂)g²`, `θ ← θ − lr · (m·c) / (√v + ε')`, each
 /// rounded in the order burn's `Adam` rounds it.

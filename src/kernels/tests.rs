@@ -302,28 +302,22 @@ fn other_backends_and_the_switch_fall_back() {
 #[allow(deprecated)] // Device::ndarray
 fn adam_runs_fused_on_flex_only() {
     let _g = lock();
-    let settings = AdamStepSettings {
-        beta_1: 0.9,
-        beta_2: 0.999,
-        epsilon: 1e-8,
-        lr: 1e-3,
-        time: 1,
-    };
+    let step = AdamStep::new(0.9, 0.999, 1e-8, 1e-3, 1);
     let tensors = |device: &Device| {
         let t =
             || Tensor::<1>::from_data(TensorData::new(spread(100, -1.0, 1.0, 3), [100]), device);
         (t(), t(), (t().zeros_like(), t().zeros_like()))
     };
     let (p, g, m) = tensors(&Device::flex());
-    assert!(adam(p, g, m, &settings).is_ok());
+    assert!(adam(p, g, m, step).is_ok());
     let (p, g, m) = tensors(&Device::ndarray());
-    assert!(adam(p, g, m, &settings).is_err());
+    assert!(adam(p, g, m, step).is_err());
     // Autodiff tensors (a parameter still tracked) take burn's path too.
     let (p, g, m) = tensors(&Device::flex().autodiff());
-    assert!(adam(p, g, m, &settings).is_err());
+    assert!(adam(p, g, m, step).is_err());
     set_fused_kernels(false);
     let (p, g, m) = tensors(&Device::flex());
-    let off = adam(p, g, m, &settings).is_err();
+    let off = adam(p, g, m, step).is_err();
     set_fused_kernels(true);
     assert!(off);
 }
