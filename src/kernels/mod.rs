@@ -397,6 +397,7 @@ pub(crate) struct AdamStep {
     pub lr: f32,
 }
 
+#[cfg(feature = "optim")]
 impl AdamStep {
     /// The constants of step `time` (1 for the first update).
     pub(crate) fn new(beta_1: f32, beta_2: f32, epsilon: f32, lr: f64, time: usize) -> Self {
