@@ -96,7 +96,7 @@ impl Scratch {
 /// the slack). Short rows (14 values in the conv VAE) then cost one block move instead of a
 /// call to `memcpy`.
 #[inline(always)]
-fn copy_blocks(dst: &mut [f32], src: &[f32], n: usize) {
+pub(super) fn copy_blocks(dst: &mut [f32], src: &[f32], n: usize) {
     let mut t = 0;
     while t < n {
         let block: &[f32; 16] = src[t..t + 16].try_into().expect("16 values");
@@ -108,7 +108,7 @@ fn copy_blocks(dst: &mut [f32], src: &[f32], n: usize) {
 /// The first `keep` source values of a 16-value block, the rest replaced by +0.0 (selected as
 /// bits with a mask, so no infinity or NaN past the run leaks in and the loop vectorizes).
 #[inline(always)]
-fn masked_block(src: &[f32], keep: usize) -> [u32; 16] {
+pub(super) fn masked_block(src: &[f32], keep: usize) -> [u32; 16] {
     let from: &[f32; 16] = src[..16].try_into().expect("16 values");
     let mut out = [0u32; 16];
     for (l, (o, f)) in out.iter_mut().zip(from).enumerate() {
@@ -242,7 +242,7 @@ multiversion!(fn col2im[](g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) =
 /// Every pointer must be valid for the elements its strides and sizes reach, and `dst` must
 /// not overlap the inputs.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul(
+pub(super) unsafe fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: (*mut f32, usize, usize),
     accumulate: bool,
@@ -277,7 +277,7 @@ unsafe fn matmul(
 
 /// Images per rayon task: the batch split evenly over the pool's threads, so that each task
 /// allocates its buffers once (every image costs the same).
-fn images_per_task(g: &Geometry) -> usize {
+pub(super) fn images_per_task(g: &Geometry) -> usize {
     g.batch.div_ceil(rayon::current_num_threads().max(1))
 }
 
@@ -304,9 +304,24 @@ fn per_image(
     out
 }
 
-/// The convolution's output `o × oh × ow` per image: `W · col(x)`, plus `bias` (length `o`)
-/// when given.
+/// The convolution's output `o × oh × ow` per image, plus `bias` (length `o`) when given:
+/// through [`winograd`](super::winograd) where it applies, otherwise [`direct_forward`].
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    if super::winograd::applies(g) {
+        super::winograd::forward(g, x, weight, bias)
+    } else {
+        direct_forward(g, x, weight, bias)
+    }
+}
+
+/// The convolution's output `o × oh × ow` per image as `W · col(x)`, plus `bias` (length `o`)
+/// when given.
+pub(crate) fn direct_forward(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
     per_image(g, g.feature(), |scratch, b, y_img| {
         im2col(g, &x[b * g.image()..(b + 1) * g.image()], scratch);
@@ -382,8 +397,18 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     })
 }
 
-/// The gradient with respect to the weight, `o × k`: `Σ_images dy · col(x)ᵀ`.
+/// The gradient with respect to the weight, `o × k`: through [`winograd`](super::winograd)
+/// where it applies, otherwise [`direct_weight_grad`].
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if super::winograd::applies(g) {
+        super::winograd::weight_grad(g, x, dy)
+    } else {
+        direct_weight_grad(g, x, dy)
+    }
+}
+
+/// The gradient with respect to the weight, `o × k`, as `Σ_images dy · col(x)ᵀ`.
+pub(crate) fn direct_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
     let per_task = images_per_task(g);
     let tasks = g.batch.div_ceil(per_task);

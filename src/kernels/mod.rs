@@ -69,6 +69,8 @@ pub(crate) mod optim;
 mod rng;
 #[cfg(feature = "flex")]
 mod vmath;
+#[cfg(feature = "flex")]
+mod winograd;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 

@@ -1,0 +1,665 @@
+//! Winograd's minimal filtering algorithm F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for
+//! Convolutional Neural Networks", 2016) for the 3 × 3, stride-1 convolutions, with its
+//! exact adjoint for the weight gradient.
+//!
+//! The output is cut into 2 × 2 tiles; tile `t` reads a 4 × 4 patch `d` of the zero-padded
+//! input (its rows and columns `2·ty … 2·ty + 3`, `2·tx … 2·tx + 3`). With the 3 × 3 filter
+//! `g` of output channel `o` and input channel `c`,
+//!
+//! ```text
+//! y_t[o] = Aᵀ [ Σ_c U[o, c] ⊙ V[c, t] ] A,    U = G g Gᵀ,    V = Bᵀ d B,
+//!
+//!      ⎡1  0 -1  0⎤        ⎡ 1    0    0 ⎤
+//! Bᵀ = ⎢0  1  1  0⎥    G = ⎢1/2  1/2  1/2⎥    Aᵀ = ⎡1  1  1  0⎤
+//!      ⎢0 -1  1  0⎥        ⎢1/2 -1/2  1/2⎥         ⎣0  1 -1 -1⎦
+//!      ⎣0  1  0 -1⎦        ⎣ 0    0    1 ⎦
+//! ```
+//!
+//! so for each of the 16 transformed positions `ξ` the sum over channels is one matrix
+//! product `M[ξ] (o × tiles) = U[ξ] (o × c) · V[ξ] (c × tiles)`: 16 products for 4 outputs per
+//! tile instead of 36, 2.25 times fewer multiplications than the patch-matrix product of
+//! [`conv`](super::conv), and each product spans many images (a few hundred tiles) instead of
+//! one. The formula is exact in real arithmetic; in float32 its rounding stays within a few
+//! units in the last place of the largest values (the transforms only add, subtract and halve).
+//!
+//! The weight gradient is the adjoint of the same computation:
+//! `∂U[ξ] = Σ_tiles ∂M[ξ] · V[ξ]ᵀ` with `∂M = A ∂y Aᵀ`, then `∂g = Gᵀ ∂U G`. The input
+//! gradient of a stride-1 convolution is itself a stride-1 convolution (of the output gradient
+//! with the flipped weight, see [`conv::input_grad`](super::conv::input_grad)), so it runs
+//! through [`forward`] too.
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use super::cpu::{assume_init, uninit};
+
+use super::conv::{Geometry, copy_blocks, images_per_task, masked_block, matmul};
+
+/// Transformed positions per tile: a 4 × 4 input patch for a 2 × 2 output tile.
+const XI: usize = 16;
+
+/// About this many tiles go into one matrix product: enough columns for gemm to run near its
+/// peak, few enough that the transformed input and output (`16 × channels × tiles` each, 1 MiB
+/// for 64 channels) stay in a core's L2 cache.
+const TILES_PER_PRODUCT: usize = 256;
+
+/// Whether [`forward`] and [`weight_grad`] take this geometry: a 3 × 3 kernel at stride 1 (any
+/// padding) with at least 16 channels on each side. With fewer channels the products are too
+/// thin for the transforms to pay off (the conv VAE's 1 → 32 and 32 → 1 layers).
+pub(crate) fn applies(g: &Geometry) -> bool {
+    g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.c >= 16 && g.o >= 16
+}
+
+/// Extra values at the end of each buffer and plane, so that rows can be moved as whole
+/// 16-value blocks.
+const SLACK: usize = 16;
+
+/// The tile grid of one image. Tile `t = ty·tw + tx` of an image is its `t`-th value in every
+/// transformed array, so that the transforms are flat loops over `t` (they vectorize).
+struct Tiles {
+    /// Tile rows and columns: `⌈oh / 2⌉`, `⌈ow / 2⌉`.
+    th: usize,
+    tw: usize,
+}
+
+impl Tiles {
+    fn new(g: &Geometry) -> Self {
+        Self {
+            th: g.oh.div_ceil(2),
+            tw: g.ow.div_ceil(2),
+        }
+    }
+
+    /// Tiles per image.
+    fn per_image(&self) -> usize {
+        self.th * self.tw
+    }
+
+    /// Values of the largest plane (see [`Scratch::planes`]): `th + 1` rows of `tw`.
+    fn plane(&self) -> usize {
+        (self.th + 1) * self.tw
+    }
+
+    /// Images per matrix product.
+    fn images_per_product(&self) -> usize {
+        (TILES_PER_PRODUCT / self.per_image().max(1)).max(1)
+    }
+}
+
+/// Per-thread buffers.
+#[derive(Default)]
+struct Scratch {
+    /// One channel of the zero-padded input (or output gradient): `2·(th + 1)` rows of
+    /// `2·tw + 2` values.
+    padded: Vec<f32>,
+    /// Its even and its odd columns: `tw + 1` values per row.
+    even: Vec<f32>,
+    odd: Vec<f32>,
+    /// Eight planes, each [`Tiles::plane`] + [`SLACK`] long: for row parity `π` (even, odd
+    /// rows) and column offset `j` (0–3), plane `(π, j)` holds `padded[2m + π][2tx + j]` at
+    /// `m·tw + tx`. Tile `t = ty·tw + tx` then finds its 4 × 4 patch (rows `2ty … 2ty + 3`) at
+    /// `t` and `t + tw` of the planes. For the output gradient, planes `(a, b)`, `a, b < 2`,
+    /// hold `dy[2ty + a][2tx + b]` at `t`.
+    planes: Vec<f32>,
+    /// `V` (or the transformed output gradient): `16 × channels × tiles`.
+    v: Vec<f32>,
+    /// `M` (or `∂M`): `16 × o × tiles`.
+    m: Vec<f32>,
+    /// The four output values of every tile of one channel, before they are interleaved.
+    y: Vec<f32>,
+}
+
+impl Scratch {
+    /// Grows every buffer to what this geometry needs (they never shrink: each rayon thread
+    /// keeps one [`Scratch`] for the life of the process, a few MiB, so that a training step
+    /// neither allocates nor zeroes them again).
+    fn fit(&mut self, g: &Geometry, tl: &Tiles) {
+        let tiles = tl.images_per_product() * tl.per_image();
+        let rows = 2 * (tl.th + 1);
+        for (buffer, len) in [
+            (&mut self.padded, rows * (2 * tl.tw + 2) + SLACK),
+            (&mut self.even, rows * (tl.tw + 1) + SLACK),
+            (&mut self.odd, rows * (tl.tw + 1) + SLACK),
+            (&mut self.planes, 8 * (tl.plane() + SLACK)),
+            (&mut self.v, XI * g.c * tiles),
+            (&mut self.m, XI * g.o * tiles),
+            (&mut self.y, 4 * tl.per_image()),
+        ] {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's [`Scratch`], fitted to the geometry. `f` must not start rayon
+/// work (a task stolen while `f` runs would find the scratch borrowed).
+fn with_scratch<R>(g: &Geometry, tl: &Tiles, f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut s = cell.borrow_mut();
+        s.fit(g, tl);
+        f(&mut s)
+    })
+}
+
+/// Fills [`Scratch::planes`] from one channel `src` (`src_h × src_w`) placed at row `top` and
+/// column `left` of a zero-padded grid of `2·rows_per` rows: plane `(π, j)`, `π < 2`,
+/// `j < offsets`, gets grid value `(2m + π, 2tx + j)` at `m·tw + tx`, `m < rows_per`. Every
+/// step is a flat loop or a 16-value block move.
+#[inline(always)]
+fn split_planes(
+    src: &[f32],
+    (src_h, src_w): (usize, usize),
+    (top, left): (usize, usize),
+    (offsets, rows_per): (usize, usize),
+    tl: &Tiles,
+    s: &mut Scratch,
+) {
+    let tw = tl.tw;
+    let (half, rows) = (tw + 1, 2 * rows_per);
+    let row_len = 2 * half;
+    let padded = &mut s.padded[..rows * row_len + SLACK];
+    padded.fill(0.0);
+    let cols = src_w.min(row_len.saturating_sub(left));
+    if cols > 0 {
+        for sy in 0..src_h.min(rows.saturating_sub(top)) {
+            let from = sy * src_w;
+            let to = &mut padded[(sy + top) * row_len + left..];
+            if cols <= 16 && from + 16 <= src.len() {
+                // Zeros past the row: padding, or the next row's values, written after.
+                let block = masked_block(&src[from..], cols);
+                for (t, b) in to[..16].iter_mut().zip(block) {
+                    *t = f32::from_bits(b);
+                }
+            } else {
+                to[..cols].copy_from_slice(&src[from..from + cols]);
+            }
+        }
+    }
+    let n = rows * half;
+    let pairs = padded[..2 * n].chunks_exact(2);
+    for ((e, o), pair) in s.even[..n].iter_mut().zip(&mut s.odd[..n]).zip(pairs) {
+        *e = pair[0];
+        *o = pair[1];
+    }
+    let plane = tl.plane() + SLACK;
+    for parity in 0..2 {
+        for m in 0..rows_per {
+            let r = (2 * m + parity) * half;
+            for j in 0..offsets {
+                let from = if j % 2 == 0 { &s.even } else { &s.odd };
+                let to = &mut s.planes[(parity * offsets + j) * plane + m * tw..];
+                copy_blocks(to, &from[r + j / 2..], tw);
+            }
+        }
+    }
+}
+
+/// Column `K` of `d B` for one patch row, whose four values are `q[0..4][t]`:
+/// `d0 − d2, d1 + d2, d2 − d1, d1 − d3`.
+#[inline(always)]
+fn column<const K: usize>(q: &[&[f32]; 4], t: usize) -> f32 {
+    match K {
+        0 => q[0][t] - q[2][t],
+        1 => q[1][t] + q[2][t],
+        2 => q[2][t] - q[1][t],
+        _ => q[1][t] - q[3][t],
+    }
+}
+
+/// Column `K` of `V = Bᵀ (d B)` for all `n` tiles: rows `r0 − r2, r1 + r2, r2 − r1, r1 − r3` of
+/// `d B`. `lo` and `hi` are the planes at `t` (patch rows 0 and 1: even, odd) and at `t + tw`
+/// (rows 2 and 3).
+#[inline(always)]
+fn input_column<const K: usize>(
+    (even_lo, odd_lo): (&[&[f32]; 4], &[&[f32]; 4]),
+    (even_hi, odd_hi): (&[&[f32]; 4], &[&[f32]; 4]),
+    [v0, v1, v2, v3]: [&mut [f32]; 4],
+    n: usize,
+) {
+    let (v0, v1, v2, v3) = (&mut v0[..n], &mut v1[..n], &mut v2[..n], &mut v3[..n]);
+    for t in 0..n {
+        let r0 = column::<K>(even_lo, t);
+        let r1 = column::<K>(odd_lo, t);
+        let r2 = column::<K>(even_hi, t);
+        let r3 = column::<K>(odd_hi, t);
+        v0[t] = r0 - r2;
+        v1[t] = r1 + r2;
+        v2[t] = r2 - r1;
+        v3[t] = r1 - r3;
+    }
+}
+
+/// Four disjoint rows of `v`, each `n` long, starting at `at[i]` (in increasing order).
+fn four_rows(v: &mut [f32], at: [usize; 4], n: usize) -> [&mut [f32]; 4] {
+    let (_, rest) = v.split_at_mut(at[0]);
+    let (r0, rest) = rest.split_at_mut(at[1] - at[0]);
+    let (r1, rest) = rest.split_at_mut(at[2] - at[1]);
+    let (r2, r3) = rest.split_at_mut(at[3] - at[2]);
+    [&mut r0[..n], &mut r1[..n], &mut r2[..n], &mut r3[..n]]
+}
+
+/// Writes `V = Bᵀ d B` of every tile of one image `x` (`c × h × w`) into `v[ξ][c][t0 + t]`
+/// (`stride` tiles per row of `v`).
+#[inline(always)]
+fn input_tiles_run(g: &Geometry, tl: &Tiles, x: &[f32], s: &mut Scratch, stride: usize, t0: usize) {
+    let (tw, n) = (tl.tw, tl.per_image());
+    let plane = tl.plane() + SLACK;
+    for c in 0..g.c {
+        split_planes(
+            &x[c * g.h * g.w..][..g.h * g.w],
+            (g.h, g.w),
+            (g.ph, g.pw),
+            (4, tl.th + 1),
+            tl,
+            s,
+        );
+        let planes = &s.planes;
+        let p = |parity: usize, j: usize, shift: usize| {
+            &planes[(parity * 4 + j) * plane + shift..][..n]
+        };
+        let at = |parity, shift| [0, 1, 2, 3].map(|j| p(parity, j, shift));
+        let lo = (&at(0, 0), &at(1, 0));
+        let hi = (&at(0, tw), &at(1, tw));
+        let row = |i: usize, k: usize| ((4 * i + k) * g.c + c) * stride + t0;
+        let rows = |k: usize| [0, 1, 2, 3].map(|i| row(i, k));
+        input_column::<0>(lo, hi, four_rows(&mut s.v, rows(0), n), n);
+        input_column::<1>(lo, hi, four_rows(&mut s.v, rows(1), n), n);
+        input_column::<2>(lo, hi, four_rows(&mut s.v, rows(2), n), n);
+        input_column::<3>(lo, hi, four_rows(&mut s.v, rows(3), n), n);
+    }
+}
+
+multiversion!(fn input_tiles[](
+    g: &Geometry,
+    tl: &Tiles,
+    x: &[f32],
+    s: &mut Scratch,
+    stride: usize,
+    t0: usize,
+) => input_tiles_run);
+
+/// Row `r` of `M A` at tile `t`: `(m0 + m1 + m2, m1 − m2 − m3)` of `M`'s row `r`.
+#[inline(always)]
+fn times_a(mm: &[&[f32]; XI], r: usize, t: usize) -> (f32, f32) {
+    let (m0, m1, m2, m3) = (
+        mm[4 * r][t],
+        mm[4 * r + 1][t],
+        mm[4 * r + 2][t],
+        mm[4 * r + 3][t],
+    );
+    (m0 + m1 + m2, m1 - m2 - m3)
+}
+
+/// Writes `y = Aᵀ M A (+ bias)` of every tile of one image from `m[ξ][o][t0 + t]` (`stride`
+/// tiles per row of `m`) into `y` (`o × oh × ow`); the parts of tiles past the output's last
+/// row or column are dropped.
+#[inline(always)]
+fn output_tiles_run(
+    g: &Geometry,
+    tl: &Tiles,
+    (m, stride, t0): (&[f32], usize, usize),
+    bias: Option<&[f32]>,
+    ys: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
+) {
+    let (tw, n) = (tl.tw, tl.per_image());
+    let pairs = g.ow / 2;
+    for o in 0..g.o {
+        let b = bias.map_or(0.0, |b| b[o]);
+        let mm: [&[f32]; XI] = std::array::from_fn(|xi| &m[(xi * g.o + o) * stride + t0..][..n]);
+        let [y00, y01, y10, y11] = four_rows(ys, [0, n, 2 * n, 3 * n], n);
+        for t in 0..n {
+            let (q0, q1, q2, q3) = (
+                times_a(&mm, 0, t),
+                times_a(&mm, 1, t),
+                times_a(&mm, 2, t),
+                times_a(&mm, 3, t),
+            );
+            y00[t] = q0.0 + q1.0 + q2.0 + b;
+            y01[t] = q0.1 + q1.1 + q2.1 + b;
+            y10[t] = q1.0 - q2.0 - q3.0 + b;
+            y11[t] = q1.1 - q2.1 - q3.1 + b;
+        }
+        for oy in 0..g.oh {
+            let (ty, a) = (oy / 2, oy % 2);
+            let (left, right) = if a == 0 {
+                (&*y00, &*y01)
+            } else {
+                (&*y10, &*y11)
+            };
+            let (left, right) = (&left[ty * tw..][..tw], &right[ty * tw..][..tw]);
+            let row = &mut y[(o * g.oh + oy) * g.ow..][..g.ow];
+            let (pair_cols, last) = row.split_at_mut(2 * pairs);
+            for ((out, l), r) in pair_cols.chunks_exact_mut(2).zip(left).zip(right) {
+                out[0].write(*l);
+                out[1].write(*r);
+            }
+            if let Some(out) = last.first_mut() {
+                out.write(left[pairs]);
+            }
+        }
+    }
+}
+
+multiversion!(fn output_tiles[](
+    g: &Geometry,
+    tl: &Tiles,
+    m: (&[f32], usize, usize),
+    bias: Option<&[f32]>,
+    ys: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
+) => output_tiles_run);
+
+/// Column `K` of `∂y Aᵀ` for one output row `(y0, y1)`: `y0, y0 + y1, y0 − y1, −y1`.
+#[inline(always)]
+fn times_a_transposed<const K: usize>(y0: f32, y1: f32) -> f32 {
+    match K {
+        0 => y0,
+        1 => y0 + y1,
+        2 => y0 - y1,
+        _ => -y1,
+    }
+}
+
+/// Column `K` of `∂M = A (∂y Aᵀ)` for all `n` tiles: rows `r0, r0 + r1, r0 − r1, −r1`.
+#[inline(always)]
+fn output_grad_column<const K: usize>(
+    [y00, y01, y10, y11]: [&[f32]; 4],
+    [d0, d1, d2, d3]: [&mut [f32]; 4],
+    n: usize,
+) {
+    let (y00, y01, y10, y11) = (&y00[..n], &y01[..n], &y10[..n], &y11[..n]);
+    let (d0, d1, d2, d3) = (&mut d0[..n], &mut d1[..n], &mut d2[..n], &mut d3[..n]);
+    for t in 0..n {
+        let r0 = times_a_transposed::<K>(y00[t], y01[t]);
+        let r1 = times_a_transposed::<K>(y10[t], y11[t]);
+        d0[t] = r0;
+        d1[t] = r0 + r1;
+        d2[t] = r0 - r1;
+        d3[t] = -r1;
+    }
+}
+
+/// Writes `∂M = A ∂y Aᵀ` of every tile of one image's output gradient `dy` (`o × oh × ow`,
+/// zero past its last row and column) into `dm[ξ][o][t0 + t]` (in [`Scratch::m`]).
+#[inline(always)]
+fn output_grad_tiles_run(
+    g: &Geometry,
+    tl: &Tiles,
+    dy: &[f32],
+    s: &mut Scratch,
+    stride: usize,
+    t0: usize,
+) {
+    let n = tl.per_image();
+    let plane = tl.plane() + SLACK;
+    for o in 0..g.o {
+        split_planes(
+            &dy[o * g.oh * g.ow..][..g.oh * g.ow],
+            (g.oh, g.ow),
+            (0, 0),
+            (2, tl.th),
+            tl,
+            s,
+        );
+        let planes = &s.planes;
+        let y = [0, 1, 2, 3].map(|ab| &planes[ab * plane..][..n]);
+        let row = |xi: usize| (xi * g.o + o) * stride + t0;
+        let rows = |k: usize| [row(k), row(4 + k), row(8 + k), row(12 + k)];
+        output_grad_column::<0>(y, four_rows(&mut s.m, rows(0), n), n);
+        output_grad_column::<1>(y, four_rows(&mut s.m, rows(1), n), n);
+        output_grad_column::<2>(y, four_rows(&mut s.m, rows(2), n), n);
+        output_grad_column::<3>(y, four_rows(&mut s.m, rows(3), n), n);
+    }
+}
+
+multiversion!(fn output_grad_tiles[](
+    g: &Geometry,
+    tl: &Tiles,
+    dy: &[f32],
+    s: &mut Scratch,
+    stride: usize,
+    t0: usize,
+) => output_grad_tiles_run);
+
+/// `G` of F(2×2, 3×3), 4 × 3.
+const G: [[f32; 3]; 4] = [
+    [1.0, 0.0, 0.0],
+    [0.5, 0.5, 0.5],
+    [0.5, -0.5, 0.5],
+    [0.0, 0.0, 1.0],
+];
+
+/// `U[ξ][o][c] = (G g Gᵀ)[ξ]` for every filter `g = weight[o][c]` (`o × c × 3 × 3`).
+fn transform_weight(g: &Geometry, weight: &[f32]) -> Vec<f32> {
+    let pairs = g.o * g.c;
+    let mut u = vec![0.0f32; XI * pairs];
+    for (pair, f) in weight.chunks_exact(9).enumerate() {
+        // G g: 4 × 3.
+        let gg: [[f32; 3]; 4] = std::array::from_fn(|k| {
+            std::array::from_fn(|j| (0..3).map(|i| G[k][i] * f[3 * i + j]).sum())
+        });
+        for k in 0..4 {
+            for l in 0..4 {
+                u[(4 * k + l) * pairs + pair] = (0..3).map(|j| gg[k][j] * G[l][j]).sum();
+            }
+        }
+    }
+    u
+}
+
+/// The convolution's output, `o × oh × ow` per image, plus `bias` (length `o`) when given.
+pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let tl = Tiles::new(g);
+    let u = transform_weight(g, weight);
+    let per_task = images_per_task(g);
+    let (feature, image, tiles) = (g.feature(), g.image(), tl.per_image());
+    let mut out = uninit(g.batch * feature);
+    out.par_chunks_mut(feature * per_task)
+        .enumerate()
+        .for_each(|(task, outs)| {
+            with_scratch(g, &tl, |s| {
+                let first = task * per_task;
+                let images = outs.len() / feature;
+                for start in (0..images).step_by(tl.images_per_product()) {
+                    let n = tl.images_per_product().min(images - start);
+                    let stride = n * tiles;
+                    for i in 0..n {
+                        let b = first + start + i;
+                        input_tiles(g, &tl, &x[b * image..][..image], s, stride, i * tiles);
+                    }
+                    for xi in 0..XI {
+                        // SAFETY: m[ξ] is o × stride, U[ξ] o × c and V[ξ] c × stride, row-major,
+                        // inside their buffers.
+                        unsafe {
+                            matmul(
+                                (g.o, stride, g.c),
+                                (s.m[xi * g.o * stride..].as_mut_ptr(), stride, 1),
+                                false,
+                                (u[xi * g.o * g.c..].as_ptr(), g.c, 1),
+                                (s.v[xi * g.c * stride..].as_ptr(), stride, 1),
+                            );
+                        }
+                    }
+                    for i in 0..n {
+                        let y = &mut outs[(start + i) * feature..][..feature];
+                        output_tiles(g, &tl, (&s.m, stride, i * tiles), bias, &mut s.y, y);
+                    }
+                }
+            })
+        });
+    // SAFETY: output_tiles wrote every value of every image.
+    unsafe { assume_init(out) }
+}
+
+/// The gradient with respect to the weight, `o × c × 3 × 3`: `Gᵀ (Σ ∂M · Vᵀ) G`.
+pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let tl = Tiles::new(g);
+    let per_task = images_per_task(g);
+    let tasks = g.batch.div_ceil(per_task);
+    let (feature, image, tiles, pairs) = (g.feature(), g.image(), tl.per_image(), g.o * g.c);
+    let du = (0..tasks)
+        .into_par_iter()
+        .fold(
+            || vec![0.0f32; XI * pairs],
+            |mut du, task| {
+                with_scratch(g, &tl, |s| {
+                    let end = ((task + 1) * per_task).min(g.batch);
+                    let mut start = task * per_task;
+                    while start < end {
+                        let n = tl.images_per_product().min(end - start);
+                        let stride = n * tiles;
+                        for (i, b) in (start..start + n).enumerate() {
+                            input_tiles(g, &tl, &x[b * image..][..image], s, stride, i * tiles);
+                            let dy_b = &dy[b * feature..][..feature];
+                            output_grad_tiles(g, &tl, dy_b, s, stride, i * tiles);
+                        }
+                        for xi in 0..XI {
+                            // SAFETY: ∂U[ξ] is o × c, ∂M[ξ] o × stride (row-major) and V[ξ]ᵀ
+                            // stride × c, read from the c × stride V[ξ] with strides
+                            // (1, stride).
+                            unsafe {
+                                matmul(
+                                    (g.o, g.c, stride),
+                                    (du[xi * pairs..].as_mut_ptr(), g.c, 1),
+                                    true,
+                                    (s.m[xi * g.o * stride..].as_ptr(), stride, 1),
+                                    (s.v[xi * g.c * stride..].as_ptr(), 1, stride),
+                                );
+                            }
+                        }
+                        start += n;
+                    }
+                });
+                du
+            },
+        )
+        .reduce(
+            || vec![0.0f32; XI * pairs],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    // ∂g = Gᵀ ∂U G for every filter.
+    let mut dw = vec![0.0f32; 9 * pairs];
+    for (pair, f) in dw.chunks_exact_mut(9).enumerate() {
+        // ∂U G: 4 × 3; then Gᵀ (∂U G).
+        let ug: [[f32; 3]; 4] = std::array::from_fn(|k| {
+            std::array::from_fn(|j| {
+                (0..4)
+                    .map(|l| du[(4 * k + l) * pairs + pair] * G[l][j])
+                    .sum()
+            })
+        });
+        for (ij, v) in f.iter_mut().enumerate() {
+            let (i, j) = (ij / 3, ij % 3);
+            *v = G.iter().zip(&ug).map(|(gk, uk)| gk[i] * uk[j]).sum();
+        }
+    }
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv;
+
+    fn spread(n: usize, seed: u32) -> Vec<f32> {
+        crate::kernels::tests::spread(n, -1.0, 1.0, seed)
+    }
+
+    fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-5 * scale,
+                "{what}[{i}]: Winograd {g}, patch matrix {w} (largest magnitude {scale})"
+            );
+        }
+    }
+
+    /// Winograd against the patch-matrix kernels (themselves checked against burn's
+    /// convolution in `nn`): odd and even sizes, every padding up to beyond the kernel's
+    /// reach, batches that span several products with a remainder.
+    #[test]
+    fn equals_the_patch_matrix_convolution() {
+        // (batch, c, h, w, o, ph, pw, padding after)
+        let cases = [
+            (3, 16, 14, 14, 16, 1, 1, (1, 1)),
+            (2, 16, 9, 11, 24, 0, 0, (0, 0)),
+            (2, 17, 5, 6, 16, 2, 1, (2, 1)),
+            (1, 16, 4, 3, 18, 0, 1, (2, 0)),
+            (37, 16, 7, 7, 16, 1, 1, (1, 1)),
+            (2, 20, 1, 1, 16, 3, 3, (3, 3)),
+        ];
+        for (batch, c, h, w, o, ph, pw, (after_h, after_w)) in cases {
+            let (oh, ow) = (h + ph + after_h - 2, w + pw + after_w - 2);
+            let g = Geometry {
+                batch,
+                c,
+                h,
+                w,
+                o,
+                oh,
+                ow,
+                kh: 3,
+                kw: 3,
+                sh: 1,
+                sw: 1,
+                ph,
+                pw,
+            };
+            assert!(applies(&g));
+            let name = format!("{batch}x{c}x{h}x{w} → {o}, padding {ph},{pw}");
+            let x = spread(batch * g.image(), 1);
+            let weight = spread(o * c * 9, 2);
+            let bias = spread(o, 3);
+            let dy = spread(batch * g.feature(), 4);
+            assert_close(
+                &format!("{name}: output"),
+                &forward(&g, &x, &weight, Some(&bias)),
+                &conv::direct_forward(&g, &x, &weight, Some(&bias)),
+            );
+            assert_close(
+                &format!("{name}: weight gradient"),
+                &weight_grad(&g, &x, &dy),
+                &conv::direct_weight_grad(&g, &x, &dy),
+            );
+        }
+    }
+
+    #[test]
+    fn takes_only_wide_3x3_stride_1_convolutions() {
+        let g = Geometry {
+            batch: 1,
+            c: 64,
+            h: 14,
+            w: 14,
+            o: 64,
+            oh: 14,
+            ow: 14,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+        };
+        assert!(applies(&g));
+        assert!(!applies(&Geometry { c: 1, ..g }));
+        assert!(!applies(&Geometry { o: 1, ..g }));
+        assert!(!applies(&Geometry { sh: 2, oh: 7, ..g }));
+        assert!(!applies(&Geometry { kw: 2, ow: 13, ..g }));
+    }
+}
