@@ -305,18 +305,21 @@ fn per_image(
 }
 
 /// The convolution's output `o × oh × ow` per image, plus `bias` (length `o`) when given:
-/// through [`winograd`](super::winograd) where it applies, otherwise [`direct_forward`].
+/// through [`winograd`](super::winograd) or [`direct`](super::direct) where they apply,
+/// otherwise [`patch_forward`].
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     if super::winograd::applies(g) {
         super::winograd::forward(g, x, weight, bias)
+    } else if super::direct::applies(g) {
+        super::direct::forward(g, x, weight, bias)
     } else {
-        direct_forward(g, x, weight, bias)
+        patch_forward(g, x, weight, bias)
     }
 }
 
 /// The convolution's output `o × oh × ow` per image as `W · col(x)`, plus `bias` (length `o`)
 /// when given.
-pub(crate) fn direct_forward(
+pub(crate) fn patch_forward(
     g: &Geometry,
     x: &[f32],
     weight: &[f32],
@@ -397,18 +400,20 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     })
 }
 
-/// The gradient with respect to the weight, `o × k`: through [`winograd`](super::winograd)
-/// where it applies, otherwise [`direct_weight_grad`].
+/// The gradient with respect to the weight, `o × k`: through [`winograd`](super::winograd) or
+/// [`direct`](super::direct) where they apply, otherwise [`patch_weight_grad`].
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     if super::winograd::applies(g) {
         super::winograd::weight_grad(g, x, dy)
+    } else if super::direct::applies(g) {
+        super::direct::weight_grad(g, x, dy)
     } else {
-        direct_weight_grad(g, x, dy)
+        patch_weight_grad(g, x, dy)
     }
 }
 
 /// The gradient with respect to the weight, `o × k`, as `Σ_images dy · col(x)ᵀ`.
-pub(crate) fn direct_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(crate) fn patch_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
     let per_task = images_per_task(g);
     let tasks = g.batch.div_ceil(per_task);

@@ -62,6 +62,8 @@ pub(crate) mod conv;
 #[cfg(feature = "flex")]
 mod cpu;
 #[cfg(feature = "flex")]
+mod direct;
+#[cfg(feature = "flex")]
 pub(crate) mod ops;
 #[cfg(all(feature = "flex", feature = "optim"))]
 pub(crate) mod optim;

@@ -629,12 +629,12 @@ mod tests {
             assert_close(
                 &format!("{name}: output"),
                 &forward(&g, &x, &weight, Some(&bias)),
-                &conv::direct_forward(&g, &x, &weight, Some(&bias)),
+                &conv::patch_forward(&g, &x, &weight, Some(&bias)),
             );
             assert_close(
                 &format!("{name}: weight gradient"),
                 &weight_grad(&g, &x, &dy),
-                &conv::direct_weight_grad(&g, &x, &dy),
+                &conv::patch_weight_grad(&g, &x, &dy),
             );
         }
     }
