@@ -19,6 +19,11 @@
 //! gradient (one 64 × 19600 × 9 product per input channel for the conv VAE) and the input
 //! gradient through an NHWC copy and a scatter; here every product is one well-shaped
 //! matrix multiplication per image.
+//!
+//! [`forward`] and [`weight_grad`] send 3 × 3, stride-1 geometries to
+//! [`winograd`](super::winograd) (16+ channels on both sides) or [`direct`](super::direct)
+//! (at most 4 on one side); the patch-matrix versions are [`patch_forward`] and
+//! [`patch_weight_grad`].
 
 use rayon::prelude::*;
 
