@@ -300,14 +300,7 @@ mod tests {
     }
 
     fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 2e-5 * scale,
-                "{what}[{i}]: ours {g}, burn's {w} (largest magnitude {scale})"
-            );
-        }
+        crate::kernels::tests::assert_close_scaled(what, got, want, 2e-5, ("ours", "burn's"));
     }
 
     /// The output and the gradients of `Σ r·out` (fixed weights `r`) with respect to the

@@ -448,15 +448,15 @@ pub(crate) fn patch_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32>
             },
         )
         .map(|(dw, _, _)| dw)
-        .reduce(
-            || vec![0.0f32; o * k],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+        .reduce(|| vec![0.0f32; o * k], add_vectors)
+}
+
+/// `a + b`, value by value (the two are equally long): the reduction of per-thread gradients.
+pub(super) fn add_vectors(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    for (x, y) in a.iter_mut().zip(&b) {
+        *x += y;
+    }
+    a
 }
 
 /// Sums `t` (`batch × channels × pixels`) over images and pixels: one value per channel

@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{Geometry, images_per_task};
+use super::conv::{Geometry, add_vectors, images_per_task};
 
 /// Values per register block.
 const LANES: usize = 16;
@@ -209,15 +209,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             },
         )
         .map(|(dw, _)| dw)
-        .reduce(
-            || vec![0.0f32; len],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+        .reduce(|| vec![0.0f32; len], add_vectors)
 }
 
 #[cfg(test)]
@@ -226,14 +218,13 @@ mod tests {
     use crate::kernels::conv;
 
     fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-5 * scale,
-                "{what}[{i}]: direct {g}, patch matrix {w} (largest magnitude {scale})"
-            );
-        }
+        crate::kernels::tests::assert_close_scaled(
+            what,
+            got,
+            want,
+            1e-5,
+            ("direct", "patch matrix"),
+        );
     }
 
     /// The direct kernels against the patch-matrix ones (themselves checked against burn's

@@ -21,6 +21,25 @@ pub(crate) fn spread(n: usize, lo: f32, hi: f32, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// Asserts that every value of `got` is within `tol` times the largest magnitude of `want` (at
+/// least 1) of `want`; `names` are what the message calls the two.
+pub(crate) fn assert_close_scaled(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    tol: f32,
+    (ours, theirs): (&str, &str),
+) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * scale,
+            "{what}[{i}]: {ours} {g}, {theirs} {w} (largest magnitude {scale})"
+        );
+    }
+}
+
 fn input(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::<2>::from_data(TensorData::new(values, shape), device).require_grad()
 }

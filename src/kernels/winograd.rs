@@ -35,7 +35,7 @@ use rayon::prelude::*;
 
 use super::cpu::{assume_init, uninit};
 
-use super::conv::{Geometry, copy_blocks, images_per_task, masked_block, matmul};
+use super::conv::{Geometry, add_vectors, copy_blocks, images_per_task, masked_block, matmul};
 
 /// Transformed positions per tile: a 4 × 4 input patch for a 2 × 2 output tile.
 const XI: usize = 16;
@@ -541,15 +541,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 du
             },
         )
-        .reduce(
-            || vec![0.0f32; XI * pairs],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                a
-            },
-        );
+        .reduce(|| vec![0.0f32; XI * pairs], add_vectors);
     // ∂g = Gᵀ ∂U G for every filter.
     let mut dw = vec![0.0f32; 9 * pairs];
     for (pair, f) in dw.chunks_exact_mut(9).enumerate() {
@@ -579,14 +571,13 @@ mod tests {
     }
 
     fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-5 * scale,
-                "{what}[{i}]: Winograd {g}, patch matrix {w} (largest magnitude {scale})"
-            );
-        }
+        crate::kernels::tests::assert_close_scaled(
+            what,
+            got,
+            want,
+            1e-5,
+            ("Winograd", "patch matrix"),
+        );
     }
 
     /// Winograd against the patch-matrix kernels (themselves checked against burn's
