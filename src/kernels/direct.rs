@@ -215,64 +215,24 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::conv;
+    use crate::kernels::tests::{check_against_patch_matrix, conv3x3};
 
-    fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-        crate::kernels::tests::assert_close_scaled(
-            what,
-            got,
-            want,
-            1e-5,
-            ("direct", "patch matrix"),
-        );
-    }
-
-    /// The direct kernels against the patch-matrix ones (themselves checked against burn's
-    /// convolution in `nn`): one channel on either side, kernels of several sizes, padding
+    /// The direct kernels against the patch-matrix ones: one channel on either side, padding
     /// from none to beyond the kernel's reach, rows shorter and longer than one block.
     #[test]
     fn equals_the_patch_matrix_convolution() {
-        // (batch, c, h, w, o, kh, kw, ph, pw, padding after)
+        // (batch, c, (h, w), o, padding before, padding after)
         let cases = [
-            (3, 1, 28, 28, 32, 3, 3, 1, 1, (1, 1)),
-            (3, 32, 28, 28, 1, 3, 3, 1, 1, (1, 1)),
-            (2, 2, 5, 37, 7, 3, 3, 0, 2, (1, 0)),
-            (5, 9, 6, 4, 4, 3, 3, 0, 0, (0, 0)),
-            (2, 3, 4, 5, 1, 3, 3, 3, 2, (2, 3)),
+            (3, 1, (28, 28), 32, (1, 1), (1, 1)),
+            (3, 32, (28, 28), 1, (1, 1), (1, 1)),
+            (2, 2, (5, 37), 7, (0, 2), (1, 0)),
+            (5, 9, (6, 4), 4, (0, 0), (0, 0)),
+            (2, 3, (4, 5), 1, (3, 2), (2, 3)),
         ];
-        for (batch, c, h, w, o, kh, kw, ph, pw, (after_h, after_w)) in cases {
-            let g = Geometry {
-                batch,
-                c,
-                h,
-                w,
-                o,
-                oh: h + ph + after_h + 1 - kh,
-                ow: w + pw + after_w + 1 - kw,
-                kh,
-                kw,
-                sh: 1,
-                sw: 1,
-                ph,
-                pw,
-            };
+        for (batch, c, hw, o, before, after) in cases {
+            let g = conv3x3(batch, c, hw, o, before, after);
             assert!(applies(&g));
-            let name = format!("{batch}x{c}x{h}x{w} → {o}, kernel {kh}x{kw}, padding {ph},{pw}");
-            let spread = |n, seed| crate::kernels::tests::spread(n, -1.0, 1.0, seed);
-            let x = spread(batch * g.image(), 1);
-            let weight = spread(o * g.k(), 2);
-            let bias = spread(o, 3);
-            let dy = spread(batch * g.feature(), 4);
-            assert_close(
-                &format!("{name}: output"),
-                &forward(&g, &x, &weight, Some(&bias)),
-                &conv::patch_forward(&g, &x, &weight, Some(&bias)),
-            );
-            assert_close(
-                &format!("{name}: weight gradient"),
-                &weight_grad(&g, &x, &dy),
-                &conv::patch_weight_grad(&g, &x, &dy),
-            );
+            check_against_patch_matrix("direct", &g, (forward, weight_grad));
         }
     }
 }

@@ -40,6 +40,71 @@ pub(crate) fn assert_close_scaled(
     }
 }
 
+/// A 3 × 3, stride-1 convolution of `batch` images of `c × h × w` to `o` channels, padded by
+/// `(top, left)` before and `(bottom, right)` after.
+pub(crate) fn conv3x3(
+    batch: usize,
+    c: usize,
+    (h, w): (usize, usize),
+    o: usize,
+    (top, left): (usize, usize),
+    (bottom, right): (usize, usize),
+) -> conv::Geometry {
+    conv::Geometry {
+        batch,
+        c,
+        h,
+        w,
+        o,
+        oh: h + top + bottom - 2,
+        ow: w + left + right - 2,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 1,
+        ph: top,
+        pw: left,
+    }
+}
+
+/// A convolution's forward pass: geometry, input, weight, bias.
+pub(crate) type ConvForward = fn(&conv::Geometry, &[f32], &[f32], Option<&[f32]>) -> Vec<f32>;
+/// A convolution's weight gradient: geometry, input, output gradient.
+pub(crate) type ConvWeightGrad = fn(&conv::Geometry, &[f32], &[f32]) -> Vec<f32>;
+
+/// `forward` and `weight_grad` (called `kernels` in messages) against the patch-matrix kernels,
+/// which `nn`'s tests check against burn's convolutions, on deterministic values: within 10⁻⁵
+/// of the largest value.
+pub(crate) fn check_against_patch_matrix(
+    kernels: &str,
+    g: &conv::Geometry,
+    (forward, weight_grad): (ConvForward, ConvWeightGrad),
+) {
+    let name = format!(
+        "{}x{}x{}x{} → {}, padding {},{}",
+        g.batch, g.c, g.h, g.w, g.o, g.ph, g.pw
+    );
+    let x = spread(g.batch * g.image(), -1.0, 1.0, 1);
+    let weight = spread(g.o * g.k(), -1.0, 1.0, 2);
+    let bias = spread(g.o, -1.0, 1.0, 3);
+    let dy = spread(g.batch * g.feature(), -1.0, 1.0, 4);
+    let names = (kernels, "patch matrix");
+    assert_close_scaled(
+        &format!("{name}: output"),
+        &forward(g, &x, &weight, Some(&bias)),
+        &conv::patch_forward(g, &x, &weight, Some(&bias)),
+        1e-5,
+        names,
+    );
+    assert_close_scaled(
+        &format!("{name}: weight gradient"),
+        &weight_grad(g, &x, &dy),
+        &conv::patch_weight_grad(g, &x, &dy),
+        1e-5,
+        names,
+    );
+}
+
 fn input(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::<2>::from_data(TensorData::new(values, shape), device).require_grad()
 }

@@ -564,89 +564,31 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::conv;
+    use crate::kernels::tests::{check_against_patch_matrix, conv3x3};
 
-    fn spread(n: usize, seed: u32) -> Vec<f32> {
-        crate::kernels::tests::spread(n, -1.0, 1.0, seed)
-    }
-
-    fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-        crate::kernels::tests::assert_close_scaled(
-            what,
-            got,
-            want,
-            1e-5,
-            ("Winograd", "patch matrix"),
-        );
-    }
-
-    /// Winograd against the patch-matrix kernels (themselves checked against burn's
-    /// convolution in `nn`): odd and even sizes, every padding up to beyond the kernel's
-    /// reach, batches that span several products with a remainder.
+    /// Winograd against the patch-matrix kernels: odd and even sizes, every padding up to
+    /// beyond the kernel's reach, batches that span several products with a remainder.
     #[test]
     fn equals_the_patch_matrix_convolution() {
-        // (batch, c, h, w, o, ph, pw, padding after)
+        // (batch, c, (h, w), o, padding before, padding after)
         let cases = [
-            (3, 16, 14, 14, 16, 1, 1, (1, 1)),
-            (2, 16, 9, 11, 24, 0, 0, (0, 0)),
-            (2, 17, 5, 6, 16, 2, 1, (2, 1)),
-            (1, 16, 4, 3, 18, 0, 1, (2, 0)),
-            (37, 16, 7, 7, 16, 1, 1, (1, 1)),
-            (2, 20, 1, 1, 16, 3, 3, (3, 3)),
+            (3, 16, (14, 14), 16, (1, 1), (1, 1)),
+            (2, 16, (9, 11), 24, (0, 0), (0, 0)),
+            (2, 17, (5, 6), 16, (2, 1), (2, 1)),
+            (1, 16, (4, 3), 18, (0, 1), (2, 0)),
+            (37, 16, (7, 7), 16, (1, 1), (1, 1)),
+            (2, 20, (1, 1), 16, (3, 3), (3, 3)),
         ];
-        for (batch, c, h, w, o, ph, pw, (after_h, after_w)) in cases {
-            let (oh, ow) = (h + ph + after_h - 2, w + pw + after_w - 2);
-            let g = Geometry {
-                batch,
-                c,
-                h,
-                w,
-                o,
-                oh,
-                ow,
-                kh: 3,
-                kw: 3,
-                sh: 1,
-                sw: 1,
-                ph,
-                pw,
-            };
+        for (batch, c, hw, o, before, after) in cases {
+            let g = conv3x3(batch, c, hw, o, before, after);
             assert!(applies(&g));
-            let name = format!("{batch}x{c}x{h}x{w} → {o}, padding {ph},{pw}");
-            let x = spread(batch * g.image(), 1);
-            let weight = spread(o * c * 9, 2);
-            let bias = spread(o, 3);
-            let dy = spread(batch * g.feature(), 4);
-            assert_close(
-                &format!("{name}: output"),
-                &forward(&g, &x, &weight, Some(&bias)),
-                &conv::patch_forward(&g, &x, &weight, Some(&bias)),
-            );
-            assert_close(
-                &format!("{name}: weight gradient"),
-                &weight_grad(&g, &x, &dy),
-                &conv::patch_weight_grad(&g, &x, &dy),
-            );
+            check_against_patch_matrix("Winograd", &g, (forward, weight_grad));
         }
     }
 
     #[test]
     fn takes_only_wide_3x3_stride_1_convolutions() {
-        let g = Geometry {
-            batch: 1,
-            c: 64,
-            h: 14,
-            w: 14,
-            o: 64,
-            oh: 14,
-            ow: 14,
-            kh: 3,
-            kw: 3,
-            sh: 1,
-            sw: 1,
-            ph: 1,
-            pw: 1,
-        };
+        let g = conv3x3(1, 64, (14, 14), 64, (1, 1), (1, 1));
         assert!(applies(&g));
         assert!(!applies(&Geometry { c: 1, ..g }));
         assert!(!applies(&Geometry { o: 1, ..g }));
