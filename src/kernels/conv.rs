@@ -137,6 +137,48 @@ fn add_blocks(dst: &mut [f32], src: &[f32], n: usize) {
     }
 }
 
+/// At column stride 2, where image columns `0, 2, 4, …` and `1, 3, 5, …` of one stored padded
+/// `row` go: the runs from padded column `pw` and from `pw + 1` (in different phases).
+#[inline(always)]
+fn phase_pair<'a>(g: &Geometry, row: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]) {
+    let half = g.phase_len();
+    let (even, odd) = row.split_at_mut(half);
+    let start = g.pw / 2;
+    if g.pw % 2 == 0 {
+        (&mut even[start..], &mut odd[start..])
+    } else {
+        (&mut odd[start..], &mut even[start + 1..])
+    }
+}
+
+/// `first[i] = row[2i]`, `second[i] = row[2i + 1]`: one pass that vectorizes (a strided copy
+/// per phase does not, and was most of the stride-2 patch copy).
+#[inline(always)]
+fn deinterleave(row: &[f32], first: &mut [f32], second: &mut [f32]) {
+    let pairs = row.chunks_exact(2);
+    if let Some(&last) = pairs.remainder().first() {
+        first[row.len() / 2] = last;
+    }
+    for ((a, b), pair) in first.iter_mut().zip(second.iter_mut()).zip(pairs) {
+        *a = pair[0];
+        *b = pair[1];
+    }
+}
+
+/// `row[2i] = first[i]`, `row[2i + 1] = second[i]`: the inverse of [`deinterleave`].
+#[inline(always)]
+fn interleave(first: &[f32], second: &[f32], row: &mut [f32]) {
+    let n = row.len();
+    let mut pairs = row.chunks_exact_mut(2);
+    for ((pair, &a), &b) in (&mut pairs).zip(first).zip(second) {
+        pair[0] = a;
+        pair[1] = b;
+    }
+    if let Some(last) = pairs.into_remainder().first_mut() {
+        *last = first[n / 2];
+    }
+}
+
 /// Fills `scratch.col` (`k × p`, row-major) with the patches of one image `x` (`c × h × w`),
 /// through the zero-padded, phase-split copy in `scratch.padded`.
 #[inline(always)]
@@ -164,6 +206,9 @@ fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
                 }
             } else if g.sw == 1 {
                 padded[at + g.pw..at + g.pw + cols].copy_from_slice(&x[from..from + cols]);
+            } else if g.sw == 2 {
+                let (first, second) = phase_pair(g, &mut padded[at..at + g.row_len()]);
+                deinterleave(&x[from..from + cols], first, second);
             } else {
                 // Image columns t, t + sw, t + 2sw, … are stored one after another.
                 let row = &x[from..from + cols];
@@ -226,6 +271,9 @@ fn col2im_run(g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) {
             let to = &mut dx[(ch * g.h + iy) * g.w..(ch * g.h + iy) * g.w + cols];
             if g.sw == 1 {
                 to.copy_from_slice(&padded[at + g.pw..at + g.pw + cols]);
+            } else if g.sw == 2 {
+                let (first, second) = phase_pair(g, &mut padded[at..at + g.row_len()]);
+                interleave(first, second, to);
             } else {
                 for t in 0..g.sw.min(cols) {
                     let from = &padded[at + g.column(g.pw + t)..];
