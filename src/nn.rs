@@ -45,8 +45,8 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::Tensor;
-use burn::tensor::module;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{activation, module};
 
 use crate::kernels;
 
@@ -122,6 +122,46 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
+    conv2d_then(x, weight, bias, options, false)
+}
+
+/// `relu(conv2d(x, weight, bias, options))` as one operation: on `flex` the ReLU is applied
+/// to the convolution's output as it is written, and its backward pass (the output gradient
+/// set to 0 where the output is 0) runs inside the convolution's. Everywhere else it is burn's
+/// `conv2d` followed by burn's `relu`.
+///
+/// ```
+/// use burn::tensor::activation::relu;
+/// use burn::tensor::ops::ConvOptions;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn_probability::nn::{conv2d, conv2d_relu};
+///
+/// let device = Device::flex();
+/// let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Default, &device);
+/// let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
+/// let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+/// let fused = conv2d_relu(x.clone(), w.clone(), None, options.clone());
+/// let separate = relu(conv2d(x, w, None, options));
+/// let gap: f32 = (fused - separate).abs().max().into_scalar();
+/// assert!(gap == 0.0);
+/// ```
+pub fn conv2d_relu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    conv2d_then(x, weight, bias, options, true)
+}
+
+/// [`conv2d`], followed by a ReLU when `relu`.
+fn conv2d_then(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    relu: bool,
+) -> Tensor<4> {
     let [batch, c, h, w] = x.dims();
     let [o, c_w, kh, kw] = weight.dims();
     let shapes_fit = c == c_w && bias.as_ref().is_none_or(|b| b.dims() == [o]);
@@ -148,27 +188,32 @@ pub fn conv2d(
         }
         _ => None,
     };
-    run_kernels(false, geometry, (x, weight, bias), |x, w, b| {
+    run_kernels((false, relu), geometry, (x, weight, bias), |x, w, b| {
         module::conv2d(x, w, b, options)
     })
 }
 
 /// Runs the crate's kernels for `geometry` (a missing bias as zeros) when there is one, it is
-/// not empty and the tensors are on flex; otherwise `burn_op`, burn's own operation.
+/// not empty and the tensors are on flex; otherwise `burn_op`, burn's own operation. A ReLU
+/// follows when `relu`.
 fn run_kernels(
-    transposed: bool,
+    (transposed, relu): (bool, bool),
     geometry: Option<ConvGeometry>,
     (x, weight, bias): (Tensor<4>, Tensor<4>, Option<Tensor<1>>),
     burn_op: impl FnOnce(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>,
 ) -> Tensor<4> {
+    let burn_then = |x, weight, bias| {
+        let y = burn_op(x, weight, bias);
+        if relu { activation::relu(y) } else { y }
+    };
     let Some(g) = geometry.filter(|g| !g.is_empty()) else {
-        return burn_op(x, weight, bias);
+        return burn_then(x, weight, bias);
     };
     let channels = if transposed { g.c } else { g.o };
     let bias = bias.unwrap_or_else(|| Tensor::zeros([channels], &x.device()));
-    match kernels::convolution(transposed, (x, weight, bias), g) {
+    match kernels::convolution((transposed, relu), (x, weight, bias), g) {
         Ok(y) => y,
-        Err((x, weight, bias)) => burn_op(x, weight, Some(bias)),
+        Err((x, weight, bias)) => burn_then(x, weight, Some(bias)),
     }
 }
 
@@ -184,6 +229,28 @@ pub fn conv_transpose2d(
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvTransposeOptions<2>,
+) -> Tensor<4> {
+    conv_transpose2d_then(x, weight, bias, options, false)
+}
+
+/// `relu(conv_transpose2d(x, weight, bias, options))` as one operation, as [`conv2d_relu`]
+/// is for [`conv2d`].
+pub fn conv_transpose2d_relu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+) -> Tensor<4> {
+    conv_transpose2d_then(x, weight, bias, options, true)
+}
+
+/// [`conv_transpose2d`], followed by a ReLU when `relu`.
+fn conv_transpose2d_then(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+    relu: bool,
 ) -> Tensor<4> {
     let [batch, o, oh, ow] = x.dims();
     let [o_w, c, kh, kw] = weight.dims();
@@ -217,7 +284,7 @@ pub fn conv_transpose2d(
         }),
         _ => None,
     };
-    run_kernels(true, geometry, (x, weight, bias), |x, w, b| {
+    run_kernels((true, relu), geometry, (x, weight, bias), |x, w, b| {
         module::conv_transpose2d(x, w, b, options)
     })
 }
@@ -226,7 +293,18 @@ pub fn conv_transpose2d(
 /// parameters, padding rules and results as their `forward`, faster on `flex`.
 pub trait FastConv {
     /// The module's forward pass through this crate's convolution kernels.
-    fn forward_fast(&self, x: Tensor<4>) -> Tensor<4>;
+    fn forward_fast(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_fast_then(x, false)
+    }
+
+    /// `relu(forward(x))` through [`conv2d_relu`] or [`conv_transpose2d_relu`]: the ReLU and
+    /// its gradient run inside the convolution.
+    fn forward_fast_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_fast_then(x, true)
+    }
+
+    /// The forward pass through this crate's kernels, followed by a ReLU when `relu`.
+    fn forward_fast_then(&self, x: Tensor<4>, relu: bool) -> Tensor<4>;
 }
 
 /// burn's padding for `PaddingConfig2d::Same` (TF's rule: the output is `ceil(size / stride)`,
@@ -242,7 +320,7 @@ fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
 }
 
 impl FastConv for Conv2d {
-    fn forward_fast(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward_fast_then(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let padding = match &self.padding {
             PaddingConfig2d::Valid => [(0, 0), (0, 0)],
@@ -256,17 +334,18 @@ impl FastConv for Conv2d {
         };
         let options =
             ConvOptions::new_with_padding(self.stride, padding, self.dilation, self.groups);
-        conv2d(
+        conv2d_then(
             x,
             self.weight.val(),
             self.bias.as_ref().map(|b| b.val()),
             options,
+            relu,
         )
     }
 }
 
 impl FastConv for ConvTranspose2d {
-    fn forward_fast(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward_fast_then(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
         let options = ConvTransposeOptions::new(
             self.stride,
             self.padding,
@@ -274,11 +353,12 @@ impl FastConv for ConvTranspose2d {
             self.dilation,
             self.groups,
         );
-        conv_transpose2d(
+        conv_transpose2d_then(
             x,
             self.weight.val(),
             self.bias.as_ref().map(|b| b.val()),
             options,
+            relu,
         )
     }
 }
@@ -382,12 +462,11 @@ mod tests {
             );
             let ours = |x, w, b| conv2d(x, w, Some(b), options.clone());
             let burns = |x, w, b| module::conv2d(x, w, Some(b), options.clone());
-            compare(
-                &name,
-                ([batch, c, h, w], [o, c, k[0], k[1]], o),
-                &ours,
-                &burns,
-            );
+            let shapes = ([batch, c, h, w], [o, c, k[0], k[1]], o);
+            compare(&name, shapes, &ours, &burns);
+            let ours = |x, w, b| conv2d_relu(x, w, Some(b), options.clone());
+            let burns = |x, w, b| activation::relu(module::conv2d(x, w, Some(b), options.clone()));
+            compare(&format!("{name}, ReLU"), shapes, &ours, &burns);
         }
     }
 
@@ -412,12 +491,13 @@ mod tests {
             );
             let ours = |x, w, b| conv_transpose2d(x, w, Some(b), options.clone());
             let burns = |x, w, b| module::conv_transpose2d(x, w, Some(b), options.clone());
-            compare(
-                &name,
-                ([batch, c_in, h, w], [c_in, c_out, k[0], k[1]], c_out),
-                &ours,
-                &burns,
-            );
+            let shapes = ([batch, c_in, h, w], [c_in, c_out, k[0], k[1]], c_out);
+            compare(&name, shapes, &ours, &burns);
+            let ours = |x, w, b| conv_transpose2d_relu(x, w, Some(b), options.clone());
+            let burns = |x, w, b| {
+                activation::relu(module::conv_transpose2d(x, w, Some(b), options.clone()))
+            };
+            compare(&format!("{name}, ReLU"), shapes, &ours, &burns);
         }
     }
 
@@ -447,10 +527,10 @@ mod tests {
             )
         };
         for device in [Device::flex(), Device::flex().autodiff()] {
-            let y = kernels::convolution(false, inputs(&device), g);
+            let y = kernels::convolution((false, false), inputs(&device), g);
             assert!(y.is_ok() == cfg!(feature = "flex"), "flex: the kernels run");
         }
-        let y = kernels::convolution(false, inputs(&Device::ndarray()), g);
+        let y = kernels::convolution((false, false), inputs(&Device::ndarray()), g);
         assert!(
             y.is_err(),
             "ndarray: the inputs come back for burn's conv2d"
@@ -480,6 +560,11 @@ mod tests {
                     &values(conv.forward_fast(x.clone())),
                     &values(conv.forward(x.clone())),
                 );
+                assert_close(
+                    &format!("{what}, ReLU"),
+                    &values(conv.forward_fast_relu(x.clone())),
+                    &values(activation::relu(conv.forward(x.clone()))),
+                );
             }
         }
         let up = ConvTranspose2dConfig::new([3, 2], [3, 3])
@@ -489,7 +574,16 @@ mod tests {
             .init(&device);
         let got = up.forward_fast(x.clone());
         assert_eq!(got.dims(), [2, 2, 56, 56]);
-        assert_close("ConvTranspose2d", &values(got), &values(up.forward(x)));
+        assert_close(
+            "ConvTranspose2d",
+            &values(got),
+            &values(up.forward(x.clone())),
+        );
+        assert_close(
+            "ConvTranspose2d, ReLU",
+            &values(up.forward_fast_relu(x.clone())),
+            &values(activation::relu(up.forward(x))),
+        );
         // Not covered by the kernels (dilation 2): burn's own path, same result.
         let dilated = Conv2dConfig::new([3, 4], [3, 3])
             .with_dilation([2, 2])
@@ -501,7 +595,12 @@ mod tests {
         assert_close(
             "dilated Conv2d",
             &values(dilated.forward_fast(x.clone())),
-            &values(dilated.forward(x)),
+            &values(dilated.forward(x.clone())),
+        );
+        assert_close(
+            "dilated Conv2d, ReLU",
+            &values(dilated.forward_fast_relu(x.clone())),
+            &values(activation::relu(dilated.forward(x))),
         );
     }
 }

@@ -148,21 +148,31 @@ impl ConvVae {
         }
     }
 
-    fn up(&self, h: Tensor<4>) -> Tensor<4> {
+    /// `relu(conv(h))`; with `fast_conv`, one operation (the ReLU runs inside the kernels).
+    fn conv_relu(&self, layer: &Conv2d, h: Tensor<4>) -> Tensor<4> {
         if self.fast_conv {
-            self.d_up.forward_fast(h)
+            layer.forward_fast_relu(h)
         } else {
-            self.d_up.forward(h)
+            relu(layer.forward(h))
+        }
+    }
+
+    /// `relu(up(h))`, the decoder's transposed convolution.
+    fn up_relu(&self, h: Tensor<4>) -> Tensor<4> {
+        if self.fast_conv {
+            self.d_up.forward_fast_relu(h)
+        } else {
+            relu(self.d_up.forward(h))
         }
     }
 
     pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
         let b = x.dims()[0];
         let h = x.reshape([b, 1, 28, 28]);
-        let h = relu(self.conv(&self.c1, h));
-        let h = relu(self.conv(&self.c2, h));
-        let h = relu(self.conv(&self.c3, h));
-        let h = relu(self.conv(&self.c4, h));
+        let h = self.conv_relu(&self.c1, h);
+        let h = self.conv_relu(&self.c2, h);
+        let h = self.conv_relu(&self.c3, h);
+        let h = self.conv_relu(&self.c4, h);
         let h = relu(self.fc.forward(h.reshape([b, 14 * 14 * 64])));
         gaussian_log_var(self.head.forward(h), self.latent)
     }
@@ -170,7 +180,7 @@ impl ConvVae {
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
         let n = z.dims()[0];
         let h = relu(self.d_fc.forward(z)).reshape([n, 64, 14, 14]);
-        let h = relu(self.up(h));
+        let h = self.up_relu(h);
         self.conv(&self.d_out, h).reshape([n, 784])
     }
 }

@@ -72,6 +72,38 @@ impl Geometry {
     }
 }
 
+/// What the forward kernels do to every output value `v` of channel `o` as they write it:
+/// `v + bias[o]` (when there is a bias), then `max(0, ·)` when `relu`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// The bias of output channel `o` (0 without one).
+    #[inline(always)]
+    pub(super) fn bias_of(&self, o: usize) -> f32 {
+        self.bias.map_or(0.0, |b| b[o])
+    }
+
+    /// The activation: `max(0, v)` when `relu`, `v` otherwise.
+    #[inline(always)]
+    pub(super) fn activate(&self, v: f32) -> f32 {
+        if self.relu { v.max(0.0) } else { v }
+    }
+
+    /// [`Epilogue::activate`] on every value of `t` (already with its bias).
+    #[inline(always)]
+    pub(super) fn activate_all(&self, t: &mut [f32]) {
+        if self.relu {
+            for v in t {
+                *v = v.max(0.0);
+            }
+        }
+    }
+}
+
 /// Extra values at the end of the padded image and of the patch matrix, so that a run can
 /// always be moved as whole 16-value blocks.
 const SLACK: usize = 16;
@@ -144,7 +176,7 @@ fn phase_pair<'a>(g: &Geometry, row: &'a mut [f32]) -> (&'a mut [f32], &'a mut [
     let half = g.phase_len();
     let (even, odd) = row.split_at_mut(half);
     let start = g.pw / 2;
-    if g.pw % 2 == 0 {
+    if g.pw.is_multiple_of(2) {
         (&mut even[start..], &mut odd[start..])
     } else {
         (&mut odd[start..], &mut even[start + 1..])
@@ -357,31 +389,31 @@ fn per_image(
     out
 }
 
-/// The convolution's output `o × oh × ow` per image, plus `bias` (length `o`) when given:
-/// through [`winograd`](super::winograd) or [`direct`](super::direct) where they apply,
-/// otherwise [`patch_forward`].
-pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+/// The convolution's output `o × oh × ow` per image, with the [`Epilogue`] `out` (bias and
+/// activation): through [`winograd`](super::winograd) or [`direct`](super::direct) where they
+/// apply, otherwise [`patch_forward`].
+pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>) -> Vec<f32> {
     if super::winograd::applies(g) {
-        super::winograd::forward(g, x, weight, bias)
+        super::winograd::forward(g, x, weight, out)
     } else if super::direct::applies(g) {
-        super::direct::forward(g, x, weight, bias)
+        super::direct::forward(g, x, weight, out)
     } else {
-        patch_forward(g, x, weight, bias)
+        patch_forward(g, x, weight, out)
     }
 }
 
-/// The convolution's output `o × oh × ow` per image as `W · col(x)`, plus `bias` (length `o`)
-/// when given.
+/// The convolution's output `o × oh × ow` per image as `W · col(x)`, with the [`Epilogue`]
+/// `out`.
 pub(crate) fn patch_forward(
     g: &Geometry,
     x: &[f32],
     weight: &[f32],
-    bias: Option<&[f32]>,
+    out: Epilogue<'_>,
 ) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
     per_image(g, g.feature(), |scratch, b, y_img| {
         im2col(g, &x[b * g.image()..(b + 1) * g.image()], scratch);
-        if let Some(bias) = bias {
+        if let Some(bias) = out.bias {
             for (row, &v) in y_img.chunks_exact_mut(p).zip(bias) {
                 row.fill(v);
             }
@@ -391,11 +423,13 @@ pub(crate) fn patch_forward(
             matmul(
                 (o, p, k),
                 (y_img.as_mut_ptr(), p, 1),
-                bias.is_some(),
+                out.bias.is_some(),
                 (weight.as_ptr(), k, 1),
                 (scratch.col.as_ptr(), p, 1),
             );
         }
+        // While the image's output is in cache.
+        out.activate_all(y_img);
     })
 }
 
@@ -433,7 +467,7 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
                 }
             }
         }
-        return forward(&adjoint, dy, &flipped, None);
+        return forward(&adjoint, dy, &flipped, Epilogue::default());
     }
     let (k, p, o) = (g.k(), g.p(), g.o);
     per_image(g, g.image(), |scratch, b, dx_img| {
@@ -508,34 +542,92 @@ pub(super) fn add_vectors(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
 }
 
 /// Sums `t` (`batch × channels × pixels`) over images and pixels: one value per channel
-/// (16 float32 lanes per row, the rows added in float64).
-pub(crate) fn channel_sums(t: &[f32], batch: usize, channels: usize) -> Vec<f32> {
-    let pixels = t.len() / (batch * channels).max(1);
-    let mut sums = vec![0.0f64; channels];
-    for img in t.chunks_exact(channels * pixels) {
-        for (s, row) in sums.iter_mut().zip(img.chunks_exact(pixels)) {
-            let mut lanes = [0.0f32; 16];
-            let mut blocks = row.chunks_exact(16);
-            for block in &mut blocks {
-                for (l, v) in lanes.iter_mut().zip(block) {
-                    *l += v;
-                }
-            }
-            let tail: f32 = blocks.remainder().iter().sum();
-            *s += lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64;
-        }
+/// (16 float32 lanes per row, the rows added in float64), split over threads by image. When
+/// `relu_output` (the output of a ReLU, shaped as `t`) is given, `t` is first set to 0 where
+/// that output is 0: the gradient `t` of the ReLU's output becomes the gradient of its input
+/// (ReLU's derivative at 0 taken as 0, as burn and PyTorch take it), in the same pass.
+pub(crate) fn channel_sums(
+    t: &mut [f32],
+    relu_output: Option<&[f32]>,
+    batch: usize,
+    channels: usize,
+) -> Vec<f32> {
+    let image = t.len() / batch.max(1);
+    let pixels = image / channels.max(1);
+    if image == 0 || pixels == 0 {
+        return vec![0.0; channels];
     }
+    let chunk = image * images_per_chunk(image);
+    let sums = t
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .fold(
+            || vec![0.0f64; channels],
+            |mut sums, (i, part)| {
+                if let Some(y) = relu_output {
+                    for (d, &y) in part.iter_mut().zip(&y[i * chunk..]) {
+                        if y <= 0.0 {
+                            *d = 0.0;
+                        }
+                    }
+                }
+                for img in part.chunks_exact(image) {
+                    for (s, row) in sums.iter_mut().zip(img.chunks_exact(pixels)) {
+                        *s += row_sum(row);
+                    }
+                }
+                sums
+            },
+        )
+        .reduce(
+            || vec![0.0f64; channels],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
+                }
+                a
+            },
+        );
     sums.into_iter().map(|s| s as f32).collect()
 }
 
-/// Adds `bias[c]` to every one of the `pixels` values of channel `c` of `t`
-/// (`batch × channels × pixels`).
-pub(crate) fn add_channel_bias(t: &mut [f32], bias: &[f32], pixels: usize) {
-    for img in t.chunks_exact_mut(bias.len() * pixels) {
-        for (row, &v) in img.chunks_exact_mut(pixels).zip(bias) {
-            for x in row {
-                *x += v;
-            }
+/// The sum of one row in 16 float32 lanes, added in float64.
+#[inline(always)]
+fn row_sum(row: &[f32]) -> f64 {
+    let mut lanes = [0.0f32; 16];
+    let mut blocks = row.chunks_exact(16);
+    for block in &mut blocks {
+        for (l, v) in lanes.iter_mut().zip(block) {
+            *l += v;
         }
     }
+    let tail: f32 = blocks.remainder().iter().sum();
+    lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
+}
+
+/// Adds `bias[c]` to every one of the `pixels` values of channel `c` of `t`
+/// (`batch × channels × pixels`), then takes `max(0, ·)` when `relu`.
+pub(crate) fn add_channel_bias(t: &mut [f32], bias: &[f32], pixels: usize, relu: bool) {
+    let image = (bias.len() * pixels).max(1);
+    t.par_chunks_mut(image * images_per_chunk(image))
+        .for_each(|chunk| {
+            for img in chunk.chunks_exact_mut(image) {
+                for (row, &v) in img.chunks_exact_mut(pixels).zip(bias) {
+                    if relu {
+                        for x in row {
+                            *x = (*x + v).max(0.0);
+                        }
+                    } else {
+                        for x in row {
+                            *x += v;
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Images of `len` values per rayon task in the element-wise passes: about 64 Ki values.
+fn images_per_chunk(len: usize) -> usize {
+    (65_536 / len.max(1)).max(1)
 }

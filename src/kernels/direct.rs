@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{Geometry, add_vectors, images_per_task};
+use super::conv::{Epilogue, Geometry, add_vectors, images_per_task};
 
 /// Values per register block.
 const LANES: usize = 16;
@@ -74,13 +74,13 @@ fn forward_image_run(
     g: &Geometry,
     x: &Padded,
     weight: &[f32],
-    bias: Option<&[f32]>,
+    out: Epilogue<'_>,
     acc: &mut [f32],
     y: &mut [f32],
 ) {
     let len = acc.len();
     for o in 0..g.o {
-        acc.fill(bias.map_or(0.0, |b| b[o]));
+        acc.fill(out.bias_of(o));
         for c in 0..g.c {
             let w: &[f32; 9] = weight[(o * g.c + c) * 9..][..9].try_into().expect("3 × 3");
             // The nine taps' inputs, each `len` long: one pass with all nine multiply-adds.
@@ -98,6 +98,7 @@ fn forward_image_run(
         let y_o = &mut y[o * g.oh * g.ow..][..g.oh * g.ow];
         for (row, from) in y_o.chunks_exact_mut(g.ow).zip(acc.chunks(x.stride)) {
             row.copy_from_slice(&from[..g.ow]);
+            out.activate_all(row);
         }
     }
 }
@@ -106,17 +107,17 @@ multiversion!(fn forward_image[](
     g: &Geometry,
     x: &Padded,
     weight: &[f32],
-    bias: Option<&[f32]>,
+    out: Epilogue<'_>,
     acc: &mut [f32],
     y: &mut [f32],
 ) => forward_image_run);
 
-/// The convolution's output, `o × oh × ow` per image, plus `bias` (length `o`) when given.
-pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+/// The convolution's output, `o × oh × ow` per image, with the [`Epilogue`] `out`.
+pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>) -> Vec<f32> {
     let per_task = images_per_task(g);
     let (image, feature) = (g.image(), g.feature());
-    let mut out = vec![0.0f32; g.batch * feature];
-    out.par_chunks_mut(feature * per_task)
+    let mut ys = vec![0.0f32; g.batch * feature];
+    ys.par_chunks_mut(feature * per_task)
         .enumerate()
         .for_each(|(task, outs)| {
             let mut padded = Padded::new(g);
@@ -124,10 +125,10 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f3
             for (n, y) in outs.chunks_exact_mut(feature).enumerate() {
                 let b = task * per_task + n;
                 padded.fill(g, &x[b * image..][..image]);
-                forward_image(g, &padded, weight, bias, &mut acc, y);
+                forward_image(g, &padded, weight, out, &mut acc, y);
             }
         });
-    out
+    ys
 }
 
 /// `a[l] += d[l]·v[l]` for 16 lanes.

@@ -1,7 +1,7 @@
 //! The backend extension: the fused operations on `Flex`, and on `Autodiff<Flex>` with their
 //! backward pass.
 
-use super::conv::{self, Geometry};
+use super::conv::{self, Epilogue, Geometry};
 use super::cpu;
 use super::ops::{self, Formula};
 #[cfg(feature = "optim")]
@@ -40,20 +40,24 @@ pub(crate) trait FusedKernels: Backend {
         d: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
     /// A 2-D convolution (groups 1, dilation 1) of `x` (`[batch, c, h, w]`) with `weight`
-    /// (`[o, c, kh, kw]`) plus `bias` (`[o]`): `[batch, o, oh, ow]`.
+    /// (`[o, c, kh, kw]`) plus `bias` (`[o]`): `[batch, o, oh, ow]`, followed by a ReLU when
+    /// `relu`.
     fn fused_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         geometry: Geometry,
+        relu: bool,
     ) -> FloatTensor<Self>;
     /// The transposed convolution of the same geometry: `x` (`[batch, o, oh, ow]`) with
-    /// `weight` (`[o, c, kh, kw]`) plus `bias` (`[c]`): `[batch, c, h, w]`.
+    /// `weight` (`[o, c, kh, kw]`) plus `bias` (`[c]`): `[batch, c, h, w]`, followed by a ReLU
+    /// when `relu`.
     fn fused_conv_transpose2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         geometry: Geometry,
+        relu: bool,
     ) -> FloatTensor<Self>;
 }
 
@@ -179,8 +183,18 @@ impl FusedKernels for Flex {
         apply_quaternary(op, Plain([a, b, c, d]))
     }
 
-    fn fused_conv2d(x: FlexTensor, w: FlexTensor, b: FlexTensor, g: Geometry) -> FlexTensor {
-        conv_forward(&g, false, &contiguous(x), &contiguous(w), &contiguous(b))
+    fn fused_conv2d(
+        x: FlexTensor,
+        w: FlexTensor,
+        b: FlexTensor,
+        g: Geometry,
+        relu: bool,
+    ) -> FlexTensor {
+        let kind = ConvKind {
+            transposed: false,
+            relu,
+        };
+        conv_forward(&g, kind, &contiguous(x), &contiguous(w), &contiguous(b))
     }
 
     fn fused_conv_transpose2d(
@@ -188,8 +202,13 @@ impl FusedKernels for Flex {
         w: FlexTensor,
         b: FlexTensor,
         g: Geometry,
+        relu: bool,
     ) -> FlexTensor {
-        conv_forward(&g, true, &contiguous(x), &contiguous(w), &contiguous(b))
+        let kind = ConvKind {
+            transposed: true,
+            relu,
+        };
+        conv_forward(&g, kind, &contiguous(x), &contiguous(w), &contiguous(b))
     }
 }
 
@@ -208,7 +227,6 @@ pub(crate) trait FusedOptim: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-#[cfg(feature = "optim")]
 /// `t` as a contiguous tensor that owns its buffer alone, so that it can be updated in place
 /// (copied only when it is shared or strided).
 fn owned(t: FlexTensor) -> FlexTensor {
@@ -220,7 +238,6 @@ fn owned(t: FlexTensor) -> FlexTensor {
     t
 }
 
-#[cfg(feature = "optim")]
 /// The values of a tensor from [`owned`] (its buffer may be longer than the tensor).
 fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
     let n = t.layout().shape().num_elements();
@@ -252,35 +269,48 @@ impl FusedOptim for Flex {
     }
 }
 
-/// The convolution (`transposed == false`: image side in, feature side out) or the transposed
-/// convolution (feature side in, image side out) of contiguous tensors.
+/// Which convolution an operation runs, and whether a ReLU follows it.
+#[derive(Clone, Copy, Debug)]
+struct ConvKind {
+    /// `false`: the convolution (image side in, feature side out); `true`: the transposed
+    /// convolution (feature side in, image side out).
+    transposed: bool,
+    /// Whether the output is `max(0, ·)` of the convolution's.
+    relu: bool,
+}
+
+/// The convolution or transposed convolution of contiguous tensors (see [`ConvKind`]).
 fn conv_forward(
     g: &Geometry,
-    transposed: bool,
+    kind: ConvKind,
     x: &FlexTensor,
     w: &FlexTensor,
     b: &FlexTensor,
 ) -> FlexTensor {
-    if transposed {
+    if kind.transposed {
         let mut y = conv::input_grad(g, slice(x), slice(w));
-        conv::add_channel_bias(&mut y, slice(b), g.h * g.w);
+        conv::add_channel_bias(&mut y, slice(b), g.h * g.w, kind.relu);
         tensor(y, Shape::new([g.batch, g.c, g.h, g.w]))
     } else {
-        let y = conv::forward(g, slice(x), slice(w), Some(slice(b)));
+        let out = Epilogue {
+            bias: Some(slice(b)),
+            relu: kind.relu,
+        };
+        let y = conv::forward(g, slice(x), slice(w), out);
         tensor(y, Shape::new([g.batch, g.o, g.oh, g.ow]))
     }
 }
 
 /// The backward step of a convolution or transposed convolution; its state is the (contiguous)
-/// input and weight.
+/// input and weight, and the output when a ReLU follows the convolution.
 #[derive(Debug)]
 struct ConvBackward {
     geometry: Geometry,
-    transposed: bool,
+    kind: ConvKind,
 }
 
 impl Backward<Flex, 3> for ConvBackward {
-    type State = (FlexTensor, FlexTensor);
+    type State = (FlexTensor, FlexTensor, Option<FlexTensor>);
 
     fn backward(
         self,
@@ -289,22 +319,30 @@ impl Backward<Flex, 3> for ConvBackward {
         _checkpointer: &mut Checkpointer,
     ) {
         let g = &self.geometry;
-        let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let (x, w) = ops.state;
+        let (x, w, y) = ops.state;
+        let mut dy = owned(grads.consume::<Flex>(&ops.node));
         let [px, pw, pb] = ops.parents;
+        let bias_channels = if self.kind.transposed { g.c } else { g.o };
+        // Through the ReLU first (no gradient where its output is 0), in the pass that sums
+        // the bias gradient.
+        let db = (pb.is_some() || y.is_some()).then(|| {
+            let relu_output = y.as_ref().map(slice);
+            conv::channel_sums(values_mut(&mut dy), relu_output, g.batch, bias_channels)
+        });
         let (dy, x, w) = (slice(&dy), slice(&x), slice(&w));
         let image = Shape::new([g.batch, g.c, g.h, g.w]);
         let feature = Shape::new([g.batch, g.o, g.oh, g.ow]);
         // The transposed convolution, y = col2im(Wᵀ·x) + b, is the adjoint: x is on the
         // feature side and dy on the image side, so the roles of the two sides swap.
-        let (image_side, feature_side, input_shape, bias_channels) = if self.transposed {
-            (dy, x, feature, g.c)
+        let transposed = self.kind.transposed;
+        let (image_side, feature_side, input_shape) = if transposed {
+            (dy, x, feature)
         } else {
-            (x, dy, image, g.o)
+            (x, dy, image)
         };
         if let Some(node) = px {
-            let dx = if self.transposed {
-                conv::forward(g, dy, w, None)
+            let dx = if transposed {
+                conv::forward(g, dy, w, Epilogue::default())
             } else {
                 conv::input_grad(g, dy, w)
             };
@@ -314,8 +352,7 @@ impl Backward<Flex, 3> for ConvBackward {
             let dw = conv::weight_grad(g, image_side, feature_side);
             grads.register::<Flex>(node.id, tensor(dw, Shape::new([g.o, g.c, g.kh, g.kw])));
         }
-        if let Some(node) = pb {
-            let db = conv::channel_sums(dy, g.batch, bias_channels);
+        if let (Some(node), Some(db)) = (pb, db) {
             grads.register::<Flex>(node.id, tensor(db, Shape::new([bias_channels])));
         }
     }
@@ -324,21 +361,21 @@ impl Backward<Flex, 3> for ConvBackward {
 /// The convolution with autodiff: records [`ConvBackward`] when any input is tracked.
 fn conv_ad<C: CheckpointStrategy>(
     g: Geometry,
-    transposed: bool,
+    kind: ConvKind,
     inputs: [AdTensor<C>; 3],
 ) -> AdTensor<C> {
     let guards = inputs.each_ref().map(|t| t.node());
     let [x, w, b] = inputs.map(|t| contiguous(t.into_primitive()));
-    let output = conv_forward(&g, transposed, &x, &w, &b);
-    match (ConvBackward {
-        geometry: g,
-        transposed,
-    })
-    .prepare::<C>(guards)
-    .compute_bound()
-    .stateful()
+    let output = conv_forward(&g, kind, &x, &w, &b);
+    match (ConvBackward { geometry: g, kind })
+        .prepare::<C>(guards)
+        .compute_bound()
+        .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish((x, w), output),
+        OpsKind::Tracked(prep) => {
+            let y = kind.relu.then(|| output.clone());
+            prep.finish((x, w, y), output)
+        }
         OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
@@ -418,8 +455,18 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         apply_quaternary(op, Tracked::<C, _>([a, b, c, d], PhantomData))
     }
 
-    fn fused_conv2d(x: AdTensor<C>, w: AdTensor<C>, b: AdTensor<C>, g: Geometry) -> AdTensor<C> {
-        conv_ad::<C>(g, false, [x, w, b])
+    fn fused_conv2d(
+        x: AdTensor<C>,
+        w: AdTensor<C>,
+        b: AdTensor<C>,
+        g: Geometry,
+        relu: bool,
+    ) -> AdTensor<C> {
+        let kind = ConvKind {
+            transposed: false,
+            relu,
+        };
+        conv_ad::<C>(g, kind, [x, w, b])
     }
 
     fn fused_conv_transpose2d(
@@ -427,7 +474,12 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         w: AdTensor<C>,
         b: AdTensor<C>,
         g: Geometry,
+        relu: bool,
     ) -> AdTensor<C> {
-        conv_ad::<C>(g, true, [x, w, b])
+        let kind = ConvKind {
+            transposed: true,
+            relu,
+        };
+        conv_ad::<C>(g, kind, [x, w, b])
     }
 }

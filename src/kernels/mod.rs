@@ -417,12 +417,13 @@ impl AdamStep {
     }
 }
 
-/// Runs the convolution kernels of [`conv`] (the transposed convolution when `transposed`), or
-/// returns the inputs when they are not all float32 tensors on `flex` (or the fused kernels
-/// are off). The caller has checked the shapes against `geometry`.
+/// Runs the convolution kernels of [`conv`] (the transposed convolution when `transposed`,
+/// followed by a ReLU when `relu`), or returns the inputs when they are not all float32
+/// tensors on `flex` (or the fused kernels are off). The caller has checked the shapes against
+/// `geometry`.
 #[allow(clippy::type_complexity)]
 pub(crate) fn convolution(
-    transposed: bool,
+    (transposed, relu): (bool, bool),
     inputs: (Tensor<4>, Tensor<4>, Tensor<1>),
     geometry: crate::nn::ConvGeometry,
 ) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>, Tensor<1>)> {
@@ -438,14 +439,14 @@ pub(crate) fn convolution(
         }
         let (x, w, b) = (x.into_dispatch(), w.into_dispatch(), b.into_dispatch());
         Ok(Tensor::from_dispatch(if transposed {
-            <Dispatch as FusedKernels>::fused_conv_transpose2d(x, w, b, geometry)
+            <Dispatch as FusedKernels>::fused_conv_transpose2d(x, w, b, geometry, relu)
         } else {
-            <Dispatch as FusedKernels>::fused_conv2d(x, w, b, geometry)
+            <Dispatch as FusedKernels>::fused_conv2d(x, w, b, geometry, relu)
         }))
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (transposed, geometry);
+        let _ = (transposed, relu, geometry);
         Err(inputs)
     }
 }

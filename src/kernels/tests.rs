@@ -67,8 +67,8 @@ pub(crate) fn conv3x3(
     }
 }
 
-/// A convolution's forward pass: geometry, input, weight, bias.
-pub(crate) type ConvForward = fn(&conv::Geometry, &[f32], &[f32], Option<&[f32]>) -> Vec<f32>;
+/// A convolution's forward pass: geometry, input, weight, bias and activation.
+pub(crate) type ConvForward = fn(&conv::Geometry, &[f32], &[f32], conv::Epilogue<'_>) -> Vec<f32>;
 /// A convolution's weight gradient: geometry, input, output gradient.
 pub(crate) type ConvWeightGrad = fn(&conv::Geometry, &[f32], &[f32]) -> Vec<f32>;
 
@@ -89,13 +89,19 @@ pub(crate) fn check_against_patch_matrix(
     let bias = spread(g.o, -1.0, 1.0, 3);
     let dy = spread(g.batch * g.feature(), -1.0, 1.0, 4);
     let names = (kernels, "patch matrix");
-    assert_close_scaled(
-        &format!("{name}: output"),
-        &forward(g, &x, &weight, Some(&bias)),
-        &conv::patch_forward(g, &x, &weight, Some(&bias)),
-        1e-5,
-        names,
-    );
+    for relu in [false, true] {
+        let out = conv::Epilogue {
+            bias: Some(&bias),
+            relu,
+        };
+        assert_close_scaled(
+            &format!("{name}: output (ReLU: {relu})"),
+            &forward(g, &x, &weight, out),
+            &conv::patch_forward(g, &x, &weight, out),
+            1e-5,
+            names,
+        );
+    }
     assert_close_scaled(
         &format!("{name}: weight gradient"),
         &weight_grad(g, &x, &dy),

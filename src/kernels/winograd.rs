@@ -35,7 +35,9 @@ use rayon::prelude::*;
 
 use super::cpu::{assume_init, uninit};
 
-use super::conv::{Geometry, add_vectors, copy_blocks, images_per_task, masked_block, matmul};
+use super::conv::{
+    Epilogue, Geometry, add_vectors, copy_blocks, images_per_task, masked_block, matmul,
+};
 
 /// Transformed positions per tile: a 4 × 4 input patch for a 2 × 2 output tile.
 const XI: usize = 16;
@@ -297,7 +299,7 @@ fn times_a(mm: &[&[f32]; XI], r: usize, t: usize) -> (f32, f32) {
     (m0 + m1 + m2, m1 - m2 - m3)
 }
 
-/// Writes `y = Aᵀ M A (+ bias)` of every tile of one image from `m[ξ][o][t0 + t]` (`stride`
+/// Writes `y = Aᵀ M A` with the [`Epilogue`] `out` (bias, activation) of every tile of one image from `m[ξ][o][t0 + t]` (`stride`
 /// tiles per row of `m`) into `y` (`o × oh × ow`); the parts of tiles past the output's last
 /// row or column are dropped.
 #[inline(always)]
@@ -305,14 +307,14 @@ fn output_tiles_run(
     g: &Geometry,
     tl: &Tiles,
     (m, stride, t0): (&[f32], usize, usize),
-    bias: Option<&[f32]>,
+    out: Epilogue<'_>,
     ys: &mut [f32],
     y: &mut [MaybeUninit<f32>],
 ) {
     let (tw, n) = (tl.tw, tl.per_image());
     let pairs = g.ow / 2;
     for o in 0..g.o {
-        let b = bias.map_or(0.0, |b| b[o]);
+        let b = out.bias_of(o);
         let mm: [&[f32]; XI] = std::array::from_fn(|xi| &m[(xi * g.o + o) * stride + t0..][..n]);
         let [y00, y01, y10, y11] = four_rows(ys, [0, n, 2 * n, 3 * n], n);
         for t in 0..n {
@@ -322,10 +324,10 @@ fn output_tiles_run(
                 times_a(&mm, 2, t),
                 times_a(&mm, 3, t),
             );
-            y00[t] = q0.0 + q1.0 + q2.0 + b;
-            y01[t] = q0.1 + q1.1 + q2.1 + b;
-            y10[t] = q1.0 - q2.0 - q3.0 + b;
-            y11[t] = q1.1 - q2.1 - q3.1 + b;
+            y00[t] = out.activate(q0.0 + q1.0 + q2.0 + b);
+            y01[t] = out.activate(q0.1 + q1.1 + q2.1 + b);
+            y10[t] = out.activate(q1.0 - q2.0 - q3.0 + b);
+            y11[t] = out.activate(q1.1 - q2.1 - q3.1 + b);
         }
         for oy in 0..g.oh {
             let (ty, a) = (oy / 2, oy % 2);
@@ -352,7 +354,7 @@ multiversion!(fn output_tiles[](
     g: &Geometry,
     tl: &Tiles,
     m: (&[f32], usize, usize),
-    bias: Option<&[f32]>,
+    out: Epilogue<'_>,
     ys: &mut [f32],
     y: &mut [MaybeUninit<f32>],
 ) => output_tiles_run);
@@ -455,14 +457,14 @@ fn transform_weight(g: &Geometry, weight: &[f32]) -> Vec<f32> {
     u
 }
 
-/// The convolution's output, `o × oh × ow` per image, plus `bias` (length `o`) when given.
-pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+/// The convolution's output, `o × oh × ow` per image, with the [`Epilogue`] `out`.
+pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>) -> Vec<f32> {
     let tl = Tiles::new(g);
     let u = transform_weight(g, weight);
     let per_task = images_per_task(g);
     let (feature, image, tiles) = (g.feature(), g.image(), tl.per_image());
-    let mut out = uninit(g.batch * feature);
-    out.par_chunks_mut(feature * per_task)
+    let mut ys = uninit(g.batch * feature);
+    ys.par_chunks_mut(feature * per_task)
         .enumerate()
         .for_each(|(task, outs)| {
             with_scratch(g, &tl, |s| {
@@ -490,13 +492,13 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f3
                     }
                     for i in 0..n {
                         let y = &mut outs[(start + i) * feature..][..feature];
-                        output_tiles(g, &tl, (&s.m, stride, i * tiles), bias, &mut s.y, y);
+                        output_tiles(g, &tl, (&s.m, stride, i * tiles), out, &mut s.y, y);
                     }
                 }
             })
         });
     // SAFETY: output_tiles wrote every value of every image.
-    unsafe { assume_init(out) }
+    unsafe { assume_init(ys) }
 }
 
 /// The gradient with respect to the weight, `o × c × 3 × 3`: `Gᵀ (Σ ∂M · Vᵀ) G`.
