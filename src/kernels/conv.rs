@@ -87,21 +87,29 @@ impl Epilogue<'_> {
         self.bias.map_or(0.0, |b| b[o])
     }
 
-    /// The activation: `max(0, v)` when `relu`, `v` otherwise.
+    /// The activation's floor for [`at_least`]: 0 for the ReLU, −∞ (no change) otherwise.
+    /// One branch-free select in the kernels' inner loops, whichever the activation.
     #[inline(always)]
-    pub(super) fn activate(&self, v: f32) -> f32 {
-        if self.relu { v.max(0.0) } else { v }
+    pub(crate) fn floor(&self) -> f32 {
+        if self.relu { 0.0 } else { f32::NEG_INFINITY }
     }
 
-    /// [`Epilogue::activate`] on every value of `t` (already with its bias).
+    /// The activation on every value of `t` (already with its bias).
     #[inline(always)]
-    pub(super) fn activate_all(&self, t: &mut [f32]) {
+    pub(crate) fn activate_all(&self, t: &mut [f32]) {
         if self.relu {
             for v in t {
-                *v = v.max(0.0);
+                *v = at_least(*v, 0.0);
             }
         }
     }
+}
+
+/// `floor` where `v < floor`, else `v`: with floor 0 a ReLU that keeps NaN (unlike
+/// `f32::max`, which would turn it into 0 and hide it), with floor −∞ the identity.
+#[inline(always)]
+pub(crate) fn at_least(v: f32, floor: f32) -> f32 {
+    if v < floor { floor } else { v }
 }
 
 /// Extra values at the end of the padded image and of the patch matrix, so that a run can
@@ -534,8 +542,8 @@ pub(crate) fn patch_weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32>
 }
 
 /// `a + b`, value by value (the two are equally long): the reduction of per-thread gradients.
-pub(super) fn add_vectors(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
-    for (x, y) in a.iter_mut().zip(&b) {
+pub(super) fn add_vectors<T: Copy + core::ops::AddAssign>(mut a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    for (x, &y) in a.iter_mut().zip(&b) {
         *x += y;
     }
     a
@@ -544,8 +552,8 @@ pub(super) fn add_vectors(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
 /// Sums `t` (`batch × channels × pixels`) over images and pixels: one value per channel
 /// (16 float32 lanes per row, the rows added in float64), split over threads by image. When
 /// `relu_output` (the output of a ReLU, shaped as `t`) is given, `t` is first set to 0 where
-/// that output is 0: the gradient `t` of the ReLU's output becomes the gradient of its input
-/// (ReLU's derivative at 0 taken as 0, as burn and PyTorch take it), in the same pass.
+/// that output is 0 or less: the gradient `t` of the ReLU's output becomes the gradient of its
+/// input (ReLU's derivative at 0 taken as 0, as burn and PyTorch take it), in the same pass.
 pub(crate) fn channel_sums(
     t: &mut [f32],
     relu_output: Option<&[f32]>,
@@ -565,67 +573,68 @@ pub(crate) fn channel_sums(
             || vec![0.0f64; channels],
             |mut sums, (i, part)| {
                 if let Some(y) = relu_output {
-                    for (d, &y) in part.iter_mut().zip(&y[i * chunk..]) {
-                        if y <= 0.0 {
-                            *d = 0.0;
-                        }
-                    }
+                    relu_mask(part, &y[i * chunk..]);
                 }
-                for img in part.chunks_exact(image) {
-                    for (s, row) in sums.iter_mut().zip(img.chunks_exact(pixels)) {
-                        *s += row_sum(row);
-                    }
-                }
+                add_row_sums(part, pixels, &mut sums);
                 sums
             },
         )
-        .reduce(
-            || vec![0.0f64; channels],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                a
-            },
-        );
+        .reduce(|| vec![0.0f64; channels], add_vectors);
     sums.into_iter().map(|s| s as f32).collect()
 }
 
-/// The sum of one row in 16 float32 lanes, added in float64.
+/// `d = 0` where `y ≤ 0` (`y` may be longer than `d`).
 #[inline(always)]
-fn row_sum(row: &[f32]) -> f64 {
-    let mut lanes = [0.0f32; 16];
-    let mut blocks = row.chunks_exact(16);
-    for block in &mut blocks {
-        for (l, v) in lanes.iter_mut().zip(block) {
-            *l += v;
-        }
+fn relu_mask_run(d: &mut [f32], y: &[f32]) {
+    let y = &y[..d.len()];
+    for (d, &y) in d.iter_mut().zip(y) {
+        *d = if y <= 0.0 { 0.0 } else { *d };
     }
-    let tail: f32 = blocks.remainder().iter().sum();
-    lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
 }
 
-/// Adds `bias[c]` to every one of the `pixels` values of channel `c` of `t`
-/// (`batch × channels × pixels`), then takes `max(0, ·)` when `relu`.
-pub(crate) fn add_channel_bias(t: &mut [f32], bias: &[f32], pixels: usize, relu: bool) {
-    let image = (bias.len() * pixels).max(1);
-    t.par_chunks_mut(image * images_per_chunk(image))
-        .for_each(|chunk| {
-            for img in chunk.chunks_exact_mut(image) {
-                for (row, &v) in img.chunks_exact_mut(pixels).zip(bias) {
-                    if relu {
-                        for x in row {
-                            *x = (*x + v).max(0.0);
-                        }
-                    } else {
-                        for x in row {
-                            *x += v;
-                        }
-                    }
+multiversion!(fn relu_mask[](d: &mut [f32], y: &[f32]) => relu_mask_run);
+
+/// Adds the sum of each `pixels`-long row of `t` to `sums[row mod channels]`.
+#[inline(always)]
+fn add_row_sums_run(t: &[f32], pixels: usize, sums: &mut [f64]) {
+    for img in t.chunks_exact(pixels * sums.len()) {
+        for (s, row) in sums.iter_mut().zip(img.chunks_exact(pixels)) {
+            let mut lanes = [0.0f32; 16];
+            let mut blocks = row.chunks_exact(16);
+            for block in &mut blocks {
+                for (l, v) in lanes.iter_mut().zip(block) {
+                    *l += v;
                 }
             }
-        });
+            let tail: f32 = blocks.remainder().iter().sum();
+            *s += lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64;
+        }
+    }
 }
+
+multiversion!(fn add_row_sums[](t: &[f32], pixels: usize, sums: &mut [f64]) => add_row_sums_run);
+
+/// Adds `bias[c]` to every one of the `pixels` values of channel `c` of `t`
+/// (`batch × channels × pixels`), then takes the ReLU when `relu`.
+pub(crate) fn add_channel_bias(t: &mut [f32], bias: &[f32], pixels: usize, relu: bool) {
+    let image = (bias.len() * pixels).max(1);
+    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
+    t.par_chunks_mut(image * images_per_chunk(image))
+        .for_each(|chunk| add_bias(chunk, bias, pixels, floor));
+}
+
+#[inline(always)]
+fn add_bias_run(t: &mut [f32], bias: &[f32], pixels: usize, floor: f32) {
+    for img in t.chunks_exact_mut(bias.len() * pixels) {
+        for (row, &v) in img.chunks_exact_mut(pixels).zip(bias) {
+            for x in row {
+                *x = at_least(*x + v, floor);
+            }
+        }
+    }
+}
+
+multiversion!(fn add_bias[](t: &mut [f32], bias: &[f32], pixels: usize, floor: f32) => add_bias_run);
 
 /// Images of `len` values per rayon task in the element-wise passes: about 64 Ki values.
 fn images_per_chunk(len: usize) -> usize {

@@ -411,3 +411,28 @@ fn adam_runs_fused_on_flex_only() {
     set_fused_kernels(true);
     assert!(off);
 }
+
+#[test]
+fn the_fused_relu_keeps_nan_and_masks_its_gradient() {
+    use super::conv::{Epilogue, at_least, channel_sums};
+    // Forward: the floor of the ReLU, and −∞ (no activation), both leave NaN as NaN.
+    let relu = Epilogue {
+        bias: None,
+        relu: true,
+    };
+    assert!(at_least(f32::NAN, relu.floor()).is_nan());
+    assert!(at_least(f32::NAN, Epilogue::default().floor()).is_nan());
+    assert_eq!(at_least(-2.0, relu.floor()), 0.0);
+    assert_eq!(at_least(-2.0, Epilogue::default().floor()), -2.0);
+    let mut t = [-1.0, 3.0, 0.5, f32::NAN];
+    relu.activate_all(&mut t);
+    assert_eq!(t[..3], [0.0, 3.0, 0.5]);
+    assert!(t[3].is_nan());
+    // Backward: 2 images × 2 channels × 2 pixels; the gradient survives where the output is
+    // positive (or NaN, as burn's mask keeps it), and the bias gradient sums what survives.
+    let y = [0.0, 1.0, 2.0, -0.0, f32::NAN, 0.0, 3.0, 4.0];
+    let mut dy = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+    let sums = channel_sums(&mut dy, Some(&y), 2, 2);
+    assert_eq!(dy, [0.0, 2.0, 3.0, 0.0, 5.0, 0.0, 7.0, 8.0]);
+    assert_eq!(sums, [2.0 + 5.0, 3.0 + 7.0 + 8.0]);
+}

@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use super::cpu::{assume_init, uninit};
 
 use super::conv::{
-    Epilogue, Geometry, add_vectors, copy_blocks, images_per_task, masked_block, matmul,
+    Epilogue, Geometry, add_vectors, at_least, copy_blocks, images_per_task, masked_block, matmul,
 };
 
 /// Transformed positions per tile: a 4 × 4 input patch for a 2 × 2 output tile.
@@ -314,7 +314,7 @@ fn output_tiles_run(
     let (tw, n) = (tl.tw, tl.per_image());
     let pairs = g.ow / 2;
     for o in 0..g.o {
-        let b = out.bias_of(o);
+        let (b, floor) = (out.bias_of(o), out.floor());
         let mm: [&[f32]; XI] = std::array::from_fn(|xi| &m[(xi * g.o + o) * stride + t0..][..n]);
         let [y00, y01, y10, y11] = four_rows(ys, [0, n, 2 * n, 3 * n], n);
         for t in 0..n {
@@ -324,10 +324,10 @@ fn output_tiles_run(
                 times_a(&mm, 2, t),
                 times_a(&mm, 3, t),
             );
-            y00[t] = out.activate(q0.0 + q1.0 + q2.0 + b);
-            y01[t] = out.activate(q0.1 + q1.1 + q2.1 + b);
-            y10[t] = out.activate(q1.0 - q2.0 - q3.0 + b);
-            y11[t] = out.activate(q1.1 - q2.1 - q3.1 + b);
+            y00[t] = at_least(q0.0 + q1.0 + q2.0 + b, floor);
+            y01[t] = at_least(q0.1 + q1.1 + q2.1 + b, floor);
+            y10[t] = at_least(q1.0 - q2.0 - q3.0 + b, floor);
+            y11[t] = at_least(q1.1 - q2.1 - q3.1 + b, floor);
         }
         for oy in 0..g.oh {
             let (ty, a) = (oy / 2, oy % 2);
