@@ -300,14 +300,53 @@ fn transform_input(g: &Geometry, tl: &Tiles, x: &[f32], s: &mut Scratch, stride:
     input_tiles(g, tl, x, s, stride, t0);
 }
 
+/// Writes `∂M` of one image like [`output_grad_tiles`], through [`wide_rows`] where it applies.
+#[inline]
+fn transform_output_grad(
+    g: &Geometry,
+    tl: &Tiles,
+    dy: &[f32],
+    s: &mut Scratch,
+    stride: usize,
+    t0: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide_rows::applies(tl) && g.ow <= 2 * tl.tw {
+        // SAFETY: `applies` checked that the CPU has AVX-512F.
+        unsafe { wide_rows::output_grad_tiles(g, tl, dy, &mut s.m, stride, t0) };
+        return;
+    }
+    output_grad_tiles(g, tl, dy, s, stride, t0);
+}
+
+/// Writes one image's output like [`output_tiles`], through [`wide_rows`] where it applies.
+#[inline]
+fn transform_output(
+    g: &Geometry,
+    tl: &Tiles,
+    m: (&[f32], usize, usize),
+    out: Epilogue<'_>,
+    ys: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide_rows::applies(tl) && g.ow <= 2 * tl.tw {
+        // SAFETY: `applies` checked that the CPU has AVX-512F.
+        unsafe { wide_rows::output_tiles(g, tl, m, out, y) };
+        return;
+    }
+    output_tiles(g, tl, m, out, ys, y);
+}
+
 /// The input transform with one AVX-512 register per padded row (16 columns): `Bᵀ` as four
 /// additions of whole rows, then `B` on each result with lane permutations, two rows at a time.
 /// No plane copies and no loops of a few dozen tiles, which made the flat version cost more
 /// than its matrix products on the conv VAE's 14 × 14 layers.
 #[cfg(target_arch = "x86_64")]
 mod wide_rows {
-    use super::{Geometry, Tiles, XI};
+    use super::{Epilogue, Geometry, Tiles, XI};
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// Whether [`input_tiles`] takes this tile grid on this CPU.
     pub(super) fn applies(tl: &Tiles) -> bool {
@@ -418,6 +457,151 @@ mod wide_rows {
                             unsafe { _mm512_mask_storeu_ps(v.as_mut_ptr().add(at), keep, lanes) };
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Writes `∂M = A ∂y Aᵀ` of every tile of one image's output gradient `dy`
+    /// (`o × oh × ow`) into `m[ξ][o][t0 + t]`, as [`super::output_grad_tiles`] does: `A` as
+    /// whole-row additions, `Aᵀ` with lane permutations.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, and the grid must fit (see [`applies`]).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn output_grad_tiles(
+        g: &Geometry,
+        tl: &Tiles,
+        dy: &[f32],
+        m: &mut [f32],
+        stride: usize,
+        t0: usize,
+    ) {
+        let (th, tw) = (tl.th, tl.tw);
+        assert!(
+            2 * tw + 2 <= 16 && g.ow <= 2 * tw,
+            "an output row fits one register"
+        );
+        assert!(dy.len() >= g.o * g.oh * g.ow, "the whole image");
+        assert!(
+            t0 + th * tw <= stride && XI * g.o * stride <= m.len(),
+            "∂M holds the image's tiles"
+        );
+        let load: __mmask16 = ((1u32 << g.ow) - 1) as __mmask16;
+        let keep: __mmask16 = ((1u32 << tw) - 1) as __mmask16;
+        let (even, odd, zero) = (pick(0), pick(1), _mm512_setzero_ps());
+        for o in 0..g.o {
+            let plane = &dy[o * g.oh * g.ow..][..g.oh * g.ow];
+            // Row `r` of the gradient, zero past its last row and column.
+            let row = |r: usize| {
+                if r < g.oh {
+                    // SAFETY: the mask reads the row's `ow` values.
+                    unsafe { _mm512_maskz_loadu_ps(load, plane[r * g.ow..].as_ptr()) }
+                } else {
+                    zero
+                }
+            };
+            for ty in 0..th {
+                let (y0, y1) = (row(2 * ty), row(2 * ty + 1));
+                // A ∂y: rows y0, y0 + y1, y0 − y1, −y1.
+                let r = [
+                    y0,
+                    _mm512_add_ps(y0, y1),
+                    _mm512_sub_ps(y0, y1),
+                    _mm512_sub_ps(zero, y1),
+                ];
+                for i in [0, 2] {
+                    let (a, b) = (r[i], r[i + 1]);
+                    let e = _mm512_permutex2var_ps(a, even, b);
+                    let od = _mm512_permutex2var_ps(a, odd, b);
+                    // (A ∂y) Aᵀ: columns e, e + o, e − o, −o.
+                    let cols = [
+                        e,
+                        _mm512_add_ps(e, od),
+                        _mm512_sub_ps(e, od),
+                        _mm512_sub_ps(zero, od),
+                    ];
+                    for (k, value) in cols.into_iter().enumerate() {
+                        let high = _mm512_shuffle_f32x4::<0b11_10_11_10>(value, value);
+                        for (row_i, lanes) in [(i, value), (i + 1, high)] {
+                            let at = ((4 * row_i + k) * g.o + o) * stride + t0 + ty * tw;
+                            // SAFETY: `tw` values from `at`, inside `m` (asserted above).
+                            unsafe { _mm512_mask_storeu_ps(m.as_mut_ptr().add(at), keep, lanes) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `y = Aᵀ M A` with the [`Epilogue`] `out` of every tile of one image from
+    /// `m[ξ][o][t0 + t]` into `y` (`o × oh × ow`), as [`super::output_tiles`] does.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, and the grid must fit (see [`applies`]).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn output_tiles(
+        g: &Geometry,
+        tl: &Tiles,
+        (m, stride, t0): (&[f32], usize, usize),
+        out: Epilogue<'_>,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        let (th, tw) = (tl.th, tl.tw);
+        assert!(
+            2 * tw + 2 <= 16 && g.ow <= 2 * tw,
+            "an output row fits one register"
+        );
+        assert!(y.len() >= g.o * g.oh * g.ow, "the whole image");
+        assert!(
+            t0 + th * tw <= stride && XI * g.o * stride <= m.len(),
+            "M holds the image's tiles"
+        );
+        let read: __mmask16 = ((1u32 << tw) - 1) as __mmask16;
+        let write: __mmask16 = ((1u32 << g.ow) - 1) as __mmask16;
+        // Lanes 2tx and 2tx + 1 of an output row from tile tx of the left and right values.
+        let interleave = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let floor = _mm512_set1_ps(out.floor());
+        for o in 0..g.o {
+            let bias = _mm512_set1_ps(out.bias_of(o));
+            for ty in 0..th {
+                // SAFETY: `tw` values of row (ξ, o) from the image's tile row, inside `m`.
+                let mm: [__m512; XI] = std::array::from_fn(|xi| unsafe {
+                    let at = (xi * g.o + o) * stride + t0 + ty * tw;
+                    _mm512_maskz_loadu_ps(read, m.as_ptr().add(at))
+                });
+                // M A: each row's (m0 + m1 + m2, m1 − m2 − m3).
+                let q: [(__m512, __m512); 4] = std::array::from_fn(|r| {
+                    let [m0, m1, m2, m3] = [mm[4 * r], mm[4 * r + 1], mm[4 * r + 2], mm[4 * r + 3]];
+                    (
+                        _mm512_add_ps(_mm512_add_ps(m0, m1), m2),
+                        _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3),
+                    )
+                });
+                // Aᵀ (M A): rows q0 + q1 + q2 and q1 − q2 − q3.
+                let top = (
+                    _mm512_add_ps(_mm512_add_ps(q[0].0, q[1].0), q[2].0),
+                    _mm512_add_ps(_mm512_add_ps(q[0].1, q[1].1), q[2].1),
+                );
+                let bottom = (
+                    _mm512_sub_ps(_mm512_sub_ps(q[1].0, q[2].0), q[3].0),
+                    _mm512_sub_ps(_mm512_sub_ps(q[1].1, q[2].1), q[3].1),
+                );
+                for (a, (left, right)) in [(0, top), (1, bottom)] {
+                    let oy = 2 * ty + a;
+                    if oy >= g.oh {
+                        break;
+                    }
+                    let v = _mm512_add_ps(_mm512_permutex2var_ps(left, interleave, right), bias);
+                    // The activation's floor where v < floor (NaN stays).
+                    let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, floor);
+                    let v = _mm512_mask_blend_ps(below, v, floor);
+                    let at = (o * g.oh + oy) * g.ow;
+                    // SAFETY: `ow` values of output row oy, inside `y`; MaybeUninit<f32> has
+                    // the layout of f32.
+                    unsafe {
+                        _mm512_mask_storeu_ps(y.as_mut_ptr().add(at).cast::<f32>(), write, v)
+                    };
                 }
             }
         }
@@ -629,7 +813,8 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>
                     }
                     for i in 0..n {
                         let y = &mut outs[(start + i) * feature..][..feature];
-                        output_tiles(g, &tl, (&s.m, stride, i * tiles), out, &mut s.y, y);
+                        let m = (&s.m[..], stride, i * tiles);
+                        transform_output(g, &tl, m, out, &mut s.y, y);
                     }
                 }
             })
@@ -658,7 +843,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         for (i, b) in (start..start + n).enumerate() {
                             transform_input(g, &tl, &x[b * image..][..image], s, stride, i * tiles);
                             let dy_b = &dy[b * feature..][..feature];
-                            output_grad_tiles(g, &tl, dy_b, s, stride, i * tiles);
+                            transform_output_grad(g, &tl, dy_b, s, stride, i * tiles);
                         }
                         for xi in 0..XI {
                             // SAFETY: ∂U[ξ] is o × c, ∂M[ξ] o × stride (row-major) and V[ξ]ᵀ
@@ -727,11 +912,13 @@ mod tests {
         }
     }
 
-    /// The AVX-512 input transform against the flat one, value for value (within rounding:
-    /// the two add in different orders), on grids with every padding and up to 7 tiles a row.
+    /// The AVX-512 transforms against the flat ones, value for value (within rounding: the
+    /// two add in different orders), on grids with every padding and up to 7 tiles a row: the
+    /// input transform, the output gradient's and the output's (with bias and ReLU).
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn the_register_input_transform_equals_the_flat_one() {
+    fn the_register_transforms_equal_the_flat_ones() {
+        use crate::kernels::tests::{assert_close_scaled, spread};
         let cases = [
             (3, 16, (14, 14), 16, (1, 1), (1, 1)),
             (2, 16, (9, 11), 24, (0, 0), (0, 0)),
@@ -748,27 +935,51 @@ mod tests {
             let g = conv3x3(batch, c, hw, o, before, after);
             let tl = Tiles::new(&g);
             assert!(wide_rows::applies(&tl), "{g:?}");
-            let x = crate::kernels::tests::spread(g.batch * g.image(), -1.0, 1.0, 7);
+            let x = spread(g.batch * g.image(), -1.0, 1.0, 7);
+            let dy = spread(g.batch * g.feature(), -1.0, 1.0, 8);
             let (mut flat, mut wide) = (Scratch::default(), Scratch::default());
             flat.fit(&g, &tl);
             wide.fit(&g, &tl);
             let (n, tiles) = (g.batch, tl.per_image());
             for b in 0..n {
                 let image = &x[b * g.image()..][..g.image()];
+                let grad = &dy[b * g.feature()..][..g.feature()];
                 input_tiles(&g, &tl, image, &mut flat, n * tiles, b * tiles);
+                output_grad_tiles(&g, &tl, grad, &mut flat, n * tiles, b * tiles);
                 // SAFETY: the CPU has AVX-512F and the grid fits (checked above).
                 unsafe {
-                    wide_rows::input_tiles(&g, &tl, image, &mut wide.v, n * tiles, b * tiles)
-                };
+                    wide_rows::input_tiles(&g, &tl, image, &mut wide.v, n * tiles, b * tiles);
+                    wide_rows::output_grad_tiles(&g, &tl, grad, &mut wide.m, n * tiles, b * tiles);
+                }
             }
-            let len = XI * g.c * n * tiles;
-            crate::kernels::tests::assert_close_scaled(
-                &format!("{g:?}"),
-                &wide.v[..len],
-                &flat.v[..len],
-                1e-6,
-                ("registers", "flat"),
-            );
+            let names = ("registers", "flat");
+            let (len_v, len_m) = (XI * g.c * n * tiles, XI * g.o * n * tiles);
+            let what = format!("{g:?}");
+            assert_close_scaled(&what, &wide.v[..len_v], &flat.v[..len_v], 1e-6, names);
+            assert_close_scaled(&what, &wide.m[..len_m], &flat.m[..len_m], 1e-6, names);
+            // The output transform of the same ∂M values, as if they were M.
+            let bias = spread(g.o, -1.0, 1.0, 9);
+            for relu in [false, true] {
+                let out = Epilogue {
+                    bias: Some(&bias),
+                    relu,
+                };
+                let mut ys = vec![
+                    [MaybeUninit::<f32>::uninit(); 1].repeat(g.feature()),
+                    [MaybeUninit::<f32>::uninit(); 1].repeat(g.feature()),
+                ];
+                for b in 0..n {
+                    let m = (&flat.m[..], n * tiles, b * tiles);
+                    output_tiles(&g, &tl, m, out, &mut flat.y, &mut ys[0]);
+                    // SAFETY: as above.
+                    unsafe { wide_rows::output_tiles(&g, &tl, m, out, &mut ys[1]) };
+                    // SAFETY: both wrote every value of the image.
+                    let [want, got] = [0, 1].map(|k| unsafe {
+                        std::slice::from_raw_parts(ys[k].as_ptr().cast::<f32>(), g.feature())
+                    });
+                    assert_close_scaled(&format!("{what} output"), got, want, 1e-6, names);
+                }
+            }
         }
     }
 
