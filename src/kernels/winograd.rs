@@ -964,10 +964,7 @@ mod tests {
                     bias: Some(&bias),
                     relu,
                 };
-                let mut ys = vec![
-                    [MaybeUninit::<f32>::uninit(); 1].repeat(g.feature()),
-                    [MaybeUninit::<f32>::uninit(); 1].repeat(g.feature()),
-                ];
+                let mut ys = [(); 2].map(|_| [MaybeUninit::<f32>::uninit(); 1].repeat(g.feature()));
                 for b in 0..n {
                     let m = (&flat.m[..], n * tiles, b * tiles);
                     output_tiles(&g, &tl, m, out, &mut flat.y, &mut ys[0]);
