@@ -138,7 +138,7 @@ struct Args {
     #[arg(long)]
     no_fused: bool,
     /// conv model: run the convolutions through the crate's kernels (`nn::FastConv`, about
-    /// 2.6× faster training on flex, same results up to float rounding). Not yet the default:
+    /// 2.8× faster training on flex, same results up to float rounding). Not yet the default:
     /// the rounding differences grow in RMSprop's first steps, and its 20-epoch result has not
     /// been measured (with seed 1 it collapsed in epoch 1; see the README).
     #[arg(long)]
