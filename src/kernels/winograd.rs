@@ -384,6 +384,31 @@ mod wide_rows {
         }
     }
 
+    /// Stores the four column values `cols[k]` of transform rows `i` (lanes 0–7) and `i + 1`
+    /// (lanes 8–15) of one tile row: the `keep` lanes of row `r`, column `k` go to
+    /// `dst[at(4r + k)…]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, and `dst` must hold the `keep` lanes from every `at(ξ)`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_two_rows(
+        dst: &mut [f32],
+        cols: [__m512; 4],
+        i: usize,
+        keep: __mmask16,
+        at: impl Fn(usize) -> usize,
+    ) {
+        for (k, value) in cols.into_iter().enumerate() {
+            let high = _mm512_shuffle_f32x4::<0b11_10_11_10>(value, value);
+            for (row, lanes) in [(i, value), (i + 1, high)] {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    _mm512_mask_storeu_ps(dst.as_mut_ptr().add(at(4 * row + k)), keep, lanes)
+                };
+            }
+        }
+    }
+
     /// Writes `V = Bᵀ d B` of every tile of one image `x` (`c × h × w`) into
     /// `v[ξ][c][t0 + t]` (`stride` tiles per row of `v`), as [`super::input_tiles`] does.
     ///
@@ -449,14 +474,9 @@ mod wide_rows {
                         _mm512_sub_ps(e2, o),
                         _mm512_sub_ps(o, o2),
                     ];
-                    for (k, value) in cols.into_iter().enumerate() {
-                        let high = _mm512_shuffle_f32x4::<0b11_10_11_10>(value, value);
-                        for (row_i, lanes) in [(i, value), (i + 1, high)] {
-                            let at = ((4 * row_i + k) * g.c + c) * stride + t0 + ty * tw;
-                            // SAFETY: `tw` values from `at`, inside `v` (asserted above).
-                            unsafe { _mm512_mask_storeu_ps(v.as_mut_ptr().add(at), keep, lanes) };
-                        }
-                    }
+                    let at = |xi: usize| (xi * g.c + c) * stride + t0 + ty * tw;
+                    // SAFETY: `tw` values from each `at(ξ)`, inside `v` (asserted above).
+                    unsafe { store_two_rows(v, cols, i, keep, at) };
                 }
             }
         }
@@ -521,14 +541,9 @@ mod wide_rows {
                         _mm512_sub_ps(e, od),
                         _mm512_sub_ps(zero, od),
                     ];
-                    for (k, value) in cols.into_iter().enumerate() {
-                        let high = _mm512_shuffle_f32x4::<0b11_10_11_10>(value, value);
-                        for (row_i, lanes) in [(i, value), (i + 1, high)] {
-                            let at = ((4 * row_i + k) * g.o + o) * stride + t0 + ty * tw;
-                            // SAFETY: `tw` values from `at`, inside `m` (asserted above).
-                            unsafe { _mm512_mask_storeu_ps(m.as_mut_ptr().add(at), keep, lanes) };
-                        }
-                    }
+                    let at = |xi: usize| (xi * g.o + o) * stride + t0 + ty * tw;
+                    // SAFETY: `tw` values from each `at(ξ)`, inside `m` (asserted above).
+                    unsafe { store_two_rows(m, cols, i, keep, at) };
                 }
             }
         }
