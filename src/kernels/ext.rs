@@ -39,25 +39,17 @@ pub(crate) trait FusedKernels: Backend {
         c: FloatTensor<Self>,
         d: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
-    /// A 2-D convolution (groups 1, dilation 1) of `x` (`[batch, c, h, w]`) with `weight`
-    /// (`[o, c, kh, kw]`) plus `bias` (`[o]`): `[batch, o, oh, ow]`, followed by a ReLU when
-    /// `relu`.
-    fn fused_conv2d(
+    /// With `kind.transposed == false`, the 2-D convolution (groups 1, dilation 1) of `x`
+    /// (`[batch, c, h, w]`) with `weight` (`[o, c, kh, kw]`) plus `bias` (`[o]`):
+    /// `[batch, o, oh, ow]`; with `kind.transposed`, the transposed convolution of the same
+    /// geometry: `x` (`[batch, o, oh, ow]`) with `weight` (`[o, c, kh, kw]`) plus `bias` (`[c]`):
+    /// `[batch, c, h, w]`. Followed by a ReLU when `kind.relu`.
+    fn fused_conv(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         geometry: Geometry,
-        relu: bool,
-    ) -> FloatTensor<Self>;
-    /// The transposed convolution of the same geometry: `x` (`[batch, o, oh, ow]`) with
-    /// `weight` (`[o, c, kh, kw]`) plus `bias` (`[c]`): `[batch, c, h, w]`, followed by a ReLU
-    /// when `relu`.
-    fn fused_conv_transpose2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        geometry: Geometry,
-        relu: bool,
+        kind: ConvKind,
     ) -> FloatTensor<Self>;
 }
 
@@ -183,31 +175,13 @@ impl FusedKernels for Flex {
         apply_quaternary(op, Plain([a, b, c, d]))
     }
 
-    fn fused_conv2d(
+    fn fused_conv(
         x: FlexTensor,
         w: FlexTensor,
         b: FlexTensor,
         g: Geometry,
-        relu: bool,
+        kind: ConvKind,
     ) -> FlexTensor {
-        let kind = ConvKind {
-            transposed: false,
-            relu,
-        };
-        conv_forward(&g, kind, &contiguous(x), &contiguous(w), &contiguous(b))
-    }
-
-    fn fused_conv_transpose2d(
-        x: FlexTensor,
-        w: FlexTensor,
-        b: FlexTensor,
-        g: Geometry,
-        relu: bool,
-    ) -> FlexTensor {
-        let kind = ConvKind {
-            transposed: true,
-            relu,
-        };
         conv_forward(&g, kind, &contiguous(x), &contiguous(w), &contiguous(b))
     }
 }
@@ -271,12 +245,12 @@ impl FusedOptim for Flex {
 
 /// Which convolution an operation runs, and whether a ReLU follows it.
 #[derive(Clone, Copy, Debug)]
-struct ConvKind {
+pub(crate) struct ConvKind {
     /// `false`: the convolution (image side in, feature side out); `true`: the transposed
     /// convolution (feature side in, image side out).
-    transposed: bool,
+    pub transposed: bool,
     /// Whether the output is `max(0, ·)` of the convolution's.
-    relu: bool,
+    pub relu: bool,
 }
 
 /// The convolution or transposed convolution of contiguous tensors (see [`ConvKind`]).
@@ -455,31 +429,13 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         apply_quaternary(op, Tracked::<C, _>([a, b, c, d], PhantomData))
     }
 
-    fn fused_conv2d(
+    fn fused_conv(
         x: AdTensor<C>,
         w: AdTensor<C>,
         b: AdTensor<C>,
         g: Geometry,
-        relu: bool,
+        kind: ConvKind,
     ) -> AdTensor<C> {
-        let kind = ConvKind {
-            transposed: false,
-            relu,
-        };
-        conv_ad::<C>(g, kind, [x, w, b])
-    }
-
-    fn fused_conv_transpose2d(
-        x: AdTensor<C>,
-        w: AdTensor<C>,
-        b: AdTensor<C>,
-        g: Geometry,
-        relu: bool,
-    ) -> AdTensor<C> {
-        let kind = ConvKind {
-            transposed: true,
-            relu,
-        };
         conv_ad::<C>(g, kind, [x, w, b])
     }
 }

@@ -438,11 +438,10 @@ pub(crate) fn convolution(
             return Err((x, w, b));
         }
         let (x, w, b) = (x.into_dispatch(), w.into_dispatch(), b.into_dispatch());
-        Ok(Tensor::from_dispatch(if transposed {
-            <Dispatch as FusedKernels>::fused_conv_transpose2d(x, w, b, geometry, relu)
-        } else {
-            <Dispatch as FusedKernels>::fused_conv2d(x, w, b, geometry, relu)
-        }))
+        let kind = ext::ConvKind { transposed, relu };
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_conv(x, w, b, geometry, kind),
+        ))
     }
     #[cfg(not(feature = "flex"))]
     {
