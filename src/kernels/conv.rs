@@ -22,8 +22,9 @@
 //!
 //! [`forward`] and [`weight_grad`] send 3 × 3, stride-1 geometries to
 //! [`winograd`](super::winograd) (16+ channels on both sides) or [`direct`](super::direct)
-//! (at most 4 on one side); the patch-matrix versions are [`patch_forward`] and
-//! [`patch_weight_grad`].
+//! (at most 4 on one side), and the rest to [`implicit`](super::implicit) on CPUs with AVX-512
+//! (the products read the padded image in place); the patch-matrix versions are
+//! [`patch_forward`] and [`patch_weight_grad`].
 
 use rayon::prelude::*;
 
@@ -31,35 +32,35 @@ pub(crate) use crate::nn::ConvGeometry as Geometry;
 
 impl Geometry {
     /// Rows of the zero-padded image that the kernel reads: `(oh − 1)·sh + kh`.
-    fn padded_h(&self) -> usize {
+    pub(super) fn padded_h(&self) -> usize {
         (self.oh - 1) * self.sh + self.kh
     }
 
     /// Columns of the zero-padded image that the kernel reads: `(ow − 1)·sw + kw`.
-    fn padded_w(&self) -> usize {
+    pub(super) fn padded_w(&self) -> usize {
         (self.ow - 1) * self.sw + self.kw
     }
 
     /// Each padded row is stored split by column phase: columns `φ, φ + sw, φ + 2sw, …` for
     /// `φ = 0 … sw − 1`, each phase `phase_len()` long. A kernel tap `j` then reads
     /// `phase j mod sw` from `j div sw` on: a contiguous run at every stride.
-    fn phase_len(&self) -> usize {
+    pub(super) fn phase_len(&self) -> usize {
         self.padded_w().div_ceil(self.sw)
     }
 
     /// Values of one stored padded row: `sw · phase_len()`.
-    fn row_len(&self) -> usize {
+    pub(super) fn row_len(&self) -> usize {
         self.sw * self.phase_len()
     }
 
     /// Where padded column `px` is stored within its row.
     #[inline(always)]
-    fn column(&self, px: usize) -> usize {
+    pub(super) fn column(&self, px: usize) -> usize {
         (px % self.sw) * self.phase_len() + px / self.sw
     }
 
     /// Values of one zero-padded image.
-    fn padded(&self) -> usize {
+    pub(super) fn padded(&self) -> usize {
         self.c * self.padded_h() * self.row_len()
     }
 
@@ -114,7 +115,7 @@ pub(crate) fn at_least(v: f32, floor: f32) -> f32 {
 
 /// Extra values at the end of the padded image and of the patch matrix, so that a run can
 /// always be moved as whole 16-value blocks.
-const SLACK: usize = 16;
+pub(super) const SLACK: usize = 16;
 
 /// Per-thread buffers: one zero-padded image and one patch matrix, each with [`SLACK`].
 struct Scratch {
@@ -219,17 +220,13 @@ fn interleave(first: &[f32], second: &[f32], row: &mut [f32]) {
     }
 }
 
-/// Fills `scratch.col` (`k × p`, row-major) with the patches of one image `x` (`c × h × w`),
-/// through the zero-padded, phase-split copy in `scratch.padded`.
+/// Writes image `x` (`c × h × w`) into the zero-padded, phase-split layout of [`Geometry`]
+/// (`padded`: `g.padded()` values and more). Only the image part is written: the padding keeps
+/// whatever it held (zeros, in every caller).
 #[inline(always)]
-fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
+pub(super) fn pad_image(g: &Geometry, x: &[f32], padded: &mut [f32]) {
     let (hp, rl) = (g.padded_h(), g.row_len());
     let (rows, cols) = g.covered();
-    let padded = &mut scratch.padded;
-    if scratch.dirty {
-        padded.fill(0.0);
-        scratch.dirty = false;
-    }
     for ch in 0..g.c {
         for iy in 0..rows {
             let at = (ch * hp + iy + g.ph) * rl;
@@ -261,6 +258,26 @@ fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
             }
         }
     }
+}
+
+multiversion!(fn pad_for_cpu[](g: &Geometry, x: &[f32], padded: &mut [f32]) => pad_image);
+
+/// [`pad_image`], compiled for the CPU's vector instructions (from code that is not).
+pub(super) fn pad(g: &Geometry, x: &[f32], padded: &mut [f32]) {
+    pad_for_cpu(g, x, padded);
+}
+
+/// Fills `scratch.col` (`k × p`, row-major) with the patches of one image `x` (`c × h × w`),
+/// through the zero-padded, phase-split copy in `scratch.padded`.
+#[inline(always)]
+fn im2col_run(g: &Geometry, x: &[f32], scratch: &mut Scratch) {
+    let (hp, rl) = (g.padded_h(), g.row_len());
+    if scratch.dirty {
+        scratch.padded.fill(0.0);
+        scratch.dirty = false;
+    }
+    pad_image(g, x, &mut scratch.padded);
+    let padded = &scratch.padded;
     let (p, ow) = (g.p(), g.ow);
     let col = &mut scratch.col;
     let mut r = 0;
@@ -397,6 +414,18 @@ fn per_image(
     out
 }
 
+/// Whether [`implicit`](super::implicit) runs the layers that Winograd and the direct kernels
+/// do not take: on x86-64 CPUs with AVX-512F.
+fn implicit_applies(g: &Geometry) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::implicit::applies(g);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = g;
+        false
+    }
+}
+
 /// The convolution's output `o × oh × ow` per image, with the [`Epilogue`] `out` (bias and
 /// activation): through [`winograd`](super::winograd) or [`direct`](super::direct) where they
 /// apply, otherwise [`patch_forward`].
@@ -405,6 +434,11 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>
         super::winograd::forward(g, x, weight, out)
     } else if super::direct::applies(g) {
         super::direct::forward(g, x, weight, out)
+    } else if implicit_applies(g) {
+        #[cfg(target_arch = "x86_64")]
+        return super::implicit::forward(g, x, weight, out);
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("implicit GEMM is x86-64 only")
     } else {
         patch_forward(g, x, weight, out)
     }
@@ -477,6 +511,15 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
         }
         return forward(&adjoint, dy, &flipped, Epilogue::default());
     }
+    #[cfg(target_arch = "x86_64")]
+    if implicit_applies(g) {
+        return super::implicit::input_grad(g, dy, weight);
+    }
+    patch_input_grad(g, dy, weight)
+}
+
+/// The gradient with respect to the convolution's input as `col2im(Wᵀ · dy)`.
+pub(crate) fn patch_input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, p, o) = (g.k(), g.p(), g.o);
     per_image(g, g.image(), |scratch, b, dx_img| {
         let dy_img = &dy[b * g.feature()..(b + 1) * g.feature()];
@@ -502,6 +545,11 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         super::winograd::weight_grad(g, x, dy)
     } else if super::direct::applies(g) {
         super::direct::weight_grad(g, x, dy)
+    } else if implicit_applies(g) {
+        #[cfg(target_arch = "x86_64")]
+        return super::implicit::weight_grad(g, x, dy);
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("implicit GEMM is x86-64 only")
     } else {
         patch_weight_grad(g, x, dy)
     }

@@ -63,6 +63,8 @@ pub(crate) mod conv;
 mod cpu;
 #[cfg(feature = "flex")]
 mod direct;
+#[cfg(all(feature = "flex", target_arch = "x86_64"))]
+mod implicit;
 #[cfg(feature = "flex")]
 pub(crate) mod ops;
 #[cfg(all(feature = "flex", feature = "optim"))]
