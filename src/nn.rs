@@ -8,7 +8,9 @@
 //! threads by image; 3 × 3, stride-1 layers use Winograd's F(2×2, 3×3) (16 products over many
 //! images, 2.25 times fewer multiplications; on AVX-512 CPUs its transforms run in registers
 //! for images up to 14 wide) when both sides have 16 channels or more, and a direct kernel when
-//! one side has at most 4. The fused ReLU is applied as each image's output is written, and its
+//! one side has at most 4. On CPUs with AVX-512 the other layers (the strided ones) run as
+//! implicit matrix products that read the padded image in place instead of a patch matrix,
+//! the input gradient one stride phase at a time. The fused ReLU is applied as each image's output is written, and its
 //! gradient mask in the pass that sums the bias gradient. burn-flex 0.22 computes the weight
 //! gradient as a convolution whose kernel is the whole output gradient, a badly shaped product
 //! that made the convolutional VAE's training step several times slower than its forward

@@ -138,9 +138,10 @@ struct Args {
     #[arg(long)]
     no_fused: bool,
     /// conv model: run the convolutions through the crate's kernels (`nn::FastConv`, about
-    /// 2.8× faster training on flex, same results up to float rounding). Not yet the default:
-    /// the rounding differences grow in RMSprop's first steps, and its 20-epoch result has not
-    /// been measured (with seed 1 it collapsed in epoch 1; see the README).
+    /// 3.5× faster training on flex, same results up to float rounding). Not the default: the
+    /// rounding differences grow in RMSprop's first steps, and whether seed 1 collapses in
+    /// epoch 1 depends on them (it did not with the kernels of 07b5a12, which reached −143.23
+    /// after 20 epochs; it does with today's; see the README).
     #[arg(long)]
     fast_conv: bool,
 }
