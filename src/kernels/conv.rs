@@ -260,12 +260,7 @@ pub(super) fn pad_image(g: &Geometry, x: &[f32], padded: &mut [f32]) {
     }
 }
 
-multiversion!(fn pad_for_cpu[](g: &Geometry, x: &[f32], padded: &mut [f32]) => pad_image);
-
-/// [`pad_image`], compiled for the CPU's vector instructions (from code that is not).
-pub(super) fn pad(g: &Geometry, x: &[f32], padded: &mut [f32]) {
-    pad_for_cpu(g, x, padded);
-}
+multiversion!(pub(super) fn pad[](g: &Geometry, x: &[f32], padded: &mut [f32]) => pad_image);
 
 /// Fills `scratch.col` (`k × p`, row-major) with the patches of one image `x` (`c × h × w`),
 /// through the zero-padded, phase-split copy in `scratch.padded`.
@@ -414,18 +409,6 @@ fn per_image(
     out
 }
 
-/// Whether [`implicit`](super::implicit) runs the layers that Winograd and the direct kernels
-/// do not take: on x86-64 CPUs with AVX-512F.
-fn implicit_applies(g: &Geometry) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return super::implicit::applies(g);
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = g;
-        false
-    }
-}
-
 /// The convolution's output `o × oh × ow` per image, with the [`Epilogue`] `out` (bias and
 /// activation): through [`winograd`](super::winograd) or [`direct`](super::direct) where they
 /// apply, otherwise [`patch_forward`].
@@ -434,12 +417,11 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>
         super::winograd::forward(g, x, weight, out)
     } else if super::direct::applies(g) {
         super::direct::forward(g, x, weight, out)
-    } else if implicit_applies(g) {
-        #[cfg(target_arch = "x86_64")]
-        return super::implicit::forward(g, x, weight, out);
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("implicit GEMM is x86-64 only")
     } else {
+        #[cfg(target_arch = "x86_64")]
+        if super::implicit::applies(g) {
+            return super::implicit::forward(g, x, weight, out);
+        }
         patch_forward(g, x, weight, out)
     }
 }
@@ -512,7 +494,7 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
         return forward(&adjoint, dy, &flipped, Epilogue::default());
     }
     #[cfg(target_arch = "x86_64")]
-    if implicit_applies(g) {
+    if super::implicit::applies(g) {
         return super::implicit::input_grad(g, dy, weight);
     }
     patch_input_grad(g, dy, weight)
@@ -545,12 +527,11 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         super::winograd::weight_grad(g, x, dy)
     } else if super::direct::applies(g) {
         super::direct::weight_grad(g, x, dy)
-    } else if implicit_applies(g) {
-        #[cfg(target_arch = "x86_64")]
-        return super::implicit::weight_grad(g, x, dy);
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("implicit GEMM is x86-64 only")
     } else {
+        #[cfg(target_arch = "x86_64")]
+        if super::implicit::applies(g) {
+            return super::implicit::weight_grad(g, x, dy);
+        }
         patch_weight_grad(g, x, dy)
     }
 }
@@ -682,7 +663,7 @@ fn add_bias_run(t: &mut [f32], bias: &[f32], pixels: usize, floor: f32) {
     }
 }
 
-multiversion!(fn add_bias[](t: &mut [f32], bias: &[f32], pixels: usize, floor: f32) => add_bias_run);
+multiversion!(pub(super) fn add_bias[](t: &mut [f32], bias: &[f32], pixels: usize, floor: f32) => add_bias_run);
 
 /// Images of `len` values per rayon task in the element-wise passes: about 64 Ki values.
 fn images_per_chunk(len: usize) -> usize {

@@ -29,7 +29,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::{Epilogue, Geometry, SLACK, add_vectors, at_least, images_per_task, pad};
+use super::conv::{Epilogue, Geometry, SLACK, add_bias, add_vectors, images_per_task, pad};
 use super::cpu::{assume_init, uninit};
 
 /// Output pixels per forward register block.
@@ -245,6 +245,14 @@ fn weight_by_tap(g: &Geometry, weight: &[f32], o_pad: usize) -> Vec<f32> {
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>) -> Vec<f32> {
     let o_pad = round_up(g.o, 2 * LANES);
     let w = weight_by_tap(g, weight, o_pad);
+    let zeros;
+    let bias = match out.bias {
+        Some(bias) => bias,
+        None => {
+            zeros = vec![0.0f32; g.o];
+            &zeros
+        }
+    };
     let offsets = tap_offsets(g);
     let (image, feature, pixels) = (g.image(), g.feature(), g.p());
     let row_step = g.sh * g.row_len();
@@ -284,7 +292,7 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>
                             }
                         }
                     }
-                    write_output(&s.block, o_pad, g.o, out, y);
+                    write_output(&s.block, o_pad, (bias, out.floor()), y);
                 }
             },
         );
@@ -292,34 +300,20 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>
     unsafe { assume_init(ys) }
 }
 
-/// `y[o][p] = activation(block[p][o] + bias[o])`: the pixel-major block into burn's layout.
+/// `y[o][p] = max(floor, block[p][o] + bias[o])` (`floor` −∞ for no activation): the
+/// pixel-major block into burn's layout.
 fn write_output(
     block: &[f32],
     o_pad: usize,
-    o: usize,
-    out: Epilogue<'_>,
+    (bias, floor): (&[f32], f32),
     y: &mut [MaybeUninit<f32>],
 ) {
-    let pixels = y.len() / o.max(1);
-    transpose((block, o_pad), (pixels, o), (y, pixels));
+    let pixels = y.len() / bias.len().max(1);
+    transpose((block, o_pad), (pixels, bias.len()), (y, pixels));
     // SAFETY: the transpose wrote all o × pixels values.
     let y = unsafe { &mut *(y as *mut [MaybeUninit<f32>] as *mut [f32]) };
-    finish(y, pixels, out);
+    add_bias(y, bias, pixels, floor);
 }
-
-/// The bias and the activation of [`Epilogue`] `out` on `y` (`o × pixels`).
-#[inline(always)]
-fn finish_run(y: &mut [f32], pixels: usize, out: Epilogue<'_>) {
-    let floor = out.floor();
-    for (ch, row) in y.chunks_exact_mut(pixels).enumerate() {
-        let bias = out.bias_of(ch);
-        for v in row {
-            *v = at_least(*v + bias, floor);
-        }
-    }
-}
-
-multiversion!(fn finish[](y: &mut [f32], pixels: usize, out: Epilogue<'_>) => finish_run);
 
 /// One phase `(ρ, σ)` of a strided convolution's input gradient: the padded-image rows
 /// `sh·R + ρ` and columns `sw·S + σ`, which only the taps `i = ρ + sh·m`, `j = σ + sw·n` reach,
@@ -335,6 +329,9 @@ struct Phase {
     /// The phase's first `(R, S)` inside the image, and how many rows and columns are.
     first: (usize, usize),
     size: (usize, usize),
+    /// Where the phase's pixel-major block (`rows × cols × c_pad`) starts in one image's
+    /// buffer of all phases' blocks.
+    start: usize,
 }
 
 /// The grid indices `T` whose padded place `stride·T + phase` falls on the image, which spans
@@ -356,6 +353,8 @@ struct Adjoint {
     plane: usize,
     c_pad: usize,
     phases: Vec<Phase>,
+    /// Values of all phases' blocks of one image.
+    block_len: usize,
 }
 
 impl Adjoint {
@@ -366,6 +365,7 @@ impl Adjoint {
         let plane = (grid.0 + front.0) * row;
         let c_pad = round_up(g.c, 2 * LANES);
         let mut phases = Vec::with_capacity(g.sh * g.sw);
+        let mut block_len = 0;
         for rho in 0..g.sh {
             for sigma in 0..g.sw {
                 let (mut w, mut offsets) = (Vec::new(), Vec::new());
@@ -389,7 +389,9 @@ impl Adjoint {
                     offsets,
                     first: (r0, s0),
                     size: (rows, cols),
+                    start: block_len,
                 });
+                block_len += rows * cols * c_pad;
             }
         }
         Self {
@@ -399,6 +401,7 @@ impl Adjoint {
             plane,
             c_pad,
             phases,
+            block_len,
         }
     }
 
@@ -421,21 +424,6 @@ impl Adjoint {
 pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     let adj = Adjoint::new(g, weight);
     let (image, feature) = (g.image(), g.feature());
-    // Each phase's block, pixel-major, one after another.
-    let starts: Vec<usize> = adj
-        .phases
-        .iter()
-        .scan(0, |at, p| {
-            let start = *at;
-            *at += p.size.0 * p.size.1 * adj.c_pad;
-            Some(start)
-        })
-        .collect();
-    let block_len: usize = adj
-        .phases
-        .iter()
-        .map(|p| p.size.0 * p.size.1 * adj.c_pad)
-        .sum();
     let per_task = images_per_task(g);
     let mut dxs = uninit(g.batch * image);
     dxs.par_chunks_mut(image * per_task)
@@ -443,16 +431,17 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
         .for_each_init(
             || {
                 let dyp = vec![0.0f32; g.o * adj.plane + SLACK];
-                let planes = uninit(g.c * g.h.div_ceil(g.sh) * g.w.div_ceil(g.sw));
-                (dyp, vec![0.0f32; block_len], planes)
+                let cells = adj.phases.iter().map(|p| p.size.0 * p.size.1).max();
+                let planes = uninit(g.c * cells.unwrap_or(0));
+                (dyp, vec![0.0f32; adj.block_len], planes)
             },
             |(dyp, block, planes), (task, outs)| {
                 for (n, dx) in outs.chunks_exact_mut(image).enumerate() {
                     let b = task * per_task + n;
                     adj.pad(g, &dy[b * feature..][..feature], dyp);
-                    for (phase, &start) in adj.phases.iter().zip(&starts) {
+                    for phase in &adj.phases {
                         let (rows, cols) = phase.size;
-                        let out = &mut block[start..][..rows * cols * adj.c_pad];
+                        let out = &mut block[phase.start..][..rows * cols * adj.c_pad];
                         let taps = phase.offsets.chunks(TAPS_PER_PASS).enumerate();
                         for (chunk, offs) in taps {
                             let w = &phase.weight[chunk * TAPS_PER_PASS * adj.c_pad..];
@@ -482,7 +471,7 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
                             }
                         }
                     }
-                    scatter_phases(g, &adj, (&starts, block), planes, dx);
+                    scatter_phases(g, &adj, block, planes, dx);
                 }
             },
         );
@@ -495,15 +484,19 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
 fn scatter_phases(
     g: &Geometry,
     adj: &Adjoint,
-    (starts, block): (&[usize], &[f32]),
+    block: &[f32],
     planes: &mut [MaybeUninit<f32>],
     dx: &mut [MaybeUninit<f32>],
 ) {
-    for (k, (phase, &start)) in adj.phases.iter().zip(starts).enumerate() {
+    for (k, phase) in adj.phases.iter().enumerate() {
         let (rho, sigma) = (k / g.sw, k % g.sw);
         let (rows, cols) = phase.size;
         let cells = rows * cols;
-        transpose((&block[start..], adj.c_pad), (cells, g.c), (planes, cells));
+        transpose(
+            (&block[phase.start..], adj.c_pad),
+            (cells, g.c),
+            (planes, cells),
+        );
         // SAFETY: the transpose wrote the first c × cells values.
         let planes =
             unsafe { &*(&planes[..g.c * cells] as *const [MaybeUninit<f32>] as *const [f32]) };

@@ -21,14 +21,14 @@
 use burn::tensor::{Device, Distribution as Init, Tensor};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// `fn $name[generics](args) => $run` defines `$name`, which calls `$run(args)` compiled for
-/// AVX-512, for AVX2 + FMA, or for the baseline target, whichever the CPU has (checked at run
-/// time; the check is a cached load). `$run` must be `#[inline(always)]` so that each copy is
-/// vectorized for its instruction set.
+/// `[visibility] fn $name[generics](args) => $run` defines `$name`, which calls `$run(args)`
+/// compiled for AVX-512, for AVX2 + FMA, or for the baseline target, whichever the CPU has
+/// (checked at run time; the check is a cached load). `$run` must be `#[inline(always)]` so
+/// that each copy is vectorized for its instruction set.
 #[cfg(feature = "flex")]
 macro_rules! multiversion {
-    (fn $name:ident [$($gen:tt)*] ($($arg:ident : $ty:ty),* $(,)?) => $run:ident) => {
-        fn $name<$($gen)*>($($arg: $ty),*) {
+    ($vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident : $ty:ty),* $(,)?) => $run:ident) => {
+        $vis fn $name<$($gen)*>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
