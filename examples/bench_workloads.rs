@@ -72,6 +72,8 @@ fn peak_rss_mb() -> f64 {
 fn main() {
     // The same allocator settings as the examples (see examples/common/alloc.rs).
     alloc::keep_freed_memory();
+    // And, as the examples (and TensorFlow by default), subnormal floats flushed to zero.
+    burn_probability::set_flush_denormal(true);
     let args = Args::parse();
     if args.list {
         for name in workloads::all_names() {

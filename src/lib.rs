@@ -68,7 +68,7 @@ pub use bin_concrete::BinConcrete;
 pub use distribution::{BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, Rsample};
 pub use error::{Error, Result};
 pub use independent::Independent;
-pub use kernels::{fused_kernels_enabled, set_fused_kernels};
+pub use kernels::{fused_kernels_enabled, set_flush_denormal, set_fused_kernels};
 pub use kl::{
     KlDivergence, MonteCarloEstimate, MonteCarloKl, kl_divergence, kl_monte_carlo,
     try_kl_divergence,

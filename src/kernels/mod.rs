@@ -61,6 +61,7 @@ macro_rules! multiversion {
 pub(crate) mod conv;
 #[cfg(feature = "flex")]
 mod cpu;
+mod denormal;
 #[cfg(feature = "flex")]
 mod direct;
 #[cfg(all(feature = "flex", target_arch = "x86_64"))]
@@ -75,6 +76,8 @@ mod rng;
 mod vmath;
 #[cfg(feature = "flex")]
 mod winograd;
+
+pub use denormal::set_flush_denormal;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
