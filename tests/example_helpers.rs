@@ -11,3 +11,6 @@ mod alloc;
 #[cfg(feature = "datasets")]
 #[path = "../examples/mnist_vae/ema.rs"]
 mod ema;
+
+#[path = "../examples/mnist_vae/schedule.rs"]
+mod schedule;

@@ -44,7 +44,8 @@ fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
 /// throw the encoder's outputs into the hundreds for a few batches (seed 3: the log-variance
 /// reached 463 at batch 7), and `exp(log_var / 2)` then overflows to infinity and the loss to
 /// NaN. Clamped, such a run has one bad epoch-1 average and then trains normally; runs that
-/// never leave the range are unchanged.
+/// never leave the range are unchanged. (The example's default learning-rate warm-up,
+/// `--warmup-steps`, now keeps the first steps small; the clamp remains for runs without it.)
 fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
     gaussian_head(h, latent, |log_var| {
         log_var.clamp(-30.0, 20.0).mul_scalar(0.5).exp()
