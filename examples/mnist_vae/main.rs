@@ -146,7 +146,7 @@ struct Args {
     no_fused: bool,
     /// conv model: run the convolutions with burn's own `Conv2d`/`ConvTranspose2d` forward and
     /// backward instead of the crate's kernels (`nn::FastConv`, the default on flex: the same
-    /// results up to float rounding, about 4× faster training).
+    /// results up to float rounding, about 3.5× faster training).
     #[arg(long)]
     reference_conv: bool,
 }
