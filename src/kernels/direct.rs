@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::cpu::{assume_init, uninit};
 
-use super::conv::{Epilogue, Geometry, add_vectors, images_per_task};
+use super::conv::{Epilogue, Geometry, add_vectors, copy_row, images_per_task};
 
 /// Values per register block.
 const LANES: usize = 16;
@@ -64,8 +64,10 @@ impl Padded {
         for c in 0..g.c {
             for iy in 0..image_rows {
                 let to = (c * self.rows + iy + g.ph) * self.stride + g.pw;
-                self.values[to..to + image_cols]
-                    .copy_from_slice(&x[(c * g.h + iy) * g.w..][..image_cols]);
+                copy_row(
+                    &mut self.values[to..to + image_cols],
+                    &x[(c * g.h + iy) * g.w..][..image_cols],
+                );
             }
         }
     }
@@ -102,9 +104,7 @@ fn forward_image_run(
         out.activate_all(acc);
         let y_o = &mut y[o * g.oh * g.ow..][..g.oh * g.ow];
         for (row, from) in y_o.chunks_exact_mut(g.ow).zip(acc.chunks(x.stride)) {
-            for (to, &v) in row.iter_mut().zip(from) {
-                to.write(v);
-            }
+            copy_row(row, &from[..g.ow]);
         }
     }
 }
@@ -209,7 +209,7 @@ pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     for (o, plane) in dy_b.chunks_exact(g.oh * g.ow).enumerate() {
                         for (oy, from) in plane.chunks_exact(g.ow).enumerate() {
                             let at = o * per_channel + oy * padded.stride;
-                            dy_rows[at..at + g.ow].copy_from_slice(from);
+                            copy_row(&mut dy_rows[at..at + g.ow], from);
                         }
                     }
                     weight_grad_image(g, &padded, &dy_rows, &mut dw);

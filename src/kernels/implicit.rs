@@ -29,7 +29,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::{Epilogue, Geometry, SLACK, add_bias, add_vectors, images_per_task, pad};
+use super::conv::{
+    Epilogue, Geometry, SLACK, add_bias, add_vectors, copy_row, images_per_task, interleave, pad,
+};
 use super::cpu::{assume_init, uninit};
 
 /// Output pixels per forward register block.
@@ -412,7 +414,10 @@ impl Adjoint {
         for o in 0..g.o {
             for oy in 0..rows {
                 let to = o * self.plane + (oy + self.front.0) * self.row + self.front.1;
-                dyp[to..to + cols].copy_from_slice(&dy[(o * g.oh + oy) * g.ow..][..cols]);
+                copy_row(
+                    &mut dyp[to..to + cols],
+                    &dy[(o * g.oh + oy) * g.ow..][..cols],
+                );
             }
         }
     }
@@ -431,8 +436,12 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
         .for_each_init(
             || {
                 let dyp = vec![0.0f32; g.o * adj.plane + SLACK];
-                let cells = adj.phases.iter().map(|p| p.size.0 * p.size.1).max();
-                let planes = uninit(g.c * cells.unwrap_or(0));
+                // One row phase's column phases at a time (see `scatter_phases`).
+                let cells = adj
+                    .phases
+                    .chunks(g.sw)
+                    .map(|row| row.iter().map(|p| p.size.0 * p.size.1).sum::<usize>());
+                let planes = uninit(g.c * cells.max().unwrap_or(0));
                 (dyp, vec![0.0f32; adj.block_len], planes)
             },
             |(dyp, block, planes), (task, outs)| {
@@ -480,7 +489,9 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
 }
 
 /// `dx[c][iy][ix]` (one image) from the pixel-major block of phase
-/// `((iy + ph) mod sh, (ix + pw) mod sw)`, through `planes` (one phase, channel-major).
+/// `((iy + ph) mod sh, (ix + pw) mod sw)`, through `planes` (the phases of one row phase `ρ`,
+/// channel-major). At column stride 2 the two phases of a row are interleaved in one pass;
+/// other strides write each phase's columns one at a time.
 fn scatter_phases(
     g: &Geometry,
     adj: &Adjoint,
@@ -488,25 +499,49 @@ fn scatter_phases(
     planes: &mut [MaybeUninit<f32>],
     dx: &mut [MaybeUninit<f32>],
 ) {
-    for (k, phase) in adj.phases.iter().enumerate() {
-        let (rho, sigma) = (k / g.sw, k % g.sw);
-        let (rows, cols) = phase.size;
-        let cells = rows * cols;
-        transpose(
-            (&block[phase.start..], adj.c_pad),
-            (cells, g.c),
-            (planes, cells),
-        );
-        // SAFETY: the transpose wrote the first c × cells values.
-        let planes =
-            unsafe { &*(&planes[..g.c * cells] as *const [MaybeUninit<f32>] as *const [f32]) };
-        for (c, plane) in planes.chunks_exact(cells).enumerate() {
-            for (r, from) in plane.chunks_exact(cols).enumerate() {
-                let iy = g.sh * (phase.first.0 + r) + rho - g.ph;
-                let ix0 = g.sw * phase.first.1 + sigma - g.pw;
+    for rho in 0..g.sh {
+        let phases = &adj.phases[rho * g.sw..][..g.sw];
+        // Each phase of the row phase, transposed to channel-major planes: (first column in
+        // the image, columns, plane values).
+        let mut at = 0;
+        let mut runs = Vec::with_capacity(g.sw);
+        for (sigma, phase) in phases.iter().enumerate() {
+            let (rows, cols) = phase.size;
+            let cells = rows * cols;
+            transpose(
+                (&block[phase.start..], adj.c_pad),
+                (cells, g.c),
+                (&mut planes[at..], cells),
+            );
+            let ix0 = (g.sw * phase.first.1 + sigma).checked_sub(g.pw);
+            runs.push((ix0, cols, at));
+            at += g.c * cells;
+        }
+        // SAFETY: the transposes wrote the first `at` values.
+        let planes = unsafe { &*(&planes[..at] as *const [MaybeUninit<f32>] as *const [f32]) };
+        let rows = phases[0].size.0;
+        for c in 0..g.c {
+            for r in 0..rows {
+                let iy = g.sh * (phases[0].first.0 + r) + rho - g.ph;
                 let row = &mut dx[(c * g.h + iy) * g.w..][..g.w];
-                for (to, &v) in row[ix0..].iter_mut().step_by(g.sw).zip(from) {
-                    to.write(v);
+                let plane_row = |&(_, cols, start): &(Option<usize>, usize, usize)| {
+                    &planes[start + (c * rows + r) * cols..][..cols]
+                };
+                if g.sw == 2 && g.w >= 2 {
+                    // The phase whose first column is 0 gives the even columns.
+                    let (even, odd) = if runs[0].0 == Some(0) {
+                        (&runs[0], &runs[1])
+                    } else {
+                        (&runs[1], &runs[0])
+                    };
+                    interleave(plane_row(even), plane_row(odd), row);
+                } else {
+                    for run in &runs {
+                        let Some(ix0) = run.0 else { continue };
+                        for (to, &v) in row[ix0..].iter_mut().step_by(g.sw).zip(plane_row(run)) {
+                            to.write(v);
+                        }
+                    }
                 }
             }
         }
