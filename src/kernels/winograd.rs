@@ -27,6 +27,10 @@
 //! gradient of a stride-1 convolution is itself a stride-1 convolution (of the output gradient
 //! with the flipped weight, see [`conv::input_grad`](super::conv::input_grad)), so it runs
 //! through [`forward`] too.
+//!
+//! On CPUs with AVX-512 the forward products run through a register-blocked kernel that reads
+//! `U[ξ]` and `V[ξ]` where the transforms wrote them (`product`); the weight gradient's, whose
+//! right-hand side is `V[ξ]` transposed, go to gemm.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -42,10 +46,12 @@ use super::conv::{
 /// Transformed positions per tile: a 4 × 4 input patch for a 2 × 2 output tile.
 const XI: usize = 16;
 
-/// About this many tiles go into one matrix product: enough columns for gemm to run near its
-/// peak, few enough that the transformed input and output (`16 × channels × tiles` each, 1 MiB
-/// for 64 channels) stay in a core's L2 cache.
-const TILES_PER_PRODUCT: usize = 256;
+/// About this many tiles go into one matrix product: enough columns for the products to run
+/// near their peak, few enough that the transformed input and output (`16 × channels × tiles`
+/// each, 400 KiB for the conv VAE's 64 channels and 98 tiles) stay in a core's L2 cache
+/// (2 MiB here) with room to spare. With 256 tiles (1 MiB each) the transforms' stores missed
+/// it: the conv VAE's 64 → 64 layer took 14.5 ms for its three passes against 13.4 ms now.
+const TILES_PER_PRODUCT: usize = 128;
 
 /// Whether [`forward`] and [`weight_grad`] take this geometry: a 3 × 3 kernel at stride 1 (any
 /// padding) with at least 16 channels on each side. With fewer channels the products are too
@@ -409,6 +415,72 @@ mod wide_rows {
         }
     }
 
+    /// Stores two consecutive tile rows at once, as [`store_two_rows`] stores one: tile rows
+    /// `ty` and `ty + 1` are adjacent in the transformed arrays (tile `t = ty·tw + tx`), so
+    /// lanes `0..tw` of `a` (row `ty`) and of `b` (row `ty + 1`) go to one store of `2·tw`
+    /// lanes from `at(ξ)` (tile row `ty`'s place), halving the stores, which bound the
+    /// transforms. `pairs` picks those lanes for transform rows `i` and `i + 1`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, and `dst` must hold the `keep` lanes from every `at(ξ)`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_tile_row_pair(
+        dst: &mut [f32],
+        (a, b): ([__m512; 4], [__m512; 4]),
+        i: usize,
+        (pairs, keep): ([__m512i; 2], __mmask16),
+        at: impl Fn(usize) -> usize,
+    ) {
+        for k in 0..4 {
+            for (row, pick) in [(i, pairs[0]), (i + 1, pairs[1])] {
+                let lanes = _mm512_permutex2var_ps(a[k], pick, b[k]);
+                // SAFETY: the caller's contract.
+                unsafe {
+                    _mm512_mask_storeu_ps(dst.as_mut_ptr().add(at(4 * row + k)), keep, lanes)
+                };
+            }
+        }
+    }
+
+    /// The lane picks of [`store_tile_row_pair`] for `tw ≤ 7` tiles a row: lanes `0..tw` of
+    /// `a`, then of `b` (transform row `i`: lanes `0..8` of each), and lanes `8..8 + tw` of
+    /// each (row `i + 1`); and the mask of the `2·tw` lanes stored.
+    fn tile_row_pairs(tw: usize) -> ([__m512i; 2], __mmask16) {
+        debug_assert!(tw <= 7);
+        let pick = |from: i32| {
+            let tw = tw as i32;
+            let lane = |l: i32| {
+                if l < tw {
+                    from + l
+                } else {
+                    16 + from + (l - tw).min(7)
+                }
+            };
+            // SAFETY: plain integer vector construction, available with AVX-512F.
+            unsafe {
+                _mm512_setr_epi32(
+                    lane(0),
+                    lane(1),
+                    lane(2),
+                    lane(3),
+                    lane(4),
+                    lane(5),
+                    lane(6),
+                    lane(7),
+                    lane(8),
+                    lane(9),
+                    lane(10),
+                    lane(11),
+                    lane(12),
+                    lane(13),
+                    lane(14),
+                    lane(15),
+                )
+            }
+        };
+        ([pick(0), pick(8)], ((1u32 << (2 * tw)) - 1) as __mmask16)
+    }
+
     /// Writes `V = Bᵀ d B` of every tile of one image `x` (`c × h × w`) into
     /// `v[ξ][c][t0 + t]` (`stride` tiles per row of `v`), as [`super::input_tiles`] does.
     ///
@@ -435,6 +507,34 @@ mod wide_rows {
         let load: __mmask16 = (((1u32 << cols) - 1) << g.pw.min(16)) as __mmask16;
         let keep: __mmask16 = ((1u32 << tw) - 1) as __mmask16;
         let (even, odd, even_next, odd_next) = (pick(0), pick(1), pick(2), pick(3));
+        // The transformed columns of tile row `ty` from its patch rows, for transform rows
+        // (0, 1) and (2, 3).
+        let tile_row = |p0: __m512, p1: __m512, p2: __m512, p3: __m512| {
+            // Bᵀ d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 of the patch rows.
+            let r = [
+                _mm512_sub_ps(p0, p2),
+                _mm512_add_ps(p1, p2),
+                _mm512_sub_ps(p2, p1),
+                _mm512_sub_ps(p1, p3),
+            ];
+            [0, 2].map(|i| {
+                let (a, b) = (r[i], r[i + 1]);
+                // Columns 2tx, 2tx + 1, 2tx + 2, 2tx + 3 of rows i (lanes 0–7) and i + 1
+                // (lanes 8–15).
+                let e = _mm512_permutex2var_ps(a, even, b);
+                let o = _mm512_permutex2var_ps(a, odd, b);
+                let e2 = _mm512_permutex2var_ps(a, even_next, b);
+                let o2 = _mm512_permutex2var_ps(a, odd_next, b);
+                // (Bᵀ d) B: columns c0 − c2, c1 + c2, c2 − c1, c1 − c3.
+                [
+                    _mm512_sub_ps(e, e2),
+                    _mm512_add_ps(o, e2),
+                    _mm512_sub_ps(e2, o),
+                    _mm512_sub_ps(o, o2),
+                ]
+            })
+        };
+        let pairs = tile_row_pairs(tw);
         for c in 0..g.c {
             let plane = &x[c * g.h * g.w..][..g.h * g.w];
             // Padded row `r`: image row `r − ph` at columns `pw …`, zeros elsewhere.
@@ -446,37 +546,29 @@ mod wide_rows {
                     _mm512_setzero_ps()
                 }
             };
-            let mut next = [row(0), row(1)];
-            for ty in 0..th {
-                let [p0, p1] = next;
-                let (p2, p3) = (row(2 * ty + 2), row(2 * ty + 3));
-                next = [p2, p3];
+            let at = |ty: usize| move |xi: usize| (xi * g.c + c) * stride + t0 + ty * tw;
+            let (mut p0, mut p1) = (row(0), row(1));
+            let mut ty = 0;
+            while ty < th {
                 debug_assert!(2 * ty + 3 < rows);
-                // Bᵀ d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 of the patch rows.
-                let r = [
-                    _mm512_sub_ps(p0, p2),
-                    _mm512_add_ps(p1, p2),
-                    _mm512_sub_ps(p2, p1),
-                    _mm512_sub_ps(p1, p3),
-                ];
-                for i in [0, 2] {
-                    let (a, b) = (r[i], r[i + 1]);
-                    // Columns 2tx, 2tx + 1, 2tx + 2, 2tx + 3 of rows i (lanes 0–7) and i + 1
-                    // (lanes 8–15).
-                    let e = _mm512_permutex2var_ps(a, even, b);
-                    let o = _mm512_permutex2var_ps(a, odd, b);
-                    let e2 = _mm512_permutex2var_ps(a, even_next, b);
-                    let o2 = _mm512_permutex2var_ps(a, odd_next, b);
-                    // (Bᵀ d) B: columns c0 − c2, c1 + c2, c2 − c1, c1 − c3.
-                    let cols = [
-                        _mm512_sub_ps(e, e2),
-                        _mm512_add_ps(o, e2),
-                        _mm512_sub_ps(e2, o),
-                        _mm512_sub_ps(o, o2),
-                    ];
-                    let at = |xi: usize| (xi * g.c + c) * stride + t0 + ty * tw;
-                    // SAFETY: `tw` values from each `at(ξ)`, inside `v` (asserted above).
-                    unsafe { store_two_rows(v, cols, i, keep, at) };
+                let (p2, p3) = (row(2 * ty + 2), row(2 * ty + 3));
+                let first = tile_row(p0, p1, p2, p3);
+                if ty + 1 < th {
+                    let (p4, p5) = (row(2 * ty + 4), row(2 * ty + 5));
+                    let second = tile_row(p2, p3, p4, p5);
+                    for (h, i) in [(0, 0), (1, 2)] {
+                        // SAFETY: `2·tw` values from each `at(ξ)` (tile rows ty and ty + 1),
+                        // inside `v` (asserted above).
+                        unsafe { store_tile_row_pair(v, (first[h], second[h]), i, pairs, at(ty)) };
+                    }
+                    (p0, p1) = (p4, p5);
+                    ty += 2;
+                } else {
+                    for (h, i) in [(0, 0), (1, 2)] {
+                        // SAFETY: `tw` values from each `at(ξ)`, inside `v` (asserted above).
+                        unsafe { store_two_rows(v, first[h], i, keep, at(ty)) };
+                    }
+                    ty += 1;
                 }
             }
         }
@@ -618,6 +710,132 @@ mod wide_rows {
                         _mm512_mask_storeu_ps(y.as_mut_ptr().add(at).cast::<f32>(), write, v)
                     };
                 }
+            }
+        }
+    }
+}
+
+/// The forward products `M[ξ] = U[ξ] · V[ξ]` read straight from the layouts the transforms
+/// use (`U[ξ]` `o × c`, `V[ξ]` `c × tiles`, `M[ξ]` `o × tiles`, row-major), with no packing:
+/// gemm copied each `V[ξ]` into its panels before multiplying (6% of the conv step). A
+/// register block holds 8 output channels × 48 tiles (three 16-lane vectors, 24
+/// accumulators); per input channel it loads the three vectors of `V[ξ]`'s row and adds them
+/// times one broadcast weight per output channel. The block's 64 rows of `V[ξ]` (12 KiB) and
+/// `U[ξ]` (16 KiB) stay in the L1 cache while the output channels are swept.
+#[cfg(target_arch = "x86_64")]
+mod product {
+    use std::arch::x86_64::*;
+
+    /// Tiles per register block: three vectors.
+    const TILES: usize = 48;
+    /// Output channels per register block.
+    const ROWS: usize = 8;
+
+    /// Whether [`product`] runs on this CPU: it has AVX-512F.
+    pub(super) fn applies() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+
+    /// The first `n.min(16)` lanes.
+    #[inline(always)]
+    fn lanes(n: usize) -> __mmask16 {
+        ((1u32 << n.min(16)) - 1) as __mmask16
+    }
+
+    /// `m[r][t] = Σ_k u[r][k] · v[k][t]` for `r < o`, `t < tiles`: `u` is `o × c`, `v`
+    /// `c × tiles` and `m` `o × tiles`, each row-major and contiguous.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn product(
+        (o, c, tiles): (usize, usize, usize),
+        u: &[f32],
+        v: &[f32],
+        m: &mut [f32],
+    ) {
+        assert!(
+            u.len() >= o * c && v.len() >= c * tiles && m.len() >= o * tiles,
+            "product: operands too short"
+        );
+        for t0 in (0..tiles).step_by(TILES) {
+            let left = tiles - t0;
+            // SAFETY: the block's tiles t0 … t0 + left.min(48) are inside every row (the
+            // lengths are asserted above); masked lanes are neither read nor written.
+            unsafe {
+                match left.div_ceil(16) {
+                    1 => rows::<1>((o, c, tiles), u, v, m, t0, left),
+                    2 => rows::<2>((o, c, tiles), u, v, m, t0, left),
+                    _ => rows::<3>((o, c, tiles), u, v, m, t0, left),
+                }
+            }
+        }
+    }
+
+    /// Every output channel's block of `V` vectors from tile `t0` (`left` tiles remain).
+    ///
+    /// # Safety
+    /// As [`product`], with `t0 < tiles` and `V = ⌈left.min(48) / 16⌉`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows<const V: usize>(
+        (o, c, tiles): (usize, usize, usize),
+        u: &[f32],
+        v: &[f32],
+        m: &mut [f32],
+        t0: usize,
+        left: usize,
+    ) {
+        let masks: [__mmask16; V] = std::array::from_fn(|j| lanes(left.saturating_sub(16 * j)));
+        let mut r = 0;
+        // SAFETY: the caller's contract; rows r … r + R are below o.
+        unsafe {
+            while r + ROWS <= o {
+                block::<ROWS, V>(c, u.as_ptr().add(r * c), v, (m, tiles), (r, t0), masks);
+                r += ROWS;
+            }
+            while r < o {
+                block::<1, V>(c, u.as_ptr().add(r * c), v, (m, tiles), (r, t0), masks);
+                r += 1;
+            }
+        }
+    }
+
+    /// Rows `r … r + R` and the `V` vectors of tiles from `t0` of `M`.
+    ///
+    /// # Safety
+    /// As [`rows`]; `u` points at row `r` of `U`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block<const R: usize, const V: usize>(
+        c: usize,
+        u: *const f32,
+        v: &[f32],
+        (m, tiles): (&mut [f32], usize),
+        (r, t0): (usize, usize),
+        masks: [__mmask16; V],
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        for k in 0..c {
+            // SAFETY: row k of V holds the block's unmasked lanes; U's rows r … r + R hold c
+            // values.
+            unsafe {
+                let row = v.as_ptr().add(k * tiles + t0);
+                let x: [__m512; V] = std::array::from_fn(|j| {
+                    _mm512_maskz_loadu_ps(masks[j], row.wrapping_add(16 * j))
+                });
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let w = _mm512_set1_ps(*u.add(i * c + k));
+                    for j in 0..V {
+                        a[j] = _mm512_fmadd_ps(w, x[j], a[j]);
+                    }
+                }
+            }
+        }
+        for (i, a) in acc.iter().enumerate() {
+            let at = m.as_mut_ptr().wrapping_add((r + i) * tiles + t0);
+            for j in 0..V {
+                // SAFETY: row r + i of M holds the block's unmasked lanes.
+                unsafe { _mm512_mask_storeu_ps(at.wrapping_add(16 * j), masks[j], a[j]) };
             }
         }
     }
@@ -799,6 +1017,8 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>
     let u = transform_weight(g, weight);
     let per_task = images_per_task(g);
     let (feature, image, tiles) = (g.feature(), g.image(), tl.per_image());
+    #[cfg(target_arch = "x86_64")]
+    let own_product = product::applies();
     let mut ys = uninit(g.batch * feature);
     ys.par_chunks_mut(feature * per_task)
         .enumerate()
@@ -814,15 +1034,29 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>
                         transform_input(g, &tl, &x[b * image..][..image], s, stride, i * tiles);
                     }
                     for xi in 0..XI {
+                        let (mo, uo, vo) = (xi * g.o * stride, xi * g.o * g.c, xi * g.c * stride);
+                        #[cfg(target_arch = "x86_64")]
+                        if own_product {
+                            // SAFETY: `product::applies` checked that the CPU has AVX-512F.
+                            unsafe {
+                                product::product(
+                                    (g.o, g.c, stride),
+                                    &u[uo..],
+                                    &s.v[vo..],
+                                    &mut s.m[mo..],
+                                )
+                            };
+                            continue;
+                        }
                         // SAFETY: m[ξ] is o × stride, U[ξ] o × c and V[ξ] c × stride, row-major,
                         // inside their buffers.
                         unsafe {
                             matmul(
                                 (g.o, stride, g.c),
-                                (s.m[xi * g.o * stride..].as_mut_ptr(), stride, 1),
+                                (s.m[mo..].as_mut_ptr(), stride, 1),
                                 false,
-                                (u[xi * g.o * g.c..].as_ptr(), g.c, 1),
-                                (s.v[xi * g.c * stride..].as_ptr(), stride, 1),
+                                (u[uo..].as_ptr(), g.c, 1),
+                                (s.v[vo..].as_ptr(), stride, 1),
                             );
                         }
                     }
@@ -953,9 +1187,13 @@ mod tests {
             let x = spread(g.batch * g.image(), -1.0, 1.0, 7);
             let dy = spread(g.batch * g.feature(), -1.0, 1.0, 8);
             let (mut flat, mut wide) = (Scratch::default(), Scratch::default());
-            flat.fit(&g, &tl);
-            wide.fit(&g, &tl);
             let (n, tiles) = (g.batch, tl.per_image());
+            for s in [&mut flat, &mut wide] {
+                s.fit(&g, &tl);
+                // The whole batch in one product's buffers.
+                s.v.resize(s.v.len().max(XI * g.c * n * tiles), 0.0);
+                s.m.resize(s.m.len().max(XI * g.o * n * tiles), 0.0);
+            }
             for b in 0..n {
                 let image = &x[b * g.image()..][..g.image()];
                 let grad = &dy[b * g.feature()..][..g.feature()];
@@ -991,6 +1229,38 @@ mod tests {
                     });
                     assert_close_scaled(&format!("{what} output"), got, want, 1e-6, names);
                 }
+            }
+        }
+    }
+
+    /// The packing-free product against a plain triple loop, on shapes with every kind of
+    /// remainder: output channels not a multiple of the 8-row block, tile counts below, at
+    /// and past one, two and three 16-lane vectors of a 48-tile block.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_product_kernel_equals_the_plain_product() {
+        use crate::kernels::tests::{assert_close_scaled, spread};
+        if !product::applies() {
+            eprintln!("skipped: this CPU has no AVX-512F");
+            return;
+        }
+        for (o, c) in [(1, 1), (8, 16), (13, 17), (64, 64)] {
+            for tiles in [1, 15, 16, 17, 33, 47, 48, 49, 98, 130] {
+                let u = spread(o * c, -1.0, 1.0, 3);
+                let v = spread(c * tiles, -1.0, 1.0, 4);
+                let mut want = vec![0.0f32; o * tiles];
+                for r in 0..o {
+                    for t in 0..tiles {
+                        want[r * tiles + t] = (0..c).map(|k| u[r * c + k] * v[k * tiles + t]).sum();
+                    }
+                }
+                // One value of slack past the end: it must stay as it was.
+                let mut got = vec![f32::NAN; o * tiles + 1];
+                // SAFETY: the CPU has AVX-512F (checked above).
+                unsafe { product::product((o, c, tiles), &u, &v, &mut got) };
+                let what = format!("o {o}, c {c}, tiles {tiles}");
+                assert_close_scaled(&what, &got[..o * tiles], &want, 1e-6, ("kernel", "loop"));
+                assert!(got[o * tiles].is_nan(), "{what}: wrote past the product");
             }
         }
     }
