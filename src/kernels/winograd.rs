@@ -18,8 +18,8 @@
 //! so for each of the 16 transformed positions `ξ` the sum over channels is one matrix
 //! product `M[ξ] (o × tiles) = U[ξ] (o × c) · V[ξ] (c × tiles)`: 16 products for 4 outputs per
 //! tile instead of 36, 2.25 times fewer multiplications than the patch-matrix product of
-//! [`conv`](super::conv), and each product spans many images (a few hundred tiles) instead of
-//! one. The formula is exact in real arithmetic; in float32 its rounding stays within a few
+//! [`conv`](super::conv), and each product spans several images (about a hundred tiles)
+//! instead of one. The formula is exact in real arithmetic; in float32 its rounding stays within a few
 //! units in the last place of the largest values (the transforms only add, subtract and halve).
 //!
 //! The weight gradient is the adjoint of the same computation:
