@@ -359,6 +359,14 @@ mod wide_rows {
         2 * tl.tw + 2 <= 16 && std::arch::is_x86_feature_detected!("avx512f")
     }
 
+    /// The permutation index vector whose lane `l` is `lane(l)`.
+    fn index_vector(lane: impl Fn(i32) -> i32) -> __m512i {
+        let lanes: [i32; 16] = std::array::from_fn(|l| lane(l as i32));
+        // SAFETY: an unaligned load of 16 integers from a local array, with AVX-512F (every
+        // caller runs on a CPU that has it).
+        unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
+    }
+
     /// Lane indices into the pair `(a, b)` of a permutation: lanes `0..8` read `a`, lanes
     /// `8..16` read `b`, each at `2·tx + offset` (clamped into the register; the lanes with
     /// `tx ≥ tw` are never stored).
@@ -367,27 +375,7 @@ mod wide_rows {
             let within = (2 * (l % 8) + offset).min(15);
             within + if l < 8 { 0 } else { 16 }
         };
-        // SAFETY: plain integer vector construction, available with AVX-512F.
-        unsafe {
-            _mm512_setr_epi32(
-                lane(0),
-                lane(1),
-                lane(2),
-                lane(3),
-                lane(4),
-                lane(5),
-                lane(6),
-                lane(7),
-                lane(8),
-                lane(9),
-                lane(10),
-                lane(11),
-                lane(12),
-                lane(13),
-                lane(14),
-                lane(15),
-            )
-        }
+        index_vector(lane)
     }
 
     /// Stores the four column values `cols[k]` of transform rows `i` (lanes 0–7) and `i + 1`
@@ -456,27 +444,7 @@ mod wide_rows {
                     16 + from + (l - tw).min(7)
                 }
             };
-            // SAFETY: plain integer vector construction, available with AVX-512F.
-            unsafe {
-                _mm512_setr_epi32(
-                    lane(0),
-                    lane(1),
-                    lane(2),
-                    lane(3),
-                    lane(4),
-                    lane(5),
-                    lane(6),
-                    lane(7),
-                    lane(8),
-                    lane(9),
-                    lane(10),
-                    lane(11),
-                    lane(12),
-                    lane(13),
-                    lane(14),
-                    lane(15),
-                )
-            }
+            index_vector(lane)
         };
         ([pick(0), pick(8)], ((1u32 << (2 * tw)) - 1) as __mmask16)
     }
