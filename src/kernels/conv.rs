@@ -279,14 +279,17 @@ impl RowValue for std::mem::MaybeUninit<f32> {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+pub(super) use rows512::lanes;
+
 /// The AVX-512 row moves of [`deinterleave`], [`interleave`] and [`copy_row`].
 #[cfg(target_arch = "x86_64")]
 mod rows512 {
     use std::arch::x86_64::*;
 
-    /// The first `n.min(16)` lanes.
+    /// The first `n.min(16)` lanes of a 16-lane mask.
     #[inline(always)]
-    fn lanes(n: usize) -> __mmask16 {
+    pub(in crate::kernels) fn lanes(n: usize) -> __mmask16 {
         ((1u32 << n.min(16)) - 1) as __mmask16
     }
 

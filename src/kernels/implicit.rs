@@ -513,7 +513,8 @@ fn scatter_phases(
                 (cells, g.c),
                 (&mut planes[at..], cells),
             );
-            let ix0 = (g.sw * phase.first.1 + sigma).checked_sub(g.pw);
+            // First column in the image: `phase_range` starts each phase inside it.
+            let ix0 = g.sw * phase.first.1 + sigma - g.pw;
             runs.push((ix0, cols, at));
             at += g.c * cells;
         }
@@ -524,20 +525,15 @@ fn scatter_phases(
             for r in 0..rows {
                 let iy = g.sh * (phases[0].first.0 + r) + rho - g.ph;
                 let row = &mut dx[(c * g.h + iy) * g.w..][..g.w];
-                let plane_row = |&(_, cols, start): &(Option<usize>, usize, usize)| {
+                let plane_row = |&(_, cols, start): &(usize, usize, usize)| {
                     &planes[start + (c * rows + r) * cols..][..cols]
                 };
                 if g.sw == 2 && g.w >= 2 {
-                    // The phase whose first column is 0 gives the even columns.
-                    let (even, odd) = if runs[0].0 == Some(0) {
-                        (&runs[0], &runs[1])
-                    } else {
-                        (&runs[1], &runs[0])
-                    };
-                    interleave(plane_row(even), plane_row(odd), row);
+                    // Image column 0 is padded column pw, in phase pw mod 2.
+                    let even = g.pw % 2;
+                    interleave(plane_row(&runs[even]), plane_row(&runs[1 - even]), row);
                 } else {
-                    for run in &runs {
-                        let Some(ix0) = run.0 else { continue };
+                    for run @ &(ix0, _, _) in &runs {
                         for (to, &v) in row[ix0..].iter_mut().step_by(g.sw).zip(plane_row(run)) {
                             to.write(v);
                         }

@@ -350,6 +350,7 @@ fn transform_output(
 /// than its matrix products on the conv VAE's 14 × 14 layers.
 #[cfg(target_arch = "x86_64")]
 mod wide_rows {
+    use super::super::conv::lanes;
     use super::{Epilogue, Geometry, Tiles, XI};
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
@@ -446,7 +447,7 @@ mod wide_rows {
             };
             index_vector(lane)
         };
-        ([pick(0), pick(8)], ((1u32 << (2 * tw)) - 1) as __mmask16)
+        ([pick(0), pick(8)], lanes(2 * tw))
     }
 
     /// Writes `V = Bᵀ d B` of every tile of one image `x` (`c × h × w`) into
@@ -473,7 +474,7 @@ mod wide_rows {
         let rows = 2 * th + 2;
         let cols = g.w.min((2 * tw + 2).saturating_sub(g.pw));
         let load: __mmask16 = (((1u32 << cols) - 1) << g.pw.min(16)) as __mmask16;
-        let keep: __mmask16 = ((1u32 << tw) - 1) as __mmask16;
+        let keep = lanes(tw);
         let (even, odd, even_next, odd_next) = (pick(0), pick(1), pick(2), pick(3));
         // The transformed columns of tile row `ty` from its patch rows, for transform rows
         // (0, 1) and (2, 3).
@@ -567,8 +568,8 @@ mod wide_rows {
             t0 + th * tw <= stride && XI * g.o * stride <= m.len(),
             "∂M holds the image's tiles"
         );
-        let load: __mmask16 = ((1u32 << g.ow) - 1) as __mmask16;
-        let keep: __mmask16 = ((1u32 << tw) - 1) as __mmask16;
+        let load = lanes(g.ow);
+        let keep = lanes(tw);
         let (even, odd, zero) = (pick(0), pick(1), _mm512_setzero_ps());
         for o in 0..g.o {
             let plane = &dy[o * g.oh * g.ow..][..g.oh * g.ow];
@@ -632,8 +633,8 @@ mod wide_rows {
             t0 + th * tw <= stride && XI * g.o * stride <= m.len(),
             "M holds the image's tiles"
         );
-        let read: __mmask16 = ((1u32 << tw) - 1) as __mmask16;
-        let write: __mmask16 = ((1u32 << g.ow) - 1) as __mmask16;
+        let read = lanes(tw);
+        let write = lanes(g.ow);
         // Lanes 2tx and 2tx + 1 of an output row from tile tx of the left and right values.
         let interleave = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         let floor = _mm512_set1_ps(out.floor());
@@ -692,6 +693,7 @@ mod wide_rows {
 /// `U[ξ]` (16 KiB) stay in the L1 cache while the output channels are swept.
 #[cfg(target_arch = "x86_64")]
 mod product {
+    use super::super::conv::lanes;
     use std::arch::x86_64::*;
 
     /// Tiles per register block: three vectors.
@@ -702,12 +704,6 @@ mod product {
     /// Whether [`product`] runs on this CPU: it has AVX-512F.
     pub(super) fn applies() -> bool {
         std::arch::is_x86_feature_detected!("avx512f")
-    }
-
-    /// The first `n.min(16)` lanes.
-    #[inline(always)]
-    fn lanes(n: usize) -> __mmask16 {
-        ((1u32 << n.min(16)) - 1) as __mmask16
     }
 
     /// `m[r][t] = Σ_k u[r][k] · v[k][t]` for `r < o`, `t < tiles`: `u` is `o × c`, `v`
