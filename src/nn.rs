@@ -1,7 +1,9 @@
-//! Faster convolutions for the CPU: drop-in replacements for burn's `conv2d` and
-//! `conv_transpose2d`, the same followed by a ReLU as one operation ([`conv2d_relu`],
-//! [`conv_transpose2d_relu`]), and [`FastConv`] to run burn's own `Conv2d` / `ConvTranspose2d`
-//! modules through them.
+//! Faster convolutions and dense layers for the CPU: drop-in replacements for burn's `conv2d`,
+//! `conv_transpose2d` and `linear`, the same followed by an activation as one operation
+//! ([`conv2d_relu`], [`conv_transpose2d_relu`], [`linear_then`]), and [`FastConv`] and
+//! [`FastLinear`] to run burn's own `Conv2d` / `ConvTranspose2d` / `Linear` modules through
+//! them. The dense layers are described at [`linear_then`]; the rest of this page is about the
+//! convolutions.
 //!
 //! On the `flex` backend (float32, groups 1, dilation 1) the forward pass and both gradients
 //! run as one matrix product per image (an im2col patch matrix times the weight), split over
@@ -55,6 +57,9 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{activation, module};
 
 use crate::kernels;
+
+mod linear;
+pub use linear::{Activation, FastLinear, linear, linear_then};
 
 /// The shape of a 2-D convolution (groups 1, dilation 1) seen from the convolution: `c × h × w`
 /// images in, `o × oh × ow` features out, a `kh × kw` kernel with strides `sh`, `sw` and

@@ -505,8 +505,23 @@ multiversion!(fn col2im[](g: &Geometry, scratch: &mut Scratch, dx: &mut [f32]) =
 /// # Safety
 /// Every pointer must be valid for the elements its strides and sizes reach, and `dst` must
 /// not overlap the inputs.
-#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn matmul(
+    sizes: (usize, usize, usize),
+    dst: (*mut f32, usize, usize),
+    accumulate: bool,
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+) {
+    // SAFETY: the caller's contract.
+    unsafe { matmul_on(gemm::Parallelism::None, sizes, dst, accumulate, lhs, rhs) }
+}
+
+/// [`matmul`] split over threads as `parallelism` says (gemm's own split).
+///
+/// # Safety
+/// As for [`matmul`].
+pub(super) unsafe fn matmul_on(
+    parallelism: gemm::Parallelism,
     (m, n, k): (usize, usize, usize),
     dst: (*mut f32, usize, usize),
     accumulate: bool,
@@ -534,7 +549,7 @@ pub(super) unsafe fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

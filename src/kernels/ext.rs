@@ -3,6 +3,7 @@
 
 use super::conv::{self, Epilogue, Geometry};
 use super::cpu;
+use super::dense::{self, Activation, Dims};
 use super::ops::{self, Formula};
 #[cfg(feature = "optim")]
 use super::{AdamStep, optim};
@@ -50,6 +51,14 @@ pub(crate) trait FusedKernels: Backend {
         bias: FloatTensor<Self>,
         geometry: Geometry,
         kind: ConvKind,
+    ) -> FloatTensor<Self>;
+    /// The dense layer `act(x·W + b)`: `x` is `[n, d_in]`, `weight` `[d_in, d_out]`, `bias`
+    /// `[d_out]`; the result is `[n, d_out]`.
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        act: Activation,
     ) -> FloatTensor<Self>;
 }
 
@@ -183,6 +192,10 @@ impl FusedKernels for Flex {
         kind: ConvKind,
     ) -> FlexTensor {
         conv_forward(&g, kind, &contiguous(x), &contiguous(w), &contiguous(b))
+    }
+
+    fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor, act: Activation) -> FlexTensor {
+        linear_forward(act, &contiguous(x), &contiguous(w), &contiguous(b))
     }
 }
 
@@ -354,6 +367,83 @@ fn conv_ad<C: CheckpointStrategy>(
     }
 }
 
+/// The sizes of a dense layer from its (2-D) input and weight.
+fn linear_dims(x: &FlexTensor, w: &FlexTensor) -> Dims {
+    let (xs, ws) = (x.layout().shape(), w.layout().shape());
+    Dims {
+        n: xs[0],
+        d_in: xs[1],
+        d_out: ws[1],
+    }
+}
+
+/// The dense layer on contiguous tensors.
+fn linear_forward(act: Activation, x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let d = linear_dims(x, w);
+    let y = dense::forward(d, slice(x), slice(w), slice(b), act);
+    tensor(y, Shape::new([d.n, d.d_out]))
+}
+
+/// The backward step of a dense layer; its state is the (contiguous) input and weight, and
+/// the output when an activation follows the affine map.
+#[derive(Debug)]
+struct LinearBackward {
+    act: Activation,
+}
+
+impl Backward<Flex, 3> for LinearBackward {
+    type State = (FlexTensor, FlexTensor, Option<FlexTensor>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let (x, w, y) = ops.state;
+        let d = linear_dims(&x, &w);
+        let mut dy = owned(grads.consume::<Flex>(&ops.node));
+        let [px, pw, pb] = ops.parents;
+        let db = dense::through_activation(
+            d,
+            self.act,
+            y.as_ref().map(slice),
+            values_mut(&mut dy),
+            pb.is_some(),
+        );
+        let dz = slice(&dy);
+        if let Some(node) = px {
+            let dx = dense::input_grad(d, dz, slice(&w));
+            grads.register::<Flex>(node.id, tensor(dx, Shape::new([d.n, d.d_in])));
+        }
+        if let Some(node) = pw {
+            let dw = dense::weight_grad(d, slice(&x), dz);
+            grads.register::<Flex>(node.id, tensor(dw, Shape::new([d.d_in, d.d_out])));
+        }
+        if let (Some(node), Some(db)) = (pb, db) {
+            grads.register::<Flex>(node.id, tensor(db, Shape::new([d.d_out])));
+        }
+    }
+}
+
+/// The dense layer with autodiff: records [`LinearBackward`] when any input is tracked.
+fn linear_ad<C: CheckpointStrategy>(act: Activation, inputs: [AdTensor<C>; 3]) -> AdTensor<C> {
+    let guards = inputs.each_ref().map(|t| t.node());
+    let [x, w, b] = inputs.map(|t| contiguous(t.into_primitive()));
+    let output = linear_forward(act, &x, &w, &b);
+    match (LinearBackward { act })
+        .prepare::<C>(guards)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let y = (act != Activation::Identity).then(|| output.clone());
+            prep.finish((x, w, y), output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
 /// The backward step of a fused formula: its inputs are its state.
 #[derive(Debug)]
 struct FusedBackward<F>(F);
@@ -437,5 +527,14 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         kind: ConvKind,
     ) -> AdTensor<C> {
         conv_ad::<C>(g, kind, [x, w, b])
+    }
+
+    fn fused_linear(
+        x: AdTensor<C>,
+        w: AdTensor<C>,
+        b: AdTensor<C>,
+        act: Activation,
+    ) -> AdTensor<C> {
+        linear_ad::<C>(act, [x, w, b])
     }
 }

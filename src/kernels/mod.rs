@@ -63,6 +63,8 @@ pub(crate) mod conv;
 mod cpu;
 mod denormal;
 #[cfg(feature = "flex")]
+pub(crate) mod dense;
+#[cfg(feature = "flex")]
 mod direct;
 #[cfg(all(feature = "flex", target_arch = "x86_64"))]
 mod implicit;
@@ -451,6 +453,43 @@ pub(crate) fn convolution(
     #[cfg(not(feature = "flex"))]
     {
         let _ = (transposed, relu, geometry);
+        Err(inputs)
+    }
+}
+
+/// Runs the dense-layer kernels of [`dense`] (`activation(x·weight + bias)`, `x` of
+/// `[n, d_in]`), or returns the inputs when they are not all float32 tensors on `flex` (or the
+/// fused kernels are off). The caller has checked the shapes.
+#[allow(clippy::type_complexity)]
+pub(crate) fn linear(
+    activation: crate::nn::Activation,
+    inputs: (Tensor<2>, Tensor<2>, Tensor<1>),
+) -> Result<Tensor<2>, (Tensor<2>, Tensor<2>, Tensor<1>)> {
+    #[cfg(feature = "flex")]
+    {
+        use crate::nn::Activation as A;
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let (x, w, b) = inputs;
+        let usable =
+            fused_kernels_enabled() && f32_on_flex(&x) && f32_on_flex(&w) && f32_on_flex(&b);
+        if !usable {
+            return Err((x, w, b));
+        }
+        let act = match activation {
+            A::Identity => dense::Activation::Identity,
+            A::Relu => dense::Activation::Relu,
+            A::Tanh => dense::Activation::Tanh,
+            A::Elu(alpha) => dense::Activation::Elu(alpha as f32),
+        };
+        let (x, w, b) = (x.into_dispatch(), w.into_dispatch(), b.into_dispatch());
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_linear(x, w, b, act),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = activation;
         Err(inputs)
     }
 }
