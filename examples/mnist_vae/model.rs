@@ -7,8 +7,7 @@ use burn::optim::{ModuleOptimizer, RmsPropConfig};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use burn_probability::math::softplus;
-use burn_probability::math::{elu, tanh};
-use burn_probability::nn::FastConv;
+use burn_probability::nn::{Activation, FastConv, FastLinear};
 use burn_probability::optim::FusedAdam;
 use burn_probability::{Bernoulli, Independent, Logistic, MultivariateNormalDiag};
 
@@ -89,7 +88,8 @@ pub struct ConvVae {
     d_up: ConvTranspose2d,
     d_out: Conv2d,
     latent: usize,
-    /// Whether the convolutions run through `burn_probability::nn::FastConv`.
+    /// Whether the convolutions and dense layers run through `burn_probability::nn`'s kernels
+    /// (`FastConv`, `FastLinear`) rather than burn's.
     fast_conv: bool,
 }
 
@@ -158,6 +158,16 @@ impl ConvVae {
         }
     }
 
+    /// A dense layer, followed by a ReLU when `then_relu`; with `fast_conv`, one operation.
+    fn dense(&self, layer: &Linear, h: Tensor<2>, then_relu: bool) -> Tensor<2> {
+        match (self.fast_conv, then_relu) {
+            (true, true) => layer.forward_fast_then(h, Activation::Relu),
+            (true, false) => layer.forward_fast(h),
+            (false, true) => relu(layer.forward(h)),
+            (false, false) => layer.forward(h),
+        }
+    }
+
     /// `relu(up(h))`, the decoder's transposed convolution.
     fn up_relu(&self, h: Tensor<4>) -> Tensor<4> {
         if self.fast_conv {
@@ -174,13 +184,13 @@ impl ConvVae {
         let h = self.conv_relu(&self.c2, h);
         let h = self.conv_relu(&self.c3, h);
         let h = self.conv_relu(&self.c4, h);
-        let h = relu(self.fc.forward(h.reshape([b, 14 * 14 * 64])));
-        gaussian_log_var(self.head.forward(h), self.latent)
+        let h = self.dense(&self.fc, h.reshape([b, 14 * 14 * 64]), true);
+        gaussian_log_var(self.dense(&self.head, h, false), self.latent)
     }
 
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
         let n = z.dims()[0];
-        let h = relu(self.d_fc.forward(z)).reshape([n, 64, 14, 14]);
+        let h = self.dense(&self.d_fc, z, true).reshape([n, 64, 14, 14]);
         let h = self.up_relu(h);
         self.conv(&self.d_out, h).reshape([n, 784])
     }
@@ -207,10 +217,13 @@ impl Mlp {
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            if i < last {
-                x = if self.tanh { tanh(x) } else { elu(x, 1.0) };
-            }
+            let act = match (i < last, self.tanh) {
+                (false, _) => Activation::Identity,
+                (true, true) => Activation::Tanh,
+                (true, false) => Activation::Elu(1.0),
+            };
+            // The activation runs inside the layer (burn_probability::nn::linear_then).
+            x = layer.forward_fast_then(x, act);
         }
         x
     }
