@@ -37,8 +37,8 @@ pub(crate) struct Dims {
     pub d_out: usize,
 }
 
-/// Output bytes per block of rows: a block stays in L2 (2 MiB or less on recent x86 cores)
-/// between the product and the activation.
+/// Output bytes per block of rows: a block stays in L2 (1.25–2 MiB per core on recent x86
+/// server cores) between the product and the activation.
 const BLOCK_BYTES: usize = 1 << 20;
 /// Below this many multiply-adds one thread does the whole layer.
 const PARALLEL_MIN: usize = 1 << 18;
@@ -54,8 +54,8 @@ fn rows_per_task(d: Dims) -> usize {
     d.n.div_ceil(threads).max(1)
 }
 
-/// An activation, its value and its derivative from its own output (`y > 0` exactly where
-/// `z > 0` for all four).
+/// An activation other than the identity, its value and its derivative from its own output
+/// (`y > 0` exactly where `z > 0` for each).
 trait Act: Copy + Send + Sync {
     fn value(&self, z: f32) -> f32;
     /// `g · act'(z)` given `y = act(z)`.
