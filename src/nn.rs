@@ -382,15 +382,16 @@ mod tests {
     use burn::tensor::{Device, TensorData};
 
     /// Deterministic values in `[-1, 1]` (no RNG state involved).
-    fn spread(n: usize, seed: u32) -> Vec<f32> {
+    pub(super) fn spread(n: usize, seed: u32) -> Vec<f32> {
         crate::kernels::tests::spread(n, -1.0, 1.0, seed)
     }
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    pub(super) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().iter::<f32>().collect()
     }
 
-    fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    /// Ours against burn's, within 2e-5 of the largest magnitude of burn's (at least 1).
+    pub(super) fn assert_close(what: &str, got: &[f32], want: &[f32]) {
         crate::kernels::tests::assert_close_scaled(what, got, want, 2e-5, ("ours", "burn's"));
     }
 

@@ -323,19 +323,18 @@ pub(crate) fn weight_grad(d: Dims, x: &[f32], dz: &[f32]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    /// The layer in float64, one value at a time.
-    fn reference(d: Dims, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
-        let mut z = vec![0.0f64; d.n * d.d_out];
-        for r in 0..d.n {
-            for j in 0..d.d_out {
-                let mut s = b[j] as f64;
-                for i in 0..d.d_in {
-                    s += x[r * d.d_in + i] as f64 * w[i * d.d_out + j] as f64;
-                }
-                z[r * d.d_out + j] = s;
-            }
-        }
-        z
+    /// The `m × n` product `Σ_t a(i, t)·b(t, j)` over `t < k`, in float64, one value at a time.
+    fn product(
+        (m, k, n): (usize, usize, usize),
+        a: impl Fn(usize, usize) -> f32,
+        b: impl Fn(usize, usize) -> f32,
+    ) -> Vec<f64> {
+        (0..m * n)
+            .map(|at| {
+                let (i, j) = (at / n, at % n);
+                (0..k).map(|t| a(i, t) as f64 * b(t, j) as f64).sum()
+            })
+            .collect()
     }
 
     fn spread(n: usize, seed: u32) -> Vec<f32> {
@@ -384,7 +383,16 @@ mod tests {
             let w = spread(d_in * d_out, 2);
             let b = spread(d_out, 3);
             let g = spread(n * d_out, 4);
-            let z = reference(d, &x, &w, &b);
+            let xw = product(
+                (n, d_in, d_out),
+                |r, i| x[r * d_in + i],
+                |i, j| w[i * d_out + j],
+            );
+            let z: Vec<f64> = xw
+                .iter()
+                .enumerate()
+                .map(|(at, v)| v + b[at % d_out] as f64)
+                .collect();
             for (act, f, df) in acts {
                 let what = format!("{n}x{d_in} → {d_out}, {act:?}");
                 let y = forward(d, &x, &w, &b, act);
@@ -409,14 +417,12 @@ mod tests {
                     1e-5 * n as f64,
                 );
                 let dx = input_grad(d, &dz, &w);
-                let dx_want: Vec<f64> = (0..n * d_in)
-                    .map(|k| {
-                        let (r, i) = (k / d_in, k % d_in);
-                        (0..d_out)
-                            .map(|j| dz[r * d_out + j] as f64 * w[i * d_out + j] as f64)
-                            .sum()
-                    })
-                    .collect();
+                // ∂x = ∂z·Wᵀ
+                let dx_want = product(
+                    (n, d_out, d_in),
+                    |r, j| dz[r * d_out + j],
+                    |j, i| w[i * d_out + j],
+                );
                 close(
                     &format!("{what}: input gradient"),
                     &dx,
@@ -424,14 +430,12 @@ mod tests {
                     1e-5 * d_out as f64,
                 );
                 let dw = weight_grad(d, &x, &dz);
-                let dw_want: Vec<f64> = (0..d_in * d_out)
-                    .map(|k| {
-                        let (i, j) = (k / d_out, k % d_out);
-                        (0..n)
-                            .map(|r| x[r * d_in + i] as f64 * dz[r * d_out + j] as f64)
-                            .sum()
-                    })
-                    .collect();
+                // ∂W = xᵀ·∂z
+                let dw_want = product(
+                    (d_in, n, d_out),
+                    |i, r| x[r * d_in + i],
+                    |r, j| dz[r * d_out + j],
+                );
                 close(
                     &format!("{what}: weight gradient"),
                     &dw,

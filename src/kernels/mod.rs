@@ -344,6 +344,17 @@ fn on_flex(device: &Device) -> bool {
 #[cfg(feature = "flex")]
 mod ext;
 
+/// Whether the layer kernels ([`convolution`], [`linear`]) take these inputs: fused kernels on
+/// and all three float32 tensors on `flex`.
+#[cfg(feature = "flex")]
+fn layer_applies<const DX: usize, const DW: usize>(
+    x: &Tensor<DX>,
+    w: &Tensor<DW>,
+    b: &Tensor<1>,
+) -> bool {
+    fused_kernels_enabled() && f32_on_flex(x) && f32_on_flex(w) && f32_on_flex(b)
+}
+
 #[cfg(all(test, feature = "flex"))]
 pub(crate) mod tests;
 
@@ -439,9 +450,7 @@ pub(crate) fn convolution(
         use burn::backend::Dispatch;
         use ext::FusedKernels;
         let (x, w, b) = inputs;
-        let usable =
-            fused_kernels_enabled() && f32_on_flex(&x) && f32_on_flex(&w) && f32_on_flex(&b);
-        if !usable {
+        if !layer_applies(&x, &w, &b) {
             return Err((x, w, b));
         }
         let (x, w, b) = (x.into_dispatch(), w.into_dispatch(), b.into_dispatch());
@@ -471,9 +480,7 @@ pub(crate) fn linear(
         use burn::backend::Dispatch;
         use ext::FusedKernels;
         let (x, w, b) = inputs;
-        let usable =
-            fused_kernels_enabled() && f32_on_flex(&x) && f32_on_flex(&w) && f32_on_flex(&b);
-        if !usable {
+        if !layer_applies(&x, &w, &b) {
             return Err((x, w, b));
         }
         let act = match activation {

@@ -169,20 +169,9 @@ impl FastLinear for Linear {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
+    use crate::nn::tests::{assert_close, spread, values};
     use burn::nn::{LinearConfig, LinearLayout};
     use burn::tensor::{Device, TensorData};
-
-    fn spread(n: usize, seed: u32) -> Vec<f32> {
-        crate::kernels::tests::spread(n, -1.0, 1.0, seed)
-    }
-
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().iter::<f32>().collect()
-    }
-
-    fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-        crate::kernels::tests::assert_close_scaled(what, got, want, 2e-5, ("ours", "burn's"));
-    }
 
     /// The output and the gradients of `Σ r·out` (fixed weights `r`) with respect to the
     /// input, the weight and the bias (when there is one).
