@@ -13,21 +13,9 @@
 use super::conv::{matmul, matmul_on};
 use super::cpu::{assume_init, uninit};
 use super::vmath::{expm1, tanh};
+pub(crate) use crate::nn::Activation;
 use core::mem::MaybeUninit;
 use rayon::prelude::*;
-
-/// The activation that follows the affine map.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Activation {
-    /// None: `y = z`.
-    Identity,
-    /// `max(z, 0)` (NaN stays NaN).
-    Relu,
-    /// `tanh z`.
-    Tanh,
-    /// `z` for `z > 0`, else `α(eᶻ − 1)`, for `α > 0`.
-    Elu(f32),
-}
 
 /// The sizes of a layer: `n` rows of `d_in` inputs and `d_out` outputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +136,7 @@ fn activate(act: Activation, y: &mut [f32]) {
         Activation::Identity => {}
         Activation::Relu => activate_simd(&Relu, y),
         Activation::Tanh => activate_simd(&Tanh, y),
-        Activation::Elu(alpha) => activate_simd(&Elu(alpha), y),
+        Activation::Elu(alpha) => activate_simd(&Elu(alpha as f32), y),
     }
 }
 
@@ -235,7 +223,7 @@ pub(crate) fn through_activation(
                     Activation::Identity => unreachable!("handled above"),
                     Activation::Relu => grad_rows_simd(&Relu, y, dy, &mut sums),
                     Activation::Tanh => grad_rows_simd(&Tanh, y, dy, &mut sums),
-                    Activation::Elu(alpha) => grad_rows_simd(&Elu(alpha), y, dy, &mut sums),
+                    Activation::Elu(alpha) => grad_rows_simd(&Elu(alpha as f32), y, dy, &mut sums),
                 }
                 sums
             })

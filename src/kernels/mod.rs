@@ -476,22 +476,15 @@ pub(crate) fn linear(
 ) -> Result<Tensor<2>, (Tensor<2>, Tensor<2>, Tensor<1>)> {
     #[cfg(feature = "flex")]
     {
-        use crate::nn::Activation as A;
         use burn::backend::Dispatch;
         use ext::FusedKernels;
         let (x, w, b) = inputs;
         if !layer_applies(&x, &w, &b) {
             return Err((x, w, b));
         }
-        let act = match activation {
-            A::Identity => dense::Activation::Identity,
-            A::Relu => dense::Activation::Relu,
-            A::Tanh => dense::Activation::Tanh,
-            A::Elu(alpha) => dense::Activation::Elu(alpha as f32),
-        };
         let (x, w, b) = (x.into_dispatch(), w.into_dispatch(), b.into_dispatch());
         Ok(Tensor::from_dispatch(
-            <Dispatch as FusedKernels>::fused_linear(x, w, b, act),
+            <Dispatch as FusedKernels>::fused_linear(x, w, b, activation),
         ))
     }
     #[cfg(not(feature = "flex"))]
