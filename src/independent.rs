@@ -4,6 +4,7 @@ use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{Distribution, Entropy, Mode, Moments, Rsample};
 use crate::error::{Error, Result};
+use crate::kernels;
 use crate::kl::KlDivergence;
 
 /// Reinterprets the rightmost `n` batch dimensions of a base distribution as event
@@ -103,8 +104,15 @@ impl<Base, const DB: usize> Independent<Base, DB> {
     }
 }
 
-/// Sums `t` over dimensions `from..to`, keeping them with size 1.
+/// Sums `t` over dimensions `from..to`, keeping them with size 1: in one pass on `flex` when
+/// the dimensions after `to` have size 1 (the base's event dimensions, already summed).
 fn sum_keep<const DV: usize>(mut t: Tensor<DV>, from: usize, to: usize) -> Tensor<DV> {
+    if from < to && t.dims()[to..].iter().all(|&d| d == 1) {
+        match kernels::sum_trailing(t, from) {
+            Ok(sums) => return sums,
+            Err(back) => t = back,
+        }
+    }
     for dim in from..to {
         t = t.sum_dim(dim);
     }

@@ -204,18 +204,7 @@ pub(crate) fn backward<F: Formula<N>, const N: usize>(
         if len == n {
             Some(g)
         } else {
-            Some(sum_repeats(&g, len))
+            Some(super::reduce::sum_tiles(&g, len))
         }
     })
-}
-
-/// `out[j] = Σ_b g[b·len + j]`: the gradient of an input repeated `g.len() / len` times.
-fn sum_repeats(g: &[f32], len: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; len];
-    for block in g.chunks_exact(len) {
-        for (o, v) in out.iter_mut().zip(block) {
-            *o += v;
-        }
-    }
-    out
 }

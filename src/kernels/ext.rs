@@ -5,6 +5,7 @@ use super::conv::{self, Epilogue, Geometry};
 use super::cpu;
 use super::dense::{self, Activation, Dims};
 use super::ops::{self, Formula};
+use super::reduce;
 #[cfg(feature = "optim")]
 use super::{AdamStep, optim};
 use super::{Binary, Quaternary, Ternary, Unary};
@@ -60,6 +61,11 @@ pub(crate) trait FusedKernels: Backend {
         bias: FloatTensor<Self>,
         act: Activation,
     ) -> FloatTensor<Self>;
+    /// `t` summed over its trailing dimensions: `out_shape` is `t`'s shape with those
+    /// dimensions set to 1 (`t` is not empty).
+    fn fused_row_sums(t: FloatTensor<Self>, out_shape: Shape) -> FloatTensor<Self>;
+    /// `t` repeated `times` times along dimension 0 (`t` is not empty, `times > 0`).
+    fn fused_tile(t: FloatTensor<Self>, times: usize) -> FloatTensor<Self>;
 }
 
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -196,6 +202,14 @@ impl FusedKernels for Flex {
 
     fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor, act: Activation) -> FlexTensor {
         linear_forward(act, &contiguous(x), &contiguous(w), &contiguous(b))
+    }
+
+    fn fused_row_sums(t: FlexTensor, out_shape: Shape) -> FlexTensor {
+        row_sums_forward(&contiguous(t), out_shape)
+    }
+
+    fn fused_tile(t: FlexTensor, times: usize) -> FlexTensor {
+        tile_forward(&contiguous(t), times)
     }
 }
 
@@ -444,6 +458,68 @@ fn linear_ad<C: CheckpointStrategy>(act: Activation, inputs: [AdTensor<C>; 3]) -
     }
 }
 
+/// The sums of a contiguous tensor's rows, `out_shape` giving the rows.
+fn row_sums_forward(t: &FlexTensor, out_shape: Shape) -> FlexTensor {
+    let cols = t.layout().shape().num_elements() / out_shape.num_elements();
+    tensor(reduce::row_sums(slice(t), cols), out_shape)
+}
+
+/// The backward step of [`row_sums_forward`]: each row's gradient over its row. Its state is
+/// the input's shape.
+#[derive(Debug)]
+struct RowSumsBackward;
+
+impl Backward<Flex, 1> for RowSumsBackward {
+    type State = Shape;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let shape = ops.state;
+            let g = slice(&grad);
+            let cols = shape.num_elements() / g.len();
+            grads.register::<Flex>(node.id, tensor(reduce::broadcast_rows(g, cols), shape));
+        }
+    }
+}
+
+/// A contiguous tensor repeated `times` times along dimension 0.
+fn tile_forward(t: &FlexTensor, times: usize) -> FlexTensor {
+    let mut dims = t.layout().shape().to_vec();
+    dims[0] *= times;
+    tensor(reduce::tile(slice(t), times), Shape::from(dims))
+}
+
+/// The backward step of [`tile_forward`]: the sum of the repeats' gradients. Its state is the
+/// input's shape.
+#[derive(Debug)]
+struct TileBackward;
+
+impl Backward<Flex, 1> for TileBackward {
+    type State = Shape;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let shape = ops.state;
+            let g = reduce::sum_tiles(slice(&grad), shape.num_elements());
+            grads.register::<Flex>(node.id, tensor(g, shape));
+        }
+    }
+}
+
 /// The backward step of a fused formula: its inputs are its state.
 #[derive(Debug)]
 struct FusedBackward<F>(F);
@@ -536,5 +612,29 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         act: Activation,
     ) -> AdTensor<C> {
         linear_ad::<C>(act, [x, w, b])
+    }
+
+    fn fused_row_sums(t: AdTensor<C>, out_shape: Shape) -> AdTensor<C> {
+        let guard = [t.node()];
+        let t = contiguous(t.into_primitive());
+        let output = row_sums_forward(&t, out_shape);
+        match RowSumsBackward
+            .prepare::<C>(guard)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(t.layout().shape().clone(), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    fn fused_tile(t: AdTensor<C>, times: usize) -> AdTensor<C> {
+        let guard = [t.node()];
+        let t = contiguous(t.into_primitive());
+        let output = tile_forward(&t, times);
+        match TileBackward.prepare::<C>(guard).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(t.layout().shape().clone(), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
     }
 }

@@ -73,6 +73,8 @@ pub(crate) mod ops;
 #[cfg(all(feature = "flex", feature = "optim"))]
 pub(crate) mod optim;
 #[cfg(feature = "flex")]
+mod reduce;
+#[cfg(feature = "flex")]
 mod rng;
 #[cfg(feature = "flex")]
 mod vmath;
@@ -227,6 +229,67 @@ pub(crate) fn quaternary<const D: usize>(
     {
         let _ = op;
         Err(inputs)
+    }
+}
+
+/// `t` summed over its dimensions `from..` (kept, with size 1) in one pass of [`reduce`], with
+/// a backward pass that writes each row's gradient over its row; or `t` back for burn's
+/// `sum_dim` when it is not a non-empty float32 tensor on `flex` (or the kernels are off).
+pub(crate) fn sum_trailing<const D: usize>(
+    t: Tensor<D>,
+    from: usize,
+) -> Result<Tensor<D>, Tensor<D>> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let dims = t.dims();
+        let cols: usize = dims[from..].iter().product();
+        if !fused_kernels_enabled() || !f32_on_flex(&t) || cols == 0 || dims[..from].contains(&0) {
+            return Err(t);
+        }
+        let mut out = dims;
+        out[from..].fill(1);
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_row_sums(
+                t.into_dispatch(),
+                burn::tensor::Shape::from(out),
+            ),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = from;
+        Err(t)
+    }
+}
+
+/// `t` repeated `times` times along dimension 0 (`repeat_dim(0, times)`) in one copy split over
+/// the threads of [`reduce`]; or `t` back for burn's `repeat_dim` when it is not a non-empty
+/// float32 tensor on `flex` (or the kernels are off).
+pub(crate) fn repeat_leading<const D: usize>(
+    t: Tensor<D>,
+    times: usize,
+) -> Result<Tensor<D>, Tensor<D>> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        if !fused_kernels_enabled()
+            || !f32_on_flex(&t)
+            || t.shape().num_elements() == 0
+            || times == 0
+        {
+            return Err(t);
+        }
+        Ok(Tensor::from_dispatch(
+            <Dispatch as FusedKernels>::fused_tile(t.into_dispatch(), times),
+        ))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = times;
+        Err(t)
     }
 }
 

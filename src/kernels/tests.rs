@@ -436,3 +436,70 @@ fn the_fused_relu_keeps_nan_and_masks_its_gradient() {
     assert_eq!(dy, [0.0, 2.0, 3.0, 0.0, 5.0, 0.0, 7.0, 8.0]);
     assert_eq!(sums, [2.0 + 5.0, 3.0 + 7.0 + 8.0]);
 }
+
+#[test]
+fn row_sums_and_repetition_match_burn_ops() {
+    let _g = lock();
+    let s = [R, C];
+    let n = R * C;
+    check(
+        "sum over the trailing dimension",
+        [(spread(n, -3.0, 3.0, 21), s)],
+        |[a]| sum_trailing(a, 1).map_err(|a| [a]),
+        |[a]| a.sum_dim(1),
+        // 300 float32 terms of size ≤ 3, summed in different orders
+        2e-5,
+    );
+    check(
+        "sum over every dimension",
+        [(spread(n, -3.0, 3.0, 22), s)],
+        |[a]| sum_trailing(a, 0).map_err(|a| [a]),
+        |[a]| a.sum_dim(0).sum_dim(1),
+        // 11,100 terms
+        1e-4,
+    );
+    check(
+        "repetition along dimension 0",
+        [(spread(n, -3.0, 3.0, 23), s)],
+        |[a]| repeat_leading(a, 3).map_err(|a| [a]),
+        |[a]| a.repeat_dim(0, 3),
+        2e-6,
+    );
+    // Above the threading threshold, rank 4 (a batch of images summed over c, h, w).
+    let device = Device::flex().autodiff();
+    let dims = [64, 1, 28, 28];
+    let x = Tensor::<4>::from_data(
+        TensorData::new(spread(64 * 784, -1.0, 1.0, 24), dims),
+        &device,
+    )
+    .require_grad();
+    let fused = sum_trailing(x.clone(), 1).expect("flex takes the kernels");
+    let reference = x.clone().sum_dim(1).sum_dim(2).sum_dim(3);
+    assert_eq!(fused.dims(), [64, 1, 1, 1]);
+    let v = |t: Tensor<4>| t.into_data().iter::<f32>().collect::<Vec<_>>();
+    assert_close("rank-4 sums", &v(fused.clone()), &v(reference), 1e-5);
+    let w = Tensor::<4>::from_data(
+        TensorData::new(spread(64, -1.0, 1.0, 25), [64, 1, 1, 1]),
+        &device,
+    );
+    let g = v(x
+        .grad(&(fused * w.clone()).sum().backward())
+        .expect("a gradient"));
+    let want: Vec<f32> = (0..64 * 784).map(|i| v(w.clone())[i / 784]).collect();
+    assert_close("rank-4 sums' gradient", &g, &want, 0.0);
+}
+
+#[test]
+#[allow(deprecated)] // Device::ndarray
+fn row_sums_and_repetition_fall_back_off_flex_and_on_empty_tensors() {
+    let _g = lock();
+    let nd = Tensor::<2>::ones([2, 3], &Device::ndarray());
+    assert!(sum_trailing(nd.clone(), 1).is_err());
+    assert!(repeat_leading(nd, 2).is_err());
+    let empty = Tensor::<2>::zeros([0, 3], &Device::flex());
+    assert!(sum_trailing(empty.clone(), 1).is_err());
+    assert!(repeat_leading(empty, 2).is_err());
+    let f = Tensor::<2>::ones([2, 3], &Device::flex());
+    assert!(sum_trailing(f.clone(), 1).is_ok());
+    assert!(repeat_leading(f, 2).is_ok());
+}

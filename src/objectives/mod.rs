@@ -72,6 +72,7 @@ pub use iwae::Iwae;
 use burn::tensor::Tensor;
 
 use crate::distribution::{Distribution, Rsample};
+use crate::kernels;
 use crate::math::logsumexp;
 
 /// A posterior `q(z | x)` over latents of shape `[B, L]` with one log-density per example: any
@@ -194,7 +195,7 @@ where
     let x_rep = if k == 1 {
         x.clone()
     } else {
-        x.clone().repeat_dim(0, k)
+        kernels::repeat_leading(x.clone(), k).unwrap_or_else(|x| x.repeat_dim(0, k))
     };
     px.log_prob(x_rep).reshape([k, b])
 }
