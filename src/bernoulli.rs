@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, Entropy, Mode, Moments, check_param, check_values, lift, sample_dims,
+    Distribution, Entropy, Mode, Moments, check_param, check_values, lift, sample_dims, sum_keep,
 };
 use crate::error::Result;
 use crate::kernels::{self, Binary};
@@ -98,6 +98,14 @@ impl<const D: usize> Distribution<D> for Bernoulli<D> {
         match kernels::binary(Binary::BernoulliLogProb, [logits, value]) {
             Ok(fused) => fused,
             Err([logits, value]) => value * logits.clone() - softplus(logits),
+        }
+    }
+
+    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
+        let logits = lift::<D, DV>(&self.logits);
+        match kernels::binary_summed(Binary::BernoulliLogProb, [logits, value], from) {
+            Ok(sums) => sums,
+            Err([_, value]) => sum_keep(self.log_prob_keepdim(value), from, DV),
         }
     }
 

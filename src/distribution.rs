@@ -25,6 +25,7 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::error::{Error, Result};
+use crate::kernels;
 
 /// A tensor type that holds per-batch-member quantities (`log_prob` of one draw, `entropy`,
 /// KL divergences) of a distribution of rank `D`.
@@ -109,6 +110,18 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug {
     /// [`Self::log_prob_n`]) and composite distributions use; it does not check shapes:
     /// `DV >= D` and the trailing `D` dimensions must broadcast against [`Self::shape`].
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV>;
+
+    /// [`Self::log_prob_keepdim`] summed over its dimensions `from..`, which stay with size 1:
+    /// the log-density of independent components, what [`Independent`](crate::Independent)
+    /// computes when it reinterprets batch dimensions as event dimensions.
+    ///
+    /// The default sums the element-wise result. Bernoulli and Normal override it on `flex` to
+    /// sum inside their fused kernels: the element-wise values are never written out, and the
+    /// backward pass reads one gradient per row. Like `log_prob_keepdim` it does not check
+    /// shapes; `from <= DV`.
+    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
+        sum_keep(self.log_prob_keepdim(value), from, DV)
+    }
 
     /// Draws samples of shape `sample_shape ++ shape()` (rank `DO = sample_shape.len() + D`,
     /// checked). No gradient flows to the parameters; see [`Rsample`] for that.
@@ -269,6 +282,22 @@ pub trait Cdf<const D: usize>: Distribution<D> {
     fn cdf<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV>;
     /// The quantile function: the `x` with `P(X ≤ x) = q`, for `q ∈ [0, 1]`.
     fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV>;
+}
+
+/// Sums `t` over dimensions `from..to`, keeping them with size 1: in one pass on `flex` when
+/// the dimensions after `to` have size 1 (a base distribution's event dimensions, already
+/// summed).
+pub(crate) fn sum_keep<const DV: usize>(mut t: Tensor<DV>, from: usize, to: usize) -> Tensor<DV> {
+    if from < to && t.dims()[to..].iter().all(|&d| d == 1) {
+        match kernels::sum_trailing(t, from) {
+            Ok(sums) => return sums,
+            Err(back) => t = back,
+        }
+    }
+    for dim in from..to {
+        t = t.sum_dim(dim);
+    }
+    t
 }
 
 /// Computes the broadcast of two shapes of equal rank, or an error naming both.

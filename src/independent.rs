@@ -2,9 +2,8 @@
 
 use burn::tensor::{Device, Shape, Tensor};
 
-use crate::distribution::{Distribution, Entropy, Mode, Moments, Rsample};
+use crate::distribution::{Distribution, Entropy, Mode, Moments, Rsample, sum_keep};
 use crate::error::{Error, Result};
-use crate::kernels;
 use crate::kl::KlDivergence;
 
 /// Reinterprets the rightmost `n` batch dimensions of a base distribution as event
@@ -104,21 +103,6 @@ impl<Base, const DB: usize> Independent<Base, DB> {
     }
 }
 
-/// Sums `t` over dimensions `from..to`, keeping them with size 1: in one pass on `flex` when
-/// the dimensions after `to` have size 1 (the base's event dimensions, already summed).
-fn sum_keep<const DV: usize>(mut t: Tensor<DV>, from: usize, to: usize) -> Tensor<DV> {
-    if from < to && t.dims()[to..].iter().all(|&d| d == 1) {
-        match kernels::sum_trailing(t, from) {
-            Ok(sums) => return sums,
-            Err(back) => t = back,
-        }
-    }
-    for dim in from..to {
-        t = t.sum_dim(dim);
-    }
-    t
-}
-
 impl<Base: Distribution<D>, const D: usize, const DB: usize> Distribution<D>
     for Independent<Base, DB>
 {
@@ -135,8 +119,13 @@ impl<Base: Distribution<D>, const D: usize, const DB: usize> Distribution<D>
     }
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
-        let lp = self.base.log_prob_keepdim(value);
-        sum_keep(lp, DV - (D - DB), DV - Base::EVENT_RANK)
+        // The base's event dimensions after the reinterpreted ones have size 1 already.
+        self.base.log_prob_sum_keepdim(value, DV - (D - DB))
+    }
+
+    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
+        self.base
+            .log_prob_sum_keepdim(value, from.min(DV - (D - DB)))
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {

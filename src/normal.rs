@@ -4,7 +4,7 @@ use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
     Cdf, Distribution, Entropy, Mode, Moments, Rsample, broadcast_shapes, check_param,
-    check_values, lift, sample_dims,
+    check_values, lift, sample_dims, sum_keep,
 };
 use crate::error::Result;
 use crate::kernels::{self, Quaternary, Ternary};
@@ -114,6 +114,14 @@ impl<const D: usize> Distribution<D> for Normal<D> {
                 let z = (value - loc) / scale.clone();
                 z.square() * (-0.5) - scale.log() - LN_SQRT_2PI
             }
+        }
+    }
+
+    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
+        let inputs = [value, lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale)];
+        match kernels::ternary_summed(Ternary::NormalLogProb, inputs, from) {
+            Ok(sums) => sums,
+            Err([value, ..]) => sum_keep(self.log_prob_keepdim(value), from, DV),
         }
     }
 

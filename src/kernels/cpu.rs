@@ -139,12 +139,75 @@ pub(crate) fn forward<F: Formula<N>, const N: usize>(
     unsafe { assume_init(out) }
 }
 
+/// `out[r] = Σ_c f(inputs at r·cols + c)` for the `n / cols` rows (`cols > 0`): the formula's
+/// values summed per row without writing them out. Each run goes through a buffer that stays
+/// in L1, so the values cost no memory traffic. With fewer rows than threads, the values are
+/// written and summed in two passes instead, which split over the threads by elements.
+pub(crate) fn forward_row_sums<F: Formula<N>, const N: usize>(
+    f: &F,
+    inputs: [Input<'_>; N],
+    n: usize,
+    cols: usize,
+) -> Vec<f32> {
+    let rows = n / cols;
+    let threads = rayon::current_num_threads().max(1);
+    if n >= PARALLEL_MIN && rows < 2 * threads {
+        return super::reduce::row_sums(&forward(f, inputs, n), cols);
+    }
+    let chunk = if n < PARALLEL_MIN {
+        rows.max(1)
+    } else {
+        rows.div_ceil(threads)
+    };
+    let mut out = uninit(rows);
+    out.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
+        let mut buf = uninit(RUN.min(cols));
+        for (j, o) in out.iter_mut().enumerate() {
+            let (start, end) = ((c * chunk + j) * cols, (c * chunk + j + 1) * cols);
+            let mut sum = 0.0f32;
+            let mut i = start;
+            while i < end {
+                let len = run_len(&inputs, i, end);
+                forward_simd(f, slices(&inputs, i, len), &mut buf[..len]);
+                // SAFETY: `forward_simd` wrote the first `len` slots.
+                let values =
+                    unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<f32>(), len) };
+                sum += super::reduce::sum(values);
+                i += len;
+            }
+            o.write(sum);
+        }
+    });
+    // SAFETY: the tasks' chunks cover `out`, and each task writes one sum per row of its chunk.
+    unsafe { assume_init(out) }
+}
+
+/// The gradient that reaches a fused operation's output.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Grad<'a> {
+    /// One value per output position.
+    Elements(&'a [f32]),
+    /// One value per row of `cols` positions: the output was summed per row
+    /// ([`forward_row_sums`]).
+    Rows(&'a [f32], usize),
+}
+
+impl Grad<'_> {
+    /// Output positions.
+    fn len(&self) -> usize {
+        match *self {
+            Grad::Elements(g) => g.len(),
+            Grad::Rows(g, cols) => g.len() * cols,
+        }
+    }
+}
+
 /// `g · ∂f/∂inputₖ` at every output position, for the inputs with `needed[k]`, each reduced to
 /// its input's length by summing over the repeats (the adjoint of the broadcast).
 pub(crate) fn backward<F: Formula<N>, const N: usize>(
     f: &F,
     inputs: [Input<'_>; N],
-    grad: &[f32],
+    grad: Grad<'_>,
     needed: [bool; N],
 ) -> [Option<Vec<f32>>; N] {
     let n = grad.len();
@@ -173,9 +236,26 @@ pub(crate) fn backward<F: Formula<N>, const N: usize>(
                     uninit(RUN)
                 }
             });
+            let mut row_grad = match grad {
+                Grad::Elements(_) => Vec::new(),
+                Grad::Rows(..) => uninit(RUN),
+            };
             let mut i = base;
             while i < end {
                 let len = run_len(&inputs, i, end);
+                // A run of the same row: its gradient is one value, copied to a buffer in L1.
+                let (len, run_grad) = match grad {
+                    Grad::Elements(g) => (len, &g[i..i + len]),
+                    Grad::Rows(g, cols) => {
+                        let len = len.min(cols - i % cols);
+                        let buf = &mut row_grad[..len];
+                        super::reduce::fill(buf, g[i / cols]);
+                        // SAFETY: `fill` wrote every slot of `buf`.
+                        (len, unsafe {
+                            &*(buf as *const [MaybeUninit<f32>] as *const [f32])
+                        })
+                    }
+                };
                 // This run's window of each needed gradient, or scratch for the others.
                 let mut windows = outs
                     .iter_mut()
@@ -186,7 +266,7 @@ pub(crate) fn backward<F: Formula<N>, const N: usize>(
                     });
                 let run_outs: [&mut [MaybeUninit<f32>]; N] =
                     core::array::from_fn(|_| windows.next().expect("one window per input"));
-                backward_simd(f, slices(&inputs, i, len), &grad[i..i + len], run_outs);
+                backward_simd(f, slices(&inputs, i, len), run_grad, run_outs);
                 i += len;
             }
         });

@@ -26,12 +26,29 @@ pub(crate) trait FusedKernels: Backend {
     fn fused_unary(op: Unary, a: FloatTensor<Self>) -> FloatTensor<Self>;
     /// A fused two-input formula.
     fn fused_binary(op: Binary, a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// A fused two-input formula summed over trailing dimensions: `out_shape` is the output
+    /// shape with those dimensions set to 1 (the output is not empty).
+    fn fused_binary_summed(
+        op: Binary,
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        out_shape: Shape,
+    ) -> FloatTensor<Self>;
     /// A fused three-input formula.
     fn fused_ternary(
         op: Ternary,
         a: FloatTensor<Self>,
         b: FloatTensor<Self>,
         c: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// A fused three-input formula summed over trailing dimensions (see
+    /// [`fused_binary_summed`](FusedKernels::fused_binary_summed)).
+    fn fused_ternary_summed(
+        op: Ternary,
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        c: FloatTensor<Self>,
+        out_shape: Shape,
     ) -> FloatTensor<Self>;
     /// A fused four-input formula.
     fn fused_quaternary(
@@ -99,13 +116,24 @@ fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// The forward pass on plain `Flex` tensors.
-fn forward<F: Formula<N>, const N: usize>(f: &F, inputs: [FlexTensor; N]) -> FlexTensor {
+/// The forward pass on plain `Flex` tensors: the values, or with `summed` (the output shape
+/// with the trailing dimensions set to 1) their sums over those dimensions.
+fn forward<F: Formula<N>, const N: usize>(
+    f: &F,
+    inputs: [FlexTensor; N],
+    summed: Option<Shape>,
+) -> FlexTensor {
     let inputs = inputs.map(contiguous);
     let shape = out_shape(&inputs);
     let n = shape.num_elements();
-    let values = cpu::forward(f, core::array::from_fn(|k| slice(&inputs[k])), n);
-    tensor(values, shape)
+    let slices = core::array::from_fn(|k| slice(&inputs[k]));
+    match summed {
+        None => tensor(cpu::forward(f, slices, n), shape),
+        Some(rows) => {
+            let cols = n / rows.num_elements();
+            tensor(cpu::forward_row_sums(f, slices, n, cols), rows)
+        }
+    }
 }
 
 /// Runs a formula on a set of inputs: plain `Flex` tensors, or `Autodiff<Flex>` tensors with
@@ -116,22 +144,27 @@ trait Apply<const N: usize> {
     fn apply<F: Formula<N>>(self, f: F) -> Self::Out;
 }
 
-struct Plain<const N: usize>([FlexTensor; N]);
+/// The inputs, and the output shape when the values are summed over trailing dimensions.
+struct Plain<const N: usize>([FlexTensor; N], Option<Shape>);
 
 impl<const N: usize> Apply<N> for Plain<N> {
     type Out = FlexTensor;
     fn apply<F: Formula<N>>(self, f: F) -> FlexTensor {
-        forward(&f, self.0)
+        forward(&f, self.0, self.1)
     }
 }
 
 /// `C` is the checkpoint strategy, which the tensor type itself does not name.
-struct Tracked<C: CheckpointStrategy, const N: usize>([AdTensor<C>; N], PhantomData<C>);
+struct Tracked<C: CheckpointStrategy, const N: usize>(
+    [AdTensor<C>; N],
+    Option<Shape>,
+    PhantomData<C>,
+);
 
 impl<C: CheckpointStrategy, const N: usize> Apply<N> for Tracked<C, N> {
     type Out = AdTensor<C>;
     fn apply<F: Formula<N>>(self, f: F) -> AdTensor<C> {
-        forward_ad::<F, C, N>(f, self.0)
+        forward_ad::<F, C, N>(f, self.0, self.1)
     }
 }
 
@@ -169,15 +202,29 @@ fn apply_quaternary<A: Apply<4>>(op: Quaternary, a: A) -> A::Out {
 
 impl FusedKernels for Flex {
     fn fused_unary(op: Unary, a: FlexTensor) -> FlexTensor {
-        apply_unary(op, Plain([a]))
+        apply_unary(op, Plain([a], None))
     }
 
     fn fused_binary(op: Binary, a: FlexTensor, b: FlexTensor) -> FlexTensor {
-        apply_binary(op, Plain([a, b]))
+        apply_binary(op, Plain([a, b], None))
     }
 
     fn fused_ternary(op: Ternary, a: FlexTensor, b: FlexTensor, c: FlexTensor) -> FlexTensor {
-        apply_ternary(op, Plain([a, b, c]))
+        apply_ternary(op, Plain([a, b, c], None))
+    }
+
+    fn fused_binary_summed(op: Binary, a: FlexTensor, b: FlexTensor, out: Shape) -> FlexTensor {
+        apply_binary(op, Plain([a, b], Some(out)))
+    }
+
+    fn fused_ternary_summed(
+        op: Ternary,
+        a: FlexTensor,
+        b: FlexTensor,
+        c: FlexTensor,
+        out: Shape,
+    ) -> FlexTensor {
+        apply_ternary(op, Plain([a, b, c], Some(out)))
     }
 
     fn fused_quaternary(
@@ -187,7 +234,7 @@ impl FusedKernels for Flex {
         c: FlexTensor,
         d: FlexTensor,
     ) -> FlexTensor {
-        apply_quaternary(op, Plain([a, b, c, d]))
+        apply_quaternary(op, Plain([a, b, c, d], None))
     }
 
     fn fused_conv(
@@ -520,9 +567,13 @@ impl Backward<Flex, 1> for TileBackward {
     }
 }
 
-/// The backward step of a fused formula: its inputs are its state.
+/// The backward step of a fused formula: its inputs are its state. `summed`: the output was
+/// summed over trailing dimensions, so its gradient has one value per row.
 #[derive(Debug)]
-struct FusedBackward<F>(F);
+struct FusedBackward<F> {
+    f: F,
+    summed: bool,
+}
 
 impl<F: Formula<N>, const N: usize> Backward<Flex, N> for FusedBackward<F> {
     type State = [FlexTensor; N];
@@ -536,12 +587,16 @@ impl<F: Formula<N>, const N: usize> Backward<Flex, N> for FusedBackward<F> {
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let inputs = ops.state;
         let needed = ops.parents.each_ref().map(Option::is_some);
-        let out = cpu::backward(
-            &self.0,
-            core::array::from_fn(|k| slice(&inputs[k])),
-            slice(&grad),
-            needed,
-        );
+        let slices: [&[f32]; N] = core::array::from_fn(|k| slice(&inputs[k]));
+        let g = slice(&grad);
+        let g = if self.summed {
+            // One input spans the whole output (the others repeat within it).
+            let n = slices.iter().map(|x| x.len()).max().unwrap_or(0);
+            cpu::Grad::Rows(g, n / g.len())
+        } else {
+            cpu::Grad::Elements(g)
+        };
+        let out = cpu::backward(&self.f, slices, g, needed);
         for ((parent, g), input) in ops.parents.into_iter().zip(out).zip(&inputs) {
             if let (Some(node), Some(g)) = (parent, g) {
                 let shape = input.layout().shape().clone();
@@ -558,15 +613,16 @@ type AdTensor<C> = FloatTensor<Autodiff<Flex, C>>;
 fn forward_ad<F: Formula<N>, C: CheckpointStrategy, const N: usize>(
     f: F,
     inputs: [AdTensor<C>; N],
+    summed: Option<Shape>,
 ) -> AdTensor<C> {
     let guards = inputs.each_ref().map(|t| t.node());
     let prims = inputs.map(|t| contiguous(t.into_primitive()));
-    let output = forward(&f, prims.clone());
-    match FusedBackward(f)
-        .prepare::<C>(guards)
-        .compute_bound()
-        .stateful()
-    {
+    let backward = FusedBackward {
+        f,
+        summed: summed.is_some(),
+    };
+    let output = forward(&backward.f, prims.clone(), summed);
+    match backward.prepare::<C>(guards).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(prims, output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     }
@@ -574,15 +630,29 @@ fn forward_ad<F: Formula<N>, C: CheckpointStrategy, const N: usize>(
 
 impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
     fn fused_unary(op: Unary, a: AdTensor<C>) -> AdTensor<C> {
-        apply_unary(op, Tracked::<C, _>([a], PhantomData))
+        apply_unary(op, Tracked::<C, _>([a], None, PhantomData))
     }
 
     fn fused_binary(op: Binary, a: AdTensor<C>, b: AdTensor<C>) -> AdTensor<C> {
-        apply_binary(op, Tracked::<C, _>([a, b], PhantomData))
+        apply_binary(op, Tracked::<C, _>([a, b], None, PhantomData))
     }
 
     fn fused_ternary(op: Ternary, a: AdTensor<C>, b: AdTensor<C>, c: AdTensor<C>) -> AdTensor<C> {
-        apply_ternary(op, Tracked::<C, _>([a, b, c], PhantomData))
+        apply_ternary(op, Tracked::<C, _>([a, b, c], None, PhantomData))
+    }
+
+    fn fused_binary_summed(op: Binary, a: AdTensor<C>, b: AdTensor<C>, out: Shape) -> AdTensor<C> {
+        apply_binary(op, Tracked::<C, _>([a, b], Some(out), PhantomData))
+    }
+
+    fn fused_ternary_summed(
+        op: Ternary,
+        a: AdTensor<C>,
+        b: AdTensor<C>,
+        c: AdTensor<C>,
+        out: Shape,
+    ) -> AdTensor<C> {
+        apply_ternary(op, Tracked::<C, _>([a, b, c], Some(out), PhantomData))
     }
 
     fn fused_quaternary(
@@ -592,7 +662,7 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         c: AdTensor<C>,
         d: AdTensor<C>,
     ) -> AdTensor<C> {
-        apply_quaternary(op, Tracked::<C, _>([a, b, c, d], PhantomData))
+        apply_quaternary(op, Tracked::<C, _>([a, b, c, d], None, PhantomData))
     }
 
     fn fused_conv(

@@ -21,22 +21,28 @@
 use burn::tensor::{Device, Distribution as Init, Tensor};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// `[visibility] fn $name[generics](args) => $run` defines `$name`, which calls `$run(args)`
+/// `[attributes] [visibility] fn $name[generics](args) [-> type] => $run` defines `$name`, which
+/// calls `$run(args)`
 /// compiled for AVX-512, for AVX2 + FMA, or for the baseline target, whichever the CPU has
 /// (checked at run time; the check is a cached load). `$run` must be `#[inline(always)]` so
 /// that each copy is vectorized for its instruction set.
 #[cfg(feature = "flex")]
 macro_rules! multiversion {
-    ($vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident : $ty:ty),* $(,)?) => $run:ident) => {
-        $vis fn $name<$($gen)*>($($arg: $ty),*) {
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident [$($gen:tt)*] ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?
+            => $run:ident
+    ) => {
+        $(#[$attr])*
+        $vis fn $name<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-                fn avx512<$($gen)*>($($arg: $ty),*) {
+                fn avx512<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
                     $run($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2<$($gen)*>($($arg: $ty),*) {
+                fn avx2<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
                     $run($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f")
@@ -190,6 +196,32 @@ pub(crate) fn binary<const D: usize>(
     }
 }
 
+/// Runs a fused two-input formula and sums its values over the dimensions `from..` (kept, with
+/// size 1) without writing them out; or returns the inputs for the composite path.
+pub(crate) fn binary_summed<const D: usize>(
+    op: Binary,
+    inputs: [Tensor<D>; 2],
+    from: usize,
+) -> Result<Tensor<D>, [Tensor<D>; 2]> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let ([a, b], out) = prepare_with_shape(inputs)?;
+        if let Some(rows) = summed_shape(out, from) {
+            return Ok(Tensor::from_dispatch(
+                <Dispatch as FusedKernels>::fused_binary_summed(op, a, b, rows),
+            ));
+        }
+        Err([Tensor::from_dispatch(a), Tensor::from_dispatch(b)])
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (op, from);
+        Err(inputs)
+    }
+}
+
 /// Runs a fused three-input formula, or returns the inputs for the composite path.
 pub(crate) fn ternary<const D: usize>(
     op: Ternary,
@@ -207,6 +239,32 @@ pub(crate) fn ternary<const D: usize>(
     #[cfg(not(feature = "flex"))]
     {
         let _ = op;
+        Err(inputs)
+    }
+}
+
+/// Runs a fused three-input formula summed over the dimensions `from..` (see
+/// [`binary_summed`]), or returns the inputs for the composite path.
+pub(crate) fn ternary_summed<const D: usize>(
+    op: Ternary,
+    inputs: [Tensor<D>; 3],
+    from: usize,
+) -> Result<Tensor<D>, [Tensor<D>; 3]> {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::Dispatch;
+        use ext::FusedKernels;
+        let ([a, b, c], out) = prepare_with_shape(inputs)?;
+        if let Some(rows) = summed_shape(out, from) {
+            return Ok(Tensor::from_dispatch(
+                <Dispatch as FusedKernels>::fused_ternary_summed(op, a, b, c, rows),
+            ));
+        }
+        Err([a, b, c].map(Tensor::from_dispatch))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (op, from);
         Err(inputs)
     }
 }
@@ -355,6 +413,15 @@ fn noise<const D: usize>(kind: Noise, dims: [usize; D], device: &Device) -> Tens
 fn prepare<const D: usize, const N: usize>(
     inputs: [Tensor<D>; N],
 ) -> Result<[burn::backend::DispatchTensor; N], [Tensor<D>; N]> {
+    prepare_with_shape(inputs).map(|(t, _)| t)
+}
+
+/// [`prepare`], also returning the output shape.
+#[cfg(feature = "flex")]
+#[allow(clippy::type_complexity)]
+fn prepare_with_shape<const D: usize, const N: usize>(
+    inputs: [Tensor<D>; N],
+) -> Result<([burn::backend::DispatchTensor; N], [usize; D]), [Tensor<D>; N]> {
     if !fused_kernels_enabled() || !inputs.iter().all(f32_on_flex) {
         return Err(inputs);
     }
@@ -371,7 +438,7 @@ fn prepare<const D: usize, const N: usize>(
         }
     }
     let mut k = 0;
-    Ok(inputs.map(|t| {
+    let prepared = inputs.map(|t| {
         let t = if is_suffix(&dims[k], &out) {
             t
         } else {
@@ -379,7 +446,20 @@ fn prepare<const D: usize, const N: usize>(
         };
         k += 1;
         t.into_dispatch()
-    }))
+    });
+    Ok((prepared, out))
+}
+
+/// For the summed formulas: the output shape with dimensions `from..` set to 1, or `None` when
+/// the output is empty (the composite path handles it).
+#[cfg(feature = "flex")]
+fn summed_shape<const D: usize>(out: [usize; D], from: usize) -> Option<burn::tensor::Shape> {
+    if out.contains(&0) {
+        return None;
+    }
+    let mut rows = out;
+    rows[from..].fill(1);
+    Some(burn::tensor::Shape::from(rows))
 }
 
 /// Whether `dims` is all ones followed by the trailing dims of `out`.

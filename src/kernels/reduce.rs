@@ -29,26 +29,36 @@ fn per_task(items: usize, size: usize) -> usize {
 /// rounding error grows with `len / LANES` rather than `len`.
 const LANES: usize = 16;
 
+/// The sum of `values` in [`LANES`] running sums, combined pairwise at the end.
+#[inline(always)]
+fn sum_run(values: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().sum();
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0] + tail
+}
+
+multiversion!(
+    /// The sum of `values` (a run of a fused formula's values, in L1).
+    pub(crate) fn sum[](values: &[f32]) -> f32 => sum_run
+);
+
 #[inline(always)]
 fn row_sums_run(values: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
     for (o, row) in out.iter_mut().zip(values.chunks_exact(cols)) {
-        let mut acc = [0.0f32; LANES];
-        let mut chunks = row.chunks_exact(LANES);
-        for c in &mut chunks {
-            for (a, v) in acc.iter_mut().zip(c) {
-                *a += v;
-            }
-        }
-        let tail: f32 = chunks.remainder().iter().sum();
-        // Pairwise over the lanes.
-        let mut width = LANES;
-        while width > 1 {
-            width /= 2;
-            for l in 0..width {
-                acc[l] += acc[l + width];
-            }
-        }
-        o.write(acc[0] + tail);
+        o.write(sum_run(row));
     }
 }
 
@@ -69,13 +79,23 @@ pub(crate) fn row_sums(values: &[f32], cols: usize) -> Vec<f32> {
 }
 
 #[inline(always)]
-fn broadcast_run(g: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
-    for (&v, row) in g.iter().zip(out.chunks_exact_mut(cols)) {
-        for o in row {
-            o.write(v);
-        }
+fn fill_run(out: &mut [MaybeUninit<f32>], v: f32) {
+    for o in out {
+        o.write(v);
     }
 }
+
+#[inline(always)]
+fn broadcast_run(g: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
+    for (&v, row) in g.iter().zip(out.chunks_exact_mut(cols)) {
+        fill_run(row, v);
+    }
+}
+
+multiversion!(
+    /// Writes `v` to every slot of `out`.
+    pub(crate) fn fill[](out: &mut [MaybeUninit<f32>], v: f32) => fill_run
+);
 
 multiversion!(
     fn broadcast_simd[](g: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) => broadcast_run

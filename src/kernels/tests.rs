@@ -503,3 +503,52 @@ fn row_sums_and_repetition_fall_back_off_flex_and_on_empty_tensors() {
     assert!(sum_trailing(f.clone(), 1).is_ok());
     assert!(repeat_leading(f, 2).is_ok());
 }
+
+#[test]
+fn summed_formulas_match_burn_ops_then_sum() {
+    let _g = lock();
+    let bernoulli = |[l, x]: [Tensor<2>; 2]| x * l.clone() - softplus_ref(l);
+    let normal = |[x, m, s]: [Tensor<2>; 3]| {
+        let z = (x - m) / s.clone();
+        z.square() * (-0.5) - s.log() - 0.918_938_5
+    };
+    // Rows split over tasks; one row (one task); two long rows (fewer rows than threads: two
+    // passes). The value repeats along the rows, as in the IWAE bound.
+    for (rows, cols, from) in [(R, C, 1), (R, C, 0), (2, 40_000, 1)] {
+        let n = rows * cols;
+        let bits: Vec<f32> = spread(cols, 0.0, 1.0, 26)
+            .iter()
+            .map(|u| u.round())
+            .collect();
+        check(
+            &format!("bernoulli summed over dims {from}.. of [{rows}, {cols}]"),
+            [
+                (spread(n, -30.0, 30.0, 27), [rows, cols]),
+                (bits, [1, cols]),
+            ],
+            |t| binary_summed(Binary::BernoulliLogProb, t, from),
+            |t| sum_from(bernoulli(t), from),
+            // up to 80,000 float32 terms of size ≤ 30, summed in different orders
+            1e-4,
+        );
+        check(
+            &format!("normal summed over dims {from}.. of [{rows}, {cols}]"),
+            [
+                (spread(n, -5.0, 5.0, 28), [rows, cols]),
+                (spread(cols, -2.0, 2.0, 29), [1, cols]),
+                (spread(rows, 0.1, 3.0, 30), [rows, 1]),
+            ],
+            |t| ternary_summed(Ternary::NormalLogProb, t, from),
+            |t| sum_from(normal(t), from),
+            1e-4,
+        );
+    }
+}
+
+/// `t` summed over dimensions `from..` with burn's `sum_dim`.
+fn sum_from(mut t: Tensor<2>, from: usize) -> Tensor<2> {
+    for dim in from..2 {
+        t = t.sum_dim(dim);
+    }
+    t
+}
