@@ -511,31 +511,6 @@ fn row_sums_forward(t: &FlexTensor, out_shape: Shape) -> FlexTensor {
     tensor(reduce::row_sums(slice(t), cols), out_shape)
 }
 
-/// The backward step of [`row_sums_forward`]: each row's gradient over its row. Its state is
-/// the input's shape.
-#[derive(Debug)]
-struct RowSumsBackward;
-
-impl Backward<Flex, 1> for RowSumsBackward {
-    type State = Shape;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
-            let shape = ops.state;
-            let g = slice(&grad);
-            let cols = shape.num_elements() / g.len();
-            grads.register::<Flex>(node.id, tensor(reduce::broadcast_rows(g, cols), shape));
-        }
-    }
-}
-
 /// A contiguous tensor repeated `times` times along dimension 0.
 fn tile_forward(t: &FlexTensor, times: usize) -> FlexTensor {
     let mut dims = t.layout().shape().to_vec();
@@ -543,12 +518,15 @@ fn tile_forward(t: &FlexTensor, times: usize) -> FlexTensor {
     tensor(reduce::tile(slice(t), times), Shape::from(dims))
 }
 
-/// The backward step of [`tile_forward`]: the sum of the repeats' gradients. Its state is the
-/// input's shape.
+/// The backward step of a one-input operation that only moves or adds values
+/// ([`row_sums_forward`], [`tile_forward`]): `adjoint` maps the output's gradient to the
+/// input's, given the input's shape, which is the state.
 #[derive(Debug)]
-struct TileBackward;
+struct AdjointBackward {
+    adjoint: fn(&[f32], &Shape) -> Vec<f32>,
+}
 
-impl Backward<Flex, 1> for TileBackward {
+impl Backward<Flex, 1> for AdjointBackward {
     type State = Shape;
 
     fn backward(
@@ -561,9 +539,39 @@ impl Backward<Flex, 1> for TileBackward {
         let [parent] = ops.parents;
         if let Some(node) = parent {
             let shape = ops.state;
-            let g = reduce::sum_tiles(slice(&grad), shape.num_elements());
+            let g = (self.adjoint)(slice(&grad), &shape);
             grads.register::<Flex>(node.id, tensor(g, shape));
         }
+    }
+}
+
+/// Row sums' adjoint: each row's gradient over its row.
+fn row_sums_adjoint(g: &[f32], input: &Shape) -> Vec<f32> {
+    reduce::broadcast_rows(g, input.num_elements() / g.len())
+}
+
+/// Repetition's adjoint: the sum of the repeats' gradients.
+fn tile_adjoint(g: &[f32], input: &Shape) -> Vec<f32> {
+    reduce::sum_tiles(g, input.num_elements())
+}
+
+/// `forward` of the (contiguous) input with autodiff: records [`AdjointBackward`] with
+/// `adjoint` when the input is tracked.
+fn adjoint_ad<C: CheckpointStrategy>(
+    t: AdTensor<C>,
+    forward: impl FnOnce(&FlexTensor) -> FlexTensor,
+    adjoint: fn(&[f32], &Shape) -> Vec<f32>,
+) -> AdTensor<C> {
+    let guard = [t.node()];
+    let t = contiguous(t.into_primitive());
+    let output = forward(&t);
+    match (AdjointBackward { adjoint })
+        .prepare::<C>(guard)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(t.layout().shape().clone(), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
 
@@ -685,26 +693,10 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
     }
 
     fn fused_row_sums(t: AdTensor<C>, out_shape: Shape) -> AdTensor<C> {
-        let guard = [t.node()];
-        let t = contiguous(t.into_primitive());
-        let output = row_sums_forward(&t, out_shape);
-        match RowSumsBackward
-            .prepare::<C>(guard)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(t.layout().shape().clone(), output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        }
+        adjoint_ad::<C>(t, |t| row_sums_forward(t, out_shape), row_sums_adjoint)
     }
 
     fn fused_tile(t: AdTensor<C>, times: usize) -> AdTensor<C> {
-        let guard = [t.node()];
-        let t = contiguous(t.into_primitive());
-        let output = tile_forward(&t, times);
-        match TileBackward.prepare::<C>(guard).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(t.layout().shape().clone(), output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        }
+        adjoint_ad::<C>(t, |t| tile_forward(t, times), tile_adjoint)
     }
 }

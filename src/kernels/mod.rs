@@ -22,10 +22,9 @@ use burn::tensor::{Device, Distribution as Init, Tensor};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// `[attributes] [visibility] fn $name[generics](args) [-> type] => $run` defines `$name`, which
-/// calls `$run(args)`
-/// compiled for AVX-512, for AVX2 + FMA, or for the baseline target, whichever the CPU has
-/// (checked at run time; the check is a cached load). `$run` must be `#[inline(always)]` so
-/// that each copy is vectorized for its instruction set.
+/// calls `$run(args)` compiled for AVX-512, for AVX2 + FMA, or for the baseline target,
+/// whichever the CPU has (checked at run time; the check is a cached load). `$run` must be
+/// `#[inline(always)]` so that each copy is vectorized for its instruction set.
 #[cfg(feature = "flex")]
 macro_rules! multiversion {
     (
@@ -301,18 +300,12 @@ pub(crate) fn sum_trailing<const D: usize>(
     {
         use burn::backend::Dispatch;
         use ext::FusedKernels;
-        let dims = t.dims();
-        let cols: usize = dims[from..].iter().product();
-        if !fused_kernels_enabled() || !f32_on_flex(&t) || cols == 0 || dims[..from].contains(&0) {
-            return Err(t);
-        }
-        let mut out = dims;
-        out[from..].fill(1);
+        let rows = match summed_shape(t.dims(), from) {
+            Some(rows) if fused_kernels_enabled() && f32_on_flex(&t) => rows,
+            _ => return Err(t),
+        };
         Ok(Tensor::from_dispatch(
-            <Dispatch as FusedKernels>::fused_row_sums(
-                t.into_dispatch(),
-                burn::tensor::Shape::from(out),
-            ),
+            <Dispatch as FusedKernels>::fused_row_sums(t.into_dispatch(), rows),
         ))
     }
     #[cfg(not(feature = "flex"))]
@@ -450,8 +443,8 @@ fn prepare_with_shape<const D: usize, const N: usize>(
     Ok((prepared, out))
 }
 
-/// For the summed formulas: the output shape with dimensions `from..` set to 1, or `None` when
-/// the output is empty (the composite path handles it).
+/// For the sums: the output shape with dimensions `from..` set to 1, or `None` when the output
+/// is empty (burn's operations handle it).
 #[cfg(feature = "flex")]
 fn summed_shape<const D: usize>(out: [usize; D], from: usize) -> Option<burn::tensor::Shape> {
     if out.contains(&0) {
