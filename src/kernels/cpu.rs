@@ -9,7 +9,7 @@ use rayon::prelude::*;
 /// Elements per inner loop: long enough to vectorize well, short enough to stay in L1.
 const RUN: usize = 4096;
 /// Below this many elements one thread does all the work.
-const PARALLEL_MIN: usize = 1 << 16;
+pub(crate) const PARALLEL_MIN: usize = 1 << 16;
 
 /// An input of a fused operation: its contiguous values. Its length divides the output length,
 /// and the input repeats every `len` elements of the output (its shape is a suffix of the output
@@ -150,15 +150,10 @@ pub(crate) fn forward_row_sums<F: Formula<N>, const N: usize>(
     cols: usize,
 ) -> Vec<f32> {
     let rows = n / cols;
-    let threads = rayon::current_num_threads().max(1);
-    if n >= PARALLEL_MIN && rows < 2 * threads {
+    if n >= PARALLEL_MIN && rows < 2 * rayon::current_num_threads() {
         return super::reduce::row_sums(&forward(f, inputs, n), cols);
     }
-    let chunk = if n < PARALLEL_MIN {
-        rows.max(1)
-    } else {
-        rows.div_ceil(threads)
-    };
+    let chunk = super::reduce::per_task(rows, cols);
     let mut out = uninit(rows);
     out.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
         let mut buf = uninit(RUN.min(cols));
@@ -238,7 +233,7 @@ pub(crate) fn backward<F: Formula<N>, const N: usize>(
             });
             let mut row_grad = match grad {
                 Grad::Elements(_) => Vec::new(),
-                Grad::Rows(..) => uninit(RUN),
+                Grad::Rows(..) => vec![0.0f32; RUN],
             };
             let mut i = base;
             while i < end {
@@ -248,12 +243,8 @@ pub(crate) fn backward<F: Formula<N>, const N: usize>(
                     Grad::Elements(g) => (len, &g[i..i + len]),
                     Grad::Rows(g, cols) => {
                         let len = len.min(cols - i % cols);
-                        let buf = &mut row_grad[..len];
-                        super::reduce::fill(buf, g[i / cols]);
-                        // SAFETY: `fill` wrote every slot of `buf`.
-                        (len, unsafe {
-                            &*(buf as *const [MaybeUninit<f32>] as *const [f32])
-                        })
+                        row_grad[..len].fill(g[i / cols]);
+                        (len, &row_grad[..len])
                     }
                 };
                 // This run's window of each needed gradient, or scratch for the others.

@@ -7,16 +7,13 @@
 //! too. In the IWAE workload these were a third of the main thread's time while the other core
 //! waited. Here each is one pass, split over the rayon threads.
 
-use super::cpu::{assume_init, uninit};
+use super::cpu::{PARALLEL_MIN, assume_init, uninit};
 use core::mem::MaybeUninit;
 use rayon::prelude::*;
 
-/// Below this many elements one thread does all the work.
-const PARALLEL_MIN: usize = 1 << 16;
-
 /// Items per rayon task when `items` items of `size` elements each are split over the pool:
-/// all of them for small jobs.
-fn per_task(items: usize, size: usize) -> usize {
+/// all of them below [`PARALLEL_MIN`] elements.
+pub(crate) fn per_task(items: usize, size: usize) -> usize {
     let threads = if items * size < PARALLEL_MIN {
         1
     } else {
@@ -79,23 +76,13 @@ pub(crate) fn row_sums(values: &[f32], cols: usize) -> Vec<f32> {
 }
 
 #[inline(always)]
-fn fill_run(out: &mut [MaybeUninit<f32>], v: f32) {
-    for o in out {
-        o.write(v);
-    }
-}
-
-#[inline(always)]
 fn broadcast_run(g: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) {
     for (&v, row) in g.iter().zip(out.chunks_exact_mut(cols)) {
-        fill_run(row, v);
+        for o in row {
+            o.write(v);
+        }
     }
 }
-
-multiversion!(
-    /// Writes `v` to every slot of `out`.
-    pub(crate) fn fill[](out: &mut [MaybeUninit<f32>], v: f32) => fill_run
-);
 
 multiversion!(
     fn broadcast_simd[](g: &[f32], cols: usize, out: &mut [MaybeUninit<f32>]) => broadcast_run

@@ -485,7 +485,8 @@ fn row_sums_and_repetition_match_burn_ops() {
     let g = v(x
         .grad(&(fused * w.clone()).sum().backward())
         .expect("a gradient"));
-    let want: Vec<f32> = (0..64 * 784).map(|i| v(w.clone())[i / 784]).collect();
+    let w = v(w);
+    let want: Vec<f32> = (0..64 * 784).map(|i| w[i / 784]).collect();
     assert_close("rank-4 sums' gradient", &g, &want, 0.0);
 }
 
