@@ -3,10 +3,11 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, Entropy, Mode, Moments, check_param, check_values, lift, sample_dims, sum_keep,
+    Distribution, Entropy, Mode, Moments, check_param, check_values, lift, repeat_rows,
+    sample_dims, sum_keep,
 };
 use crate::error::Result;
-use crate::kernels::{self, Binary};
+use crate::kernels::{self, Binary, Tiled};
 use crate::kl::KlDivergence;
 use crate::math::{logit, sigmoid, softplus};
 
@@ -102,10 +103,20 @@ impl<const D: usize> Distribution<D> for Bernoulli<D> {
     }
 
     fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
+        self.log_prob_sum_keepdim_tiled(value, from, 1)
+    }
+
+    fn log_prob_sum_keepdim_tiled<const DV: usize>(
+        &self,
+        value: Tensor<DV>,
+        from: usize,
+        times: usize,
+    ) -> Tensor<DV> {
         let logits = lift::<D, DV>(&self.logits);
-        match kernels::binary_summed(Binary::BernoulliLogProb, [logits, value], from) {
+        let tiled = Tiled { input: 1, times };
+        match kernels::binary_summed(Binary::BernoulliLogProb, [logits, value], from, tiled) {
             Ok(sums) => sums,
-            Err([_, value]) => sum_keep(self.log_prob_keepdim(value), from, DV),
+            Err([_, value]) => sum_keep(self.log_prob_keepdim(repeat_rows(value, times)), from, DV),
         }
     }
 

@@ -123,6 +123,25 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug {
         sum_keep(self.log_prob_keepdim(value), from, DV)
     }
 
+    /// [`Self::log_prob_sum_keepdim`] of `value` stacked `times` times along dimension 0, as
+    /// if `value.repeat_dim(0, times)` were passed: one batch of data scored against `times`
+    /// sets of parameters stacked along the batch, which is how the
+    /// [objectives](crate::objectives) score the data under `k` latent samples.
+    ///
+    /// The default makes the copy. Bernoulli and Normal (and `Independent` and
+    /// `MultivariateNormalDiag` over them) read `value` in place on `flex` instead, which
+    /// saves writing and reading `times` copies of the data (10 MB per step for the IWAE
+    /// bound with `k = 50` on a batch of 64 MNIST images). Like `log_prob_keepdim` it does not
+    /// check shapes; `from <= DV`.
+    fn log_prob_sum_keepdim_tiled<const DV: usize>(
+        &self,
+        value: Tensor<DV>,
+        from: usize,
+        times: usize,
+    ) -> Tensor<DV> {
+        self.log_prob_sum_keepdim(repeat_rows(value, times), from)
+    }
+
     /// Draws samples of shape `sample_shape ++ shape()` (rank `DO = sample_shape.len() + D`,
     /// checked). No gradient flows to the parameters; see [`Rsample`] for that.
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO>;
@@ -282,6 +301,15 @@ pub trait Cdf<const D: usize>: Distribution<D> {
     fn cdf<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV>;
     /// The quantile function: the `x` with `P(X ≤ x) = q`, for `q ∈ [0, 1]`.
     fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV>;
+}
+
+/// `t` stacked `times` times along dimension 0 (`repeat_dim(0, times)`): one copy split over
+/// the threads on `flex`, burn's `repeat_dim` elsewhere.
+pub(crate) fn repeat_rows<const D: usize>(t: Tensor<D>, times: usize) -> Tensor<D> {
+    if times == 1 {
+        return t;
+    }
+    kernels::repeat_leading(t, times).unwrap_or_else(|t| t.repeat_dim(0, times))
 }
 
 /// Sums `t` over dimensions `from..to`, keeping them with size 1: in one pass on `flex` when

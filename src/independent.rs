@@ -128,6 +128,16 @@ impl<Base: Distribution<D>, const D: usize, const DB: usize> Distribution<D>
             .log_prob_sum_keepdim(value, from.min(DV - (D - DB)))
     }
 
+    fn log_prob_sum_keepdim_tiled<const DV: usize>(
+        &self,
+        value: Tensor<DV>,
+        from: usize,
+        times: usize,
+    ) -> Tensor<DV> {
+        self.base
+            .log_prob_sum_keepdim_tiled(value, from.min(DV - (D - DB)), times)
+    }
+
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
         self.base.sample_with_shape(sample_shape)
     }
@@ -219,6 +229,102 @@ mod tests {
         let got: Vec<f64> = ind.log_prob(x).into_data().iter::<f64>().collect();
         assert!((got[0] - (each[0] + each[1])).abs() < 1e-5);
         assert!((got[1] - (each[2] + each[3])).abs() < 1e-5);
+    }
+
+    /// `log_prob_sum_keepdim_tiled` of the data against `log_prob` of the data stacked with
+    /// `repeat_dim`: values, and the gradient of the parameter the distribution is built from.
+    fn check_tiled<X: Distribution<2, Batch = Tensor<1>>>(
+        what: &str,
+        make: impl Fn(Tensor<2>) -> X,
+        param: Tensor<2>,
+        x: Tensor<2>,
+        k: usize,
+    ) {
+        let rows = param.dims()[0];
+        let w: Vec<f32> = (0..rows).map(|i| i as f32 / rows as f32 - 0.5).collect();
+        let w = Tensor::<1>::from_floats(w.as_slice(), &param.device());
+        let run = |out: Tensor<1>| {
+            let grads = (out.clone() * w.clone()).sum().backward();
+            let g: Vec<f32> = param
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .iter::<f32>()
+                .collect();
+            (out.into_data().iter::<f32>().collect::<Vec<f32>>(), g)
+        };
+        let dist = make(param.clone());
+        let tiled = dist
+            .log_prob_sum_keepdim_tiled(x.clone(), 2, k)
+            .reshape([rows]);
+        let (v_tiled, g_tiled) = run(tiled);
+        let (v_ref, g_ref) = run(make(param.clone()).log_prob(x.repeat_dim(0, k)));
+        for (name, a, b) in [("value", v_tiled, v_ref), ("gradient", g_tiled, g_ref)] {
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{what}: {name}[{i}] stacked {a}, repeat_dim {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[allow(deprecated)] // Device::ndarray: the backend without the kernels
+    fn stacked_data_scores_like_repeat_dim() {
+        use crate::{Logistic, MultivariateNormalDiag};
+        let (k, b, c) = (5, 3, 70);
+        // Flex reads the data in place for Bernoulli and Normal; ndarray and Logistic copy it.
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            let values = |n: usize, lo: f32, hi: f32, seed: f32| -> Vec<f32> {
+                (0..n)
+                    .map(|i| lo + (hi - lo) * (i as f32 * 0.618_034 + seed).fract())
+                    .collect()
+            };
+            let param = |seed| {
+                let v = values(k * b * c, -4.0, 4.0, seed);
+                Tensor::<2>::from_data(burn::tensor::TensorData::new(v, [k * b, c]), &device)
+                    .require_grad()
+            };
+            let real = Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(values(b * c, -3.0, 3.0, 0.3), [b, c]),
+                &device,
+            );
+            let bits = real.clone().greater_elem(0.0).float();
+            let scale = || Tensor::<2>::ones([k * b, c], &device) * 1.5;
+            let name = format!("{device:?}");
+            check_tiled(
+                &format!("Bernoulli on {name}"),
+                |l| Independent::<Bernoulli<2>, 1>::new(Bernoulli::new(l), 1).unwrap(),
+                param(0.1),
+                bits,
+                k,
+            );
+            check_tiled(
+                &format!("Normal on {name}"),
+                |m| Independent::<Normal<2>, 1>::new(Normal::new(m, scale()).unwrap(), 1).unwrap(),
+                param(0.2),
+                real.clone(),
+                k,
+            );
+            check_tiled(
+                &format!("MultivariateNormalDiag on {name}"),
+                |m| MultivariateNormalDiag::<2, 1>::new(m, scale()).unwrap(),
+                param(0.4),
+                real.clone(),
+                k,
+            );
+            check_tiled(
+                &format!("Logistic on {name}"),
+                |m| {
+                    Independent::<Logistic<2>, 1>::new(Logistic::new(m, scale()).unwrap(), 1)
+                        .unwrap()
+                },
+                param(0.5),
+                real,
+                k,
+            );
+        }
     }
 
     #[test]

@@ -124,6 +124,17 @@ impl<const D: usize, const DB: usize> Distribution<D> for MultivariateNormalDiag
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         self.inner.log_prob_keepdim(value)
     }
+    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
+        self.inner.log_prob_sum_keepdim(value, from)
+    }
+    fn log_prob_sum_keepdim_tiled<const DV: usize>(
+        &self,
+        value: Tensor<DV>,
+        from: usize,
+        times: usize,
+    ) -> Tensor<DV> {
+        self.inner.log_prob_sum_keepdim_tiled(value, from, times)
+    }
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
         self.inner.sample_with_shape(sample_shape)
     }

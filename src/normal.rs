@@ -4,10 +4,10 @@ use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
     Cdf, Distribution, Entropy, Mode, Moments, Rsample, broadcast_shapes, check_param,
-    check_values, lift, sample_dims, sum_keep,
+    check_values, lift, repeat_rows, sample_dims, sum_keep,
 };
 use crate::error::Result;
-use crate::kernels::{self, Quaternary, Ternary};
+use crate::kernels::{self, Quaternary, Ternary, Tiled};
 use crate::kl::KlDivergence;
 use crate::math::{LN_SQRT_2PI, SQRT_2, expm1, ln_plus, ndtri};
 
@@ -118,10 +118,22 @@ impl<const D: usize> Distribution<D> for Normal<D> {
     }
 
     fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
+        self.log_prob_sum_keepdim_tiled(value, from, 1)
+    }
+
+    fn log_prob_sum_keepdim_tiled<const DV: usize>(
+        &self,
+        value: Tensor<DV>,
+        from: usize,
+        times: usize,
+    ) -> Tensor<DV> {
         let inputs = [value, lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale)];
-        match kernels::ternary_summed(Ternary::NormalLogProb, inputs, from) {
+        let tiled = Tiled { input: 0, times };
+        match kernels::ternary_summed(Ternary::NormalLogProb, inputs, from, tiled) {
             Ok(sums) => sums,
-            Err([value, ..]) => sum_keep(self.log_prob_keepdim(value), from, DV),
+            Err([value, ..]) => {
+                sum_keep(self.log_prob_keepdim(repeat_rows(value, times)), from, DV)
+            }
         }
     }
 

@@ -485,3 +485,21 @@ fn invalid_objective_settings_are_errors() {
     assert!(msg(Elbo::new().beta(f64::NAN).unwrap_err()).contains("beta"));
     assert!(msg(Elbo::new().estimator(GradientEstimator::Dreg).unwrap_err()).contains("Iwae"));
 }
+
+#[test]
+#[should_panic(expected = "Independent: shapes do not broadcast: `value` has shape [12, 2]")]
+fn data_that_does_not_fit_the_likelihood_is_named_with_its_stacked_shape() {
+    let device = Device::flex();
+    let x = tensor2(&data(), &device);
+    let q = posterior(&x, 0.2);
+    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+    // The likelihood is over 3 columns; the data has 2. With k = 3 the 4 rows are scored
+    // against 12 stacked rows of the likelihood's parameters.
+    let narrow = x.slice([0..4, 0..2]);
+    Iwae::new(3).unwrap().compute(
+        &q,
+        &prior,
+        likelihood(Tensor::<1>::from_floats([0.2], &device)),
+        narrow,
+    );
+}

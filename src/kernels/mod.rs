@@ -156,6 +156,22 @@ pub(crate) enum Quaternary {
     NormalKl,
 }
 
+/// An input of a summed formula read as if stacked `times` times along dimension 0
+/// (`repeat_dim(0, times)`) but not copied: the kernels' inputs may repeat within the output
+/// anyway (see `cpu::Input`), so the stacked input is read cyclically in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tiled {
+    /// Which input.
+    pub input: usize,
+    /// How many copies; 1 for none.
+    pub times: usize,
+}
+
+impl Tiled {
+    /// No input is stacked.
+    pub const NONE: Tiled = Tiled { input: 0, times: 1 };
+}
+
 /// Runs a fused one-input formula, or returns the input for the composite path.
 pub(crate) fn unary<const D: usize>(op: Unary, a: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
     #[cfg(feature = "flex")]
@@ -196,27 +212,32 @@ pub(crate) fn binary<const D: usize>(
 }
 
 /// Runs a fused two-input formula and sums its values over the dimensions `from..` (kept, with
-/// size 1) without writing them out; or returns the inputs for the composite path.
+/// size 1) without writing them out, with the input `tiled` names stacked along dimension 0;
+/// or returns the inputs (that one unstacked) for the composite path. `from == D`: no sum.
 pub(crate) fn binary_summed<const D: usize>(
     op: Binary,
     inputs: [Tensor<D>; 2],
     from: usize,
+    tiled: Tiled,
 ) -> Result<Tensor<D>, [Tensor<D>; 2]> {
     #[cfg(feature = "flex")]
     {
         use burn::backend::Dispatch;
         use ext::FusedKernels;
-        let ([a, b], out) = prepare_with_shape(inputs)?;
-        if let Some(rows) = summed_shape(out, from) {
-            return Ok(Tensor::from_dispatch(
+        let ([a, b], out) = prepare_tiled(inputs, tiled)?;
+        match summed_shape(out, from) {
+            Some(_) if from >= D => Ok(Tensor::from_dispatch(
+                <Dispatch as FusedKernels>::fused_binary(op, a, b),
+            )),
+            Some(rows) => Ok(Tensor::from_dispatch(
                 <Dispatch as FusedKernels>::fused_binary_summed(op, a, b, rows),
-            ));
+            )),
+            None => Err([a, b].map(Tensor::from_dispatch)),
         }
-        Err([Tensor::from_dispatch(a), Tensor::from_dispatch(b)])
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (op, from);
+        let _ = (op, from, tiled);
         Err(inputs)
     }
 }
@@ -242,28 +263,32 @@ pub(crate) fn ternary<const D: usize>(
     }
 }
 
-/// Runs a fused three-input formula summed over the dimensions `from..` (see
-/// [`binary_summed`]), or returns the inputs for the composite path.
+/// Runs a fused three-input formula summed over the dimensions `from..` with one input
+/// stacked (see [`binary_summed`]), or returns the inputs for the composite path.
 pub(crate) fn ternary_summed<const D: usize>(
     op: Ternary,
     inputs: [Tensor<D>; 3],
     from: usize,
+    tiled: Tiled,
 ) -> Result<Tensor<D>, [Tensor<D>; 3]> {
     #[cfg(feature = "flex")]
     {
         use burn::backend::Dispatch;
         use ext::FusedKernels;
-        let ([a, b, c], out) = prepare_with_shape(inputs)?;
-        if let Some(rows) = summed_shape(out, from) {
-            return Ok(Tensor::from_dispatch(
+        let ([a, b, c], out) = prepare_tiled(inputs, tiled)?;
+        match summed_shape(out, from) {
+            Some(_) if from >= D => Ok(Tensor::from_dispatch(
+                <Dispatch as FusedKernels>::fused_ternary(op, a, b, c),
+            )),
+            Some(rows) => Ok(Tensor::from_dispatch(
                 <Dispatch as FusedKernels>::fused_ternary_summed(op, a, b, c, rows),
-            ));
+            )),
+            None => Err([a, b, c].map(Tensor::from_dispatch)),
         }
-        Err([a, b, c].map(Tensor::from_dispatch))
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (op, from);
+        let _ = (op, from, tiled);
         Err(inputs)
     }
 }
@@ -406,19 +431,26 @@ fn noise<const D: usize>(kind: Noise, dims: [usize; D], device: &Device) -> Tens
 fn prepare<const D: usize, const N: usize>(
     inputs: [Tensor<D>; N],
 ) -> Result<[burn::backend::DispatchTensor; N], [Tensor<D>; N]> {
-    prepare_with_shape(inputs).map(|(t, _)| t)
+    prepare_tiled(inputs, Tiled::NONE).map(|(t, _)| t)
 }
 
-/// [`prepare`], also returning the output shape.
+/// [`prepare`] with one input stacked along dimension 0 (see [`Tiled`]), also returning the
+/// output shape. The stacked input must then span the output (it is read in place,
+/// repeating), and so must one of the others.
 #[cfg(feature = "flex")]
 #[allow(clippy::type_complexity)]
-fn prepare_with_shape<const D: usize, const N: usize>(
+fn prepare_tiled<const D: usize, const N: usize>(
     inputs: [Tensor<D>; N],
+    tiled: Tiled,
 ) -> Result<([burn::backend::DispatchTensor; N], [usize; D]), [Tensor<D>; N]> {
     if !fused_kernels_enabled() || !inputs.iter().all(f32_on_flex) {
         return Err(inputs);
     }
-    let dims: [[usize; D]; N] = core::array::from_fn(|k| inputs[k].dims());
+    let mut dims: [[usize; D]; N] = core::array::from_fn(|k| inputs[k].dims());
+    let stacked = tiled.times != 1;
+    if stacked {
+        dims[tiled.input][0] *= tiled.times;
+    }
     let mut out = [1usize; D];
     for d in &dims {
         for (o, &x) in out.iter_mut().zip(d) {
@@ -429,6 +461,11 @@ fn prepare_with_shape<const D: usize, const N: usize>(
                 return Err(inputs);
             }
         }
+    }
+    // The kernels take the output shape from the largest input: another input must span it.
+    if stacked && (dims[tiled.input] != out || !(0..N).any(|k| k != tiled.input && dims[k] == out))
+    {
+        return Err(inputs);
     }
     let mut k = 0;
     let prepared = inputs.map(|t| {

@@ -527,7 +527,7 @@ fn summed_formulas_match_burn_ops_then_sum() {
                 (spread(n, -30.0, 30.0, 27), [rows, cols]),
                 (bits, [1, cols]),
             ],
-            |t| binary_summed(Binary::BernoulliLogProb, t, from),
+            |t| binary_summed(Binary::BernoulliLogProb, t, from, Tiled::NONE),
             |t| sum_from(bernoulli(t), from),
             // up to 80,000 float32 terms of size ≤ 30, summed in different orders
             1e-4,
@@ -539,7 +539,7 @@ fn summed_formulas_match_burn_ops_then_sum() {
                 (spread(cols, -2.0, 2.0, 29), [1, cols]),
                 (spread(rows, 0.1, 3.0, 30), [rows, 1]),
             ],
-            |t| ternary_summed(Ternary::NormalLogProb, t, from),
+            |t| ternary_summed(Ternary::NormalLogProb, t, from, Tiled::NONE),
             |t| sum_from(normal(t), from),
             1e-4,
         );
@@ -552,4 +552,83 @@ fn sum_from(mut t: Tensor<2>, from: usize) -> Tensor<2> {
         t = t.sum_dim(dim);
     }
     t
+}
+
+#[test]
+fn stacked_inputs_are_read_in_place_and_match_repeat_dim() {
+    let _g = lock();
+    let bernoulli = |[l, x]: [Tensor<2>; 2]| x * l.clone() - softplus_ref(l);
+    let normal = |[x, m, s]: [Tensor<2>; 3]| {
+        let z = (x - m) / s.clone();
+        z.square() * (-0.5) - s.log() - 0.918_938_5
+    };
+    // The data, `rows` rows, stacked `k` times against `k·rows` rows of parameters: summed
+    // per row (from 1), over everything (from 0), and not summed (from 2). The gradient of
+    // the stacked input is summed over its copies.
+    for (k, rows, cols, from) in [(3, R, C, 1), (3, R, C, 0), (4, 5, 70, 2), (50, 2, 784, 1)] {
+        let n = k * rows * cols;
+        let bits: Vec<f32> = spread(rows * cols, 0.0, 1.0, 31)
+            .iter()
+            .map(|u| u.round())
+            .collect();
+        check(
+            &format!("bernoulli, data [{rows}, {cols}] stacked {k} times, summed from {from}"),
+            [
+                (spread(n, -30.0, 30.0, 32), [k * rows, cols]),
+                (bits, [rows, cols]),
+            ],
+            |t| {
+                binary_summed(
+                    Binary::BernoulliLogProb,
+                    t,
+                    from,
+                    Tiled { input: 1, times: k },
+                )
+            },
+            |[l, x]| sum_from(bernoulli([l, x.repeat_dim(0, k)]), from),
+            1e-4,
+        );
+        check(
+            &format!("normal, data [{rows}, {cols}] stacked {k} times, summed from {from}"),
+            [
+                (spread(rows * cols, -5.0, 5.0, 33), [rows, cols]),
+                (spread(n, -2.0, 2.0, 34), [k * rows, cols]),
+                (spread(k * rows, 0.1, 3.0, 35), [k * rows, 1]),
+            ],
+            |t| {
+                ternary_summed(
+                    Ternary::NormalLogProb,
+                    t,
+                    from,
+                    Tiled { input: 0, times: k },
+                )
+            },
+            |[x, m, s]| sum_from(normal([x.repeat_dim(0, k), m, s]), from),
+            1e-4,
+        );
+    }
+}
+
+#[test]
+#[allow(deprecated)] // Device::ndarray: the backend without the kernels
+fn stacked_inputs_that_would_not_span_the_output_go_back_to_the_composite_path() {
+    let _g = lock();
+    let device = Device::flex();
+    let t = |dims: [usize; 2]| Tensor::<2>::ones(dims, &device);
+    let stack = |times| Tiled { input: 0, times };
+    // No other input spans the stacked output (the kernels would size the output wrongly).
+    let narrow = [t([2, 3]), t([1, 3]), t([1, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, narrow, 1, stack(4)).is_err());
+    // The stacked input would itself be broadcast (along the columns).
+    let short = [t([2, 1]), t([8, 3]), t([8, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, short, 1, stack(4)).is_err());
+    // Stacked rows that do not match the parameters' rows.
+    let off = [t([3, 3]), t([8, 3]), t([8, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, off, 1, stack(4)).is_err());
+    // Off flex.
+    let nd = Device::ndarray();
+    let on_nd = [2, 8, 8].map(|r| Tensor::<2>::ones([r, 3], &nd));
+    assert!(ternary_summed(Ternary::NormalLogProb, on_nd, 1, stack(4)).is_err());
+    let fits = [t([2, 3]), t([8, 3]), t([8, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, fits, 1, stack(4)).is_ok());
 }

@@ -69,10 +69,9 @@ mod iwae;
 pub use elbo::Elbo;
 pub use iwae::Iwae;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Shape, Tensor};
 
-use crate::distribution::{Distribution, Rsample};
-use crate::kernels;
+use crate::distribution::{Distribution, Rsample, check_value_shape};
 use crate::math::logsumexp;
 
 /// A posterior `q(z | x)` over latents of shape `[B, L]` with one log-density per example: any
@@ -192,12 +191,15 @@ where
     X: Likelihood<DX>,
 {
     let px = likelihood(z_flat);
-    let x_rep = if k == 1 {
-        x.clone()
-    } else {
-        kernels::repeat_leading(x.clone(), k).unwrap_or_else(|x| x.repeat_dim(0, k))
-    };
-    px.log_prob(x_rep).reshape([k, b])
+    // `x` is scored against each of the k samples' parameters, stacked along the batch: the
+    // check is `log_prob`'s, on the stacked shape; the likelihood reads `x` without the copy
+    // where it can.
+    let mut stacked = x.dims();
+    stacked[0] *= k;
+    check_value_shape(X::NAME, &px.shape(), &Shape::from(stacked))
+        .unwrap_or_else(|e| panic!("{e}"));
+    px.log_prob_sum_keepdim_tiled(x.clone(), DX, k)
+        .reshape([k, b])
 }
 
 /// `logsumexp` over the sample dimension minus `ln k`: `[k, B] → [B]`.
