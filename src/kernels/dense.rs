@@ -6,8 +6,8 @@
 //! activation as another pass; its backward pass sums the bias gradient on one thread too. In
 //! the IWAE workload those single-thread passes were a third of the main thread's time. Here
 //! the rows are split over threads, and each thread, per block of rows small enough to stay in
-//! L2, writes the bias, adds the product onto it (gemm, accumulating) and applies the
-//! activation. The backward pass takes the activation's derivative from the saved output and
+//! L2, writes the product (gemm) and then adds the bias and applies the activation in one pass
+//! over the block while it is in cache. The backward pass takes the activation's derivative from the saved output and
 //! sums the bias gradient in the same pass, on every thread.
 
 use super::conv::{matmul, matmul_on};
@@ -92,14 +92,34 @@ impl Act for Elu {
     }
 }
 
-#[inline(always)]
-fn activate_run<A: Act>(act: &A, y: &mut [f32]) {
-    for v in y {
-        *v = act.value(*v);
+/// The identity, for [`bias_activate`] only (its gradient pass is skipped).
+#[derive(Clone, Copy)]
+struct Identity;
+
+impl Act for Identity {
+    #[inline(always)]
+    fn value(&self, z: f32) -> f32 {
+        z
+    }
+    #[inline(always)]
+    fn grad(&self, _y: f32, g: f32) -> f32 {
+        g
     }
 }
 
-multiversion!(fn activate_simd[A: Act](act: &A, y: &mut [f32]) => activate_run);
+/// `y ← act(y + b)` row by row, `b` holding one value per column.
+#[inline(always)]
+fn bias_activate_run<A: Act>(act: &A, y: &mut [f32], b: &[f32]) {
+    for row in y.chunks_exact_mut(b.len()) {
+        for (v, &c) in row.iter_mut().zip(b) {
+            *v = act.value(*v + c);
+        }
+    }
+}
+
+multiversion!(
+    fn bias_activate_simd[A: Act](act: &A, y: &mut [f32], b: &[f32]) => bias_activate_run
+);
 
 /// `dy ← act'·dy` row by row, adding each row into `sums`.
 #[inline(always)]
@@ -130,13 +150,13 @@ fn column_sums_run(rows: &[f32], sums: &mut [f32]) {
 
 multiversion!(fn column_sums_simd[](rows: &[f32], sums: &mut [f32]) => column_sums_run);
 
-/// `act` on every value of `y`.
-fn activate(act: Activation, y: &mut [f32]) {
+/// `y ← act(y + b)` on every row of `y`.
+fn bias_activate(act: Activation, y: &mut [f32], b: &[f32]) {
     match act {
-        Activation::Identity => {}
-        Activation::Relu => activate_simd(&Relu, y),
-        Activation::Tanh => activate_simd(&Tanh, y),
-        Activation::Elu(alpha) => activate_simd(&Elu(alpha as f32), y),
+        Activation::Identity => bias_activate_simd(&Identity, y, b),
+        Activation::Relu => bias_activate_simd(&Relu, y, b),
+        Activation::Tanh => bias_activate_simd(&Tanh, y, b),
+        Activation::Elu(alpha) => bias_activate_simd(&Elu(alpha as f32), y, b),
     }
 }
 
@@ -156,28 +176,26 @@ pub(crate) fn forward(d: Dims, x: &[f32], w: &[f32], b: &[f32], act: Activation)
             for (k, out) in rows.chunks_mut(block * d.d_out).enumerate() {
                 let first = task * per_task + k * block;
                 let m = out.len() / d.d_out;
-                for row in out.chunks_exact_mut(d.d_out) {
-                    // SAFETY: `row` and `b` both have d_out values and do not overlap (a
-                    // library copy: this closure is not compiled for the CPU's vector width).
+                if d.d_in == 0 {
+                    out.fill(MaybeUninit::new(0.0));
+                } else {
+                    // SAFETY: `out` is m × d_out, the rows of x from `first` m × d_in, w
+                    // d_in × d_out, all row-major and in bounds; gemm writes every value of
+                    // `out` without reading it (no accumulation).
                     unsafe {
-                        core::ptr::copy_nonoverlapping(b.as_ptr(), row.as_mut_ptr().cast(), d.d_out)
-                    };
+                        matmul(
+                            (m, d.d_out, d.d_in),
+                            (out.as_mut_ptr().cast::<f32>(), d.d_out, 1),
+                            false,
+                            (x[first * d.d_in..].as_ptr(), d.d_in, 1),
+                            (w.as_ptr(), d.d_out, 1),
+                        );
+                    }
                 }
                 // SAFETY: every value of `out` was written just above.
                 let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
-                // SAFETY: `out` is m × d_out, the rows of x from `first` m × d_in, w
-                // d_in × d_out, all row-major and in bounds; out is a fresh buffer.
-                unsafe {
-                    matmul(
-                        (m, d.d_out, d.d_in),
-                        (out.as_mut_ptr(), d.d_out, 1),
-                        true,
-                        (x[first * d.d_in..].as_ptr(), d.d_in, 1),
-                        (w.as_ptr(), d.d_out, 1),
-                    );
-                }
-                // While the block is in cache.
-                activate(act, out);
+                // The bias and the activation while the block is in cache.
+                bias_activate(act, out, b);
             }
         });
     // SAFETY: the tasks' blocks cover `y`, and each block was written in full.
