@@ -169,6 +169,7 @@ pub(crate) struct Tiled {
 
 impl Tiled {
     /// No input is stacked.
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     pub const NONE: Tiled = Tiled { input: 0, times: 1 };
 }
 

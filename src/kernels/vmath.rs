@@ -11,6 +11,30 @@
 //! their whole domain, `ln1p`, softplus and sigmoid within a few ulp. The polynomials use fused
 //! multiply-add, which the AVX2 and AVX-512 code paths chosen at run time have in hardware.
 
+/// `ln(1 + f) + e·ln 2` for `f ∈ (√½ − 1, √2 − 1]`: Cephes' minimax polynomial, with `ln 2` in
+/// two parts so that `e·ln 2` adds without rounding away `f`'s low bits. A macro rather than a
+/// function: `ln` and softplus's `ln1p_unit` compile to faster code with the expression written
+/// in place (the Bernoulli log-density's pass took about 7% longer through an inlined function).
+macro_rules! ln_reduced {
+    ($f:expr, $e:expr) => {{
+        let (f, e): (f32, f32) = ($f, $e);
+        let z = f * f;
+        let mut p = 7.037_683_6e-2f32;
+        p = p.mul_add(f, -0.115_146_1);
+        p = p.mul_add(f, 0.116_769_98);
+        p = p.mul_add(f, -0.124_201_41);
+        p = p.mul_add(f, 0.142_493_23);
+        p = p.mul_add(f, -0.166_680_57);
+        p = p.mul_add(f, 0.200_007_15);
+        p = p.mul_add(f, -0.249_999_94);
+        p = p.mul_add(f, 0.333_333_3);
+        let mut y = p * f * z;
+        y += e * -2.121_944_4e-4;
+        y += -0.5 * z;
+        f + y + e * 0.693_359_4
+    }};
+}
+
 /// `eˣ`, float32, within 2 ulp; subnormal results are computed, not flushed.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
@@ -54,20 +78,7 @@ pub fn ln(x: f32) -> f32 {
     let m = if big { m * 0.5 } else { m };
     let e = if big { e + 1 } else { e } as f32;
     let f = m - 1.0;
-    let z = f * f;
-    let mut p = 7.037_683_6e-2f32;
-    p = p.mul_add(f, -0.115_146_1);
-    p = p.mul_add(f, 0.116_769_98);
-    p = p.mul_add(f, -0.124_201_41);
-    p = p.mul_add(f, 0.142_493_23);
-    p = p.mul_add(f, -0.166_680_57);
-    p = p.mul_add(f, 0.200_007_15);
-    p = p.mul_add(f, -0.249_999_94);
-    p = p.mul_add(f, 0.333_333_3);
-    let mut y = p * f * z;
-    y += e * -2.121_944_4e-4;
-    y += -0.5 * z;
-    let r = f + y + e * 0.693_359_4;
+    let r = ln_reduced!(f, e);
     let r = if x == f32::INFINITY { f32::INFINITY } else { r };
     let r = if x == 0.0 { f32::NEG_INFINITY } else { r };
     // Negative x and NaN fail the comparison.
@@ -127,20 +138,7 @@ fn ln1p_unit(e: f32) -> f32 {
     let big = e > core::f32::consts::SQRT_2 - 1.0;
     let f = if big { (e - 1.0) * 0.5 } else { e };
     let k = if big { 1.0f32 } else { 0.0 };
-    let z = f * f;
-    let mut p = 7.037_683_6e-2f32;
-    p = p.mul_add(f, -0.115_146_1);
-    p = p.mul_add(f, 0.116_769_98);
-    p = p.mul_add(f, -0.124_201_41);
-    p = p.mul_add(f, 0.142_493_23);
-    p = p.mul_add(f, -0.166_680_57);
-    p = p.mul_add(f, 0.200_007_15);
-    p = p.mul_add(f, -0.249_999_94);
-    p = p.mul_add(f, 0.333_333_3);
-    let mut y = p * f * z;
-    y += k * -2.121_944_4e-4;
-    y += -0.5 * z;
-    f + y + k * 0.693_359_4
+    ln_reduced!(f, k)
 }
 
 /// Softplus `ln(1 + eˣ) = max(x, 0) + ln1p(e^{−|x|})`, finite for every finite `x`.
