@@ -3,8 +3,8 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, Entropy, Mode, Moments, check_param, check_values, lift, repeat_rows,
-    sample_dims, sum_keep,
+    Distribution, Entropy, Mode, Moments, check_param, check_values, lift,
+    log_prob_summed_composite, sample_dims,
 };
 use crate::error::Result;
 use crate::kernels::{self, Binary, Tiled};
@@ -102,10 +102,6 @@ impl<const D: usize> Distribution<D> for Bernoulli<D> {
         }
     }
 
-    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
-        self.log_prob_sum_keepdim_tiled(value, from, 1)
-    }
-
     fn log_prob_sum_keepdim_tiled<const DV: usize>(
         &self,
         value: Tensor<DV>,
@@ -116,7 +112,7 @@ impl<const D: usize> Distribution<D> for Bernoulli<D> {
         let tiled = Tiled { input: 1, times };
         match kernels::binary_summed(Binary::BernoulliLogProb, [logits, value], from, tiled) {
             Ok(sums) => sums,
-            Err([_, value]) => sum_keep(self.log_prob_keepdim(repeat_rows(value, times)), from, DV),
+            Err([_, value]) => log_prob_summed_composite(self, value, from, times),
         }
     }
 

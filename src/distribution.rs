@@ -115,12 +115,11 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug {
     /// the log-density of independent components, what [`Independent`](crate::Independent)
     /// computes when it reinterprets batch dimensions as event dimensions.
     ///
-    /// The default sums the element-wise result. Bernoulli and Normal override it on `flex` to
-    /// sum inside their fused kernels: the element-wise values are never written out, and the
-    /// backward pass reads one gradient per row. Like `log_prob_keepdim` it does not check
-    /// shapes; `from <= DV`.
+    /// It is [`Self::log_prob_sum_keepdim_tiled`] with `times = 1`: a distribution that sums
+    /// faster overrides that one method. Like `log_prob_keepdim` it does not check shapes;
+    /// `from <= DV`.
     fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
-        sum_keep(self.log_prob_keepdim(value), from, DV)
+        self.log_prob_sum_keepdim_tiled(value, from, 1)
     }
 
     /// [`Self::log_prob_sum_keepdim`] of `value` stacked `times` times along dimension 0, as
@@ -128,18 +127,20 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug {
     /// sets of parameters stacked along the batch, which is how the
     /// [objectives](crate::objectives) score the data under `k` latent samples.
     ///
-    /// The default makes the copy. Bernoulli and Normal (and `Independent` and
-    /// `MultivariateNormalDiag` over them) read `value` in place on `flex` instead, which
-    /// saves writing and reading `times` copies of the data (10 MB per step for the IWAE
-    /// bound with `k = 50` on a batch of 64 MNIST images). Like `log_prob_keepdim` it does not
-    /// check shapes; `from <= DV`.
+    /// The default copies `value` (for `times > 1`) and sums the element-wise result.
+    /// Bernoulli and Normal override it on `flex` (and `Independent` and
+    /// `MultivariateNormalDiag` pass it to them): their fused kernels sum per row without
+    /// writing the element-wise values out, their backward pass reads one gradient per row,
+    /// and they read `value` in place instead of copying it, which saves writing and reading
+    /// `times` copies of the data (10 MB per step for the IWAE bound with `k = 50` on a batch
+    /// of 64 MNIST images). Like `log_prob_keepdim` it does not check shapes; `from <= DV`.
     fn log_prob_sum_keepdim_tiled<const DV: usize>(
         &self,
         value: Tensor<DV>,
         from: usize,
         times: usize,
     ) -> Tensor<DV> {
-        self.log_prob_sum_keepdim(repeat_rows(value, times), from)
+        log_prob_summed_composite(self, value, from, times)
     }
 
     /// Draws samples of shape `sample_shape ++ shape()` (rank `DO = sample_shape.len() + D`,
@@ -301,6 +302,17 @@ pub trait Cdf<const D: usize>: Distribution<D> {
     fn cdf<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV>;
     /// The quantile function: the `x` with `P(X ≤ x) = q`, for `q ∈ [0, 1]`.
     fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV>;
+}
+
+/// [`Distribution::log_prob_sum_keepdim_tiled`] by its definition: `value` repeated, the
+/// element-wise log-density, then the sum. The default, and the overrides' fallback off `flex`.
+pub(crate) fn log_prob_summed_composite<T: Distribution<D>, const D: usize, const DV: usize>(
+    dist: &T,
+    value: Tensor<DV>,
+    from: usize,
+    times: usize,
+) -> Tensor<DV> {
+    sum_keep(dist.log_prob_keepdim(repeat_rows(value, times)), from, DV)
 }
 
 /// `t` stacked `times` times along dimension 0 (`repeat_dim(0, times)`): one copy split over

@@ -123,11 +123,6 @@ impl<Base: Distribution<D>, const D: usize, const DB: usize> Distribution<D>
         self.base.log_prob_sum_keepdim(value, DV - (D - DB))
     }
 
-    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
-        self.base
-            .log_prob_sum_keepdim(value, from.min(DV - (D - DB)))
-    }
-
     fn log_prob_sum_keepdim_tiled<const DV: usize>(
         &self,
         value: Tensor<DV>,

@@ -124,9 +124,6 @@ impl<const D: usize, const DB: usize> Distribution<D> for MultivariateNormalDiag
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         self.inner.log_prob_keepdim(value)
     }
-    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
-        self.inner.log_prob_sum_keepdim(value, from)
-    }
     fn log_prob_sum_keepdim_tiled<const DV: usize>(
         &self,
         value: Tensor<DV>,

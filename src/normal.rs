@@ -4,7 +4,7 @@ use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
     Cdf, Distribution, Entropy, Mode, Moments, Rsample, broadcast_shapes, check_param,
-    check_values, lift, repeat_rows, sample_dims, sum_keep,
+    check_values, lift, log_prob_summed_composite, sample_dims,
 };
 use crate::error::Result;
 use crate::kernels::{self, Quaternary, Ternary, Tiled};
@@ -117,10 +117,6 @@ impl<const D: usize> Distribution<D> for Normal<D> {
         }
     }
 
-    fn log_prob_sum_keepdim<const DV: usize>(&self, value: Tensor<DV>, from: usize) -> Tensor<DV> {
-        self.log_prob_sum_keepdim_tiled(value, from, 1)
-    }
-
     fn log_prob_sum_keepdim_tiled<const DV: usize>(
         &self,
         value: Tensor<DV>,
@@ -131,9 +127,7 @@ impl<const D: usize> Distribution<D> for Normal<D> {
         let tiled = Tiled { input: 0, times };
         match kernels::ternary_summed(Ternary::NormalLogProb, inputs, from, tiled) {
             Ok(sums) => sums,
-            Err([value, ..]) => {
-                sum_keep(self.log_prob_keepdim(repeat_rows(value, times)), from, DV)
-            }
+            Err([value, ..]) => log_prob_summed_composite(self, value, from, times),
         }
     }
 
