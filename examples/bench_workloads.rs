@@ -1,5 +1,5 @@
 //! Runs one benchmark workload and prints its timings as one JSON line: the program that the
-//! side-by-side driver (`benches/peers/driver.py`) runs for burn-probability, alternating with
+//! side-by-side driver (`examples/benches/peers/driver.py`) runs for burn-probability, alternating with
 //! the PyTorch and TensorFlow Probability peers. See `docs/performance.md`.
 //!
 //! ```sh
@@ -8,13 +8,7 @@
 //! ./target/release/examples/bench_workloads --workload train_conv --reps 20 --warmup 3
 //! ```
 
-#[path = "common/alloc.rs"]
-mod alloc;
-#[allow(dead_code)]
-#[path = "mnist_vae/model.rs"]
-mod model;
-#[path = "../benches/common/workloads.rs"]
-mod workloads;
+use burn_probability_examples::{alloc, workloads};
 
 use std::time::Instant;
 
@@ -73,7 +67,7 @@ fn main() {
     // The same allocator settings as the examples (see examples/common/alloc.rs).
     alloc::keep_freed_memory();
     // And, as the examples (and TensorFlow by default), subnormal floats flushed to zero.
-    burn_probability::set_flush_denormal(true);
+    burn_flex_kernels::set_flush_denormal(true);
     let args = Args::parse();
     if args.list {
         for name in workloads::all_names() {
@@ -94,7 +88,7 @@ fn main() {
         Backend::Ndarray => Device::ndarray(),
     };
     device.seed(args.seed);
-    burn_probability::set_fused_kernels(!args.no_fused);
+    burn_flex_kernels::set_fused_kernels(!args.no_fused);
     let Some(mut w) = workloads::build(&name, &device) else {
         eprintln!(
             "error: unknown --workload {name:?}; expected one of: {}",
@@ -126,7 +120,7 @@ fn main() {
     println!(
         "{{\"lib\": \"burn-probability\", \"version\": \"burn 0.22.1 {:?}{}\", \"workload\": \"{}\", \"median_ms\": {median:.4}, \"min_ms\": {:.4}, \"times_ms\": [{json_times}], \"items_per_iter\": {}, \"peak_rss_mb\": {:.1}}}",
         args.backend,
-        if burn_probability::fused_kernels_enabled() {
+        if burn_flex_kernels::fused_kernels_enabled() {
             " fused"
         } else {
             ""

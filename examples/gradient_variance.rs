@@ -15,11 +15,11 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use burn_probability::datasets::mnist::{Binarization, Mnist, Split};
+use burn_flex_kernels::optim::FusedAdam;
 use burn_probability::math::softplus;
 use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae};
-use burn_probability::optim::FusedAdam;
 use burn_probability::{Bernoulli, Independent, MultivariateNormalDiag, Normal};
+use burn_probability_examples::mnist::{Binarization, Mnist, Split};
 
 const S: f64 = 0.5;
 

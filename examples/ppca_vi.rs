@@ -13,19 +13,16 @@
 //! Criticism, as in the tutorial: data generated with the latents replaced by the MAP values
 //! and by the posterior means, plotted against the data.
 
-#[path = "common/plot.rs"]
-mod plot;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::{Device, Distribution as Init, Tensor};
 use burn_probability::inference::{
-    AdamConfig, LogJoint, MeanFieldNormal, Params, fit_map, fit_mean_field,
+    AdamConfig, LogJoint, MeanFieldNormal, Model, Params, fit_map, fit_mean_field,
 };
 use burn_probability::{Distribution, Normal};
+use burn_probability_examples::plot::{BLUE, GREEN, Image, ORANGE, Panel, RED};
 use clap::Parser;
-use plot::{BLUE, GREEN, Image, ORANGE, Panel, RED};
 
 /// Probabilistic PCA by MAP and mean-field VI (the Edward2/TFP tutorial).
 #[derive(Parser, Debug)]
@@ -92,7 +89,55 @@ fn rel_dist(a: &[f64; 3], b: &[f64; 3]) -> f64 {
     (d / n).sqrt()
 }
 
-fn run(args: &Args) -> Result<(), String> {
+/// The result of the MAP fit.
+struct MapFit {
+    w: Tensor<2>,
+    z: Tensor<2>,
+    /// The energy `−ln p(w, z, x)` after each step.
+    energy: Vec<f64>,
+    /// Wall time of the fit.
+    seconds: f64,
+}
+
+/// The result of the mean-field VI fit.
+struct ViFit {
+    /// Posterior mean of `w`.
+    w: Tensor<2>,
+    /// Posterior mean of `z`.
+    z: Tensor<2>,
+    /// Posterior standard deviations of `w`, flattened.
+    w_sd: Vec<f64>,
+    /// The ELBO after each step.
+    elbo: Vec<f64>,
+    /// Wall time of the fit, the surrogate's initialisation included.
+    seconds: f64,
+}
+
+/// The principal axes compared, flattened, with `σ²` for the implied covariances.
+struct Axes {
+    truth: Vec<f64>,
+    /// The closed-form maximum-likelihood axis.
+    ml: [f64; 2],
+    map: Vec<f64>,
+    /// The posterior mean of the VI fit.
+    vi: Vec<f64>,
+    s2: f64,
+}
+
+impl Axes {
+    /// The covariance implied by the axis `w`.
+    fn cov(&self, w: &[f64]) -> [f64; 3] {
+        implied_cov(w, self.s2)
+    }
+
+    /// Relative Frobenius distance of the covariance implied by `w` to the ML one.
+    fn rel_to_ml(&self, w: &[f64]) -> f64 {
+        rel_dist(&self.cov(w), &self.cov(&self.ml))
+    }
+}
+
+/// Checks the arguments and that `--out` can be created and written to.
+fn check_args(args: &Args) -> Result<(), String> {
     if args.data_dim != 2 || args.latent_dim != 1 {
         return Err(format!(
             "--data-dim {} --latent-dim {}: the axis comparison and the pictures are written for the tutorial's data_dim 2, latent_dim 1",
@@ -108,20 +153,25 @@ fn run(args: &Args) -> Result<(), String> {
     std::fs::write(&probe, b"")
         .map_err(|e| format!("--out {} is not writable: {e}", args.out.display()))?;
     std::fs::remove_file(&probe).ok();
+    Ok(())
+}
 
-    let device = Device::flex();
-    device.seed(args.seed);
+/// Draws data from the model: returns the true axis `w` (`[data_dim, latent_dim]`) and the
+/// observations `x = w z + ε` (`[data_dim, N]`).
+fn draw_data(args: &Args, device: &Device) -> (Tensor<2>, Tensor<2>) {
     let (d, k, n, sigma) = (args.data_dim, args.latent_dim, args.num_points, args.stddev);
-
-    // Data from the model.
-    let w_true = Tensor::<2>::random([d, k], Init::Normal(0.0, 2.0), &device);
-    let z_true = Tensor::<2>::random([k, n], Init::Normal(0.0, 1.0), &device);
+    let w_true = Tensor::<2>::random([d, k], Init::Normal(0.0, 2.0), device);
+    let z_true = Tensor::<2>::random([k, n], Init::Normal(0.0, 1.0), device);
     let x = w_true.clone().matmul(z_true.clone())
-        + Tensor::<2>::random([d, n], Init::Normal(0.0, sigma), &device);
+        + Tensor::<2>::random([d, n], Init::Normal(0.0, sigma), device);
+    (w_true, x)
+}
 
-    // The model's log joint.
+/// The model's log joint `ln p(w) + ln p(z) + ln p(x | w, z)` over the latents `w` and `z`.
+fn ppca_model(x: &Tensor<2>, args: &Args) -> LogJoint<impl Fn(&Params) -> Tensor<1>> {
+    let (d, k, n, sigma) = (args.data_dim, args.latent_dim, args.num_points, args.stddev);
     let x_ad = x.clone().autodiff();
-    let model = LogJoint::new(
+    LogJoint::new(
         vec![("w", vec![d, k]), ("z", vec![k, n])],
         move |p: &Params| {
             let w: Tensor<2> = p.get("w");
@@ -141,39 +191,51 @@ fn run(args: &Args) -> Result<(), String> {
                 .sum();
             lw + lz + lx
         },
-    );
+    )
+}
 
-    // MAP, from w = z = 1 as in the tutorial.
-    let ad = device.clone().autodiff();
+/// MAP, from w = z = 1 as in the tutorial; `ad` is the autodiff device.
+fn fit_map_estimate(model: &impl Model, args: &Args, ad: &Device) -> MapFit {
+    let (d, k, n) = (args.data_dim, args.latent_dim, args.num_points);
     let init = Params::new()
-        .with("w", Tensor::<2>::ones([d, k], &ad))
-        .with("z", Tensor::<2>::ones([k, n], &ad));
+        .with("w", Tensor::<2>::ones([d, k], ad))
+        .with("z", Tensor::<2>::ones([k, n], ad));
     let t0 = Instant::now();
-    let (map, energy) = fit_map(&model, &init, AdamConfig::new(args.lr), args.map_steps);
-    let map_seconds = t0.elapsed().as_secs_f64();
+    let (map, energy) = fit_map(model, &init, AdamConfig::new(args.lr), args.map_steps);
+    let seconds = t0.elapsed().as_secs_f64();
+    MapFit {
+        w: map.get("w"),
+        z: map.get("z"),
+        energy,
+        seconds,
+    }
+}
 
-    // Mean-field VI.
+/// Mean-field VI: every mean initialised at 1 and every raw scale at −4, as in the tutorial;
+/// `ad` is the autodiff device.
+fn fit_vi(model: &impl Model, args: &Args, ad: &Device) -> ViFit {
     let t0 = Instant::now();
-    let q0 = MeanFieldNormal::new(&model, 1.0, -4.0, &ad);
+    let q0 = MeanFieldNormal::new(model, 1.0, -4.0, ad);
     let (q, elbo) = fit_mean_field(
-        &model,
+        model,
         q0,
         AdamConfig::new(args.lr),
         args.vi_steps,
         args.vi_samples,
     );
-    let vi_seconds = t0.elapsed().as_secs_f64();
+    let seconds = t0.elapsed().as_secs_f64();
+    ViFit {
+        w: q.mean().get("w"),
+        z: q.mean().get("z"),
+        w_sd: vals(q.stddev().get::<2>("w")),
+        elbo,
+        seconds,
+    }
+}
 
-    let w_true_v = vals(w_true.clone());
-    let w_map: Tensor<2> = map.get("w");
-    let z_map: Tensor<2> = map.get("z");
-    let w_vi: Tensor<2> = q.mean().get("w");
-    let z_vi: Tensor<2> = q.mean().get("z");
-    let w_vi_sd = vals(q.stddev().get::<2>("w"));
-    let (w_map_v, w_vi_v) = (vals(w_map.clone()), vals(w_vi.clone()));
-
-    // Closed-form maximum-likelihood PPCA (Tipping & Bishop 1999) with σ known:
-    // W_ML = u₁ √(λ₁ − σ²) from the sample covariance's leading eigenpair.
+/// Closed-form maximum-likelihood PPCA (Tipping & Bishop 1999) with σ known:
+/// `W_ML = u₁ √(λ₁ − σ²)` from the sample covariance's leading eigenpair.
+fn ml_axis(x: &Tensor<2>, n: usize, sigma: f64) -> [f64; 2] {
     let xv = vals(x.clone());
     let (xs, ys) = (&xv[..n], &xv[n..]);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / n as f64;
@@ -197,55 +259,53 @@ fn run(args: &Args) -> Result<(), String> {
         [0.0, 1.0]
     };
     let nu = (u1[0] * u1[0] + u1[1] * u1[1]).sqrt();
-    let w_ml = [
+    [
         u1[0] / nu * (l1 - sigma * sigma).max(0.0).sqrt(),
         u1[1] / nu * (l1 - sigma * sigma).max(0.0).sqrt(),
-    ];
-    let s2 = sigma * sigma;
-    let cov_ml = implied_cov(&w_ml, s2);
+    ]
+}
 
-    // Criticism: data generated with the latents replaced by the MAP values and posterior means.
-    let noise = |dev: &Device| Tensor::<2>::random([d, n], Init::Normal(0.0, sigma), dev);
-    let x_map = w_map
-        .clone()
+/// Criticism: data generated with the latents replaced by the fitted `w` and `z`, with fresh
+/// observation noise drawn on `device`.
+fn generate(w: &Tensor<2>, z: &Tensor<2>, args: &Args, device: &Device) -> Tensor<2> {
+    let shape = [args.data_dim, args.num_points];
+    w.clone()
         .without_autodiff()
-        .matmul(z_map.without_autodiff())
-        + noise(&device);
-    let x_vi = w_vi
-        .clone()
-        .without_autodiff()
-        .matmul(z_vi.without_autodiff())
-        + noise(&device);
+        .matmul(z.clone().without_autodiff())
+        + Tensor::<2>::random(shape, Init::Normal(0.0, args.stddev), device)
+}
 
+/// Writes `metrics.json` in `--out` (through a temporary file, renamed).
+fn write_metrics(args: &Args, axes: &Axes, map: &MapFit, vi: &ViFit) -> Result<(), String> {
     let report = serde_json::json!({
         "seed": args.seed,
-        "num_points": n,
-        "stddev": sigma,
-        "true_axis": w_true_v,
-        "ml_axis": w_ml,
-        "map_axis": w_map_v,
-        "vi_axis_mean": w_vi_v,
-        "vi_axis_stddev": w_vi_sd,
+        "num_points": args.num_points,
+        "stddev": args.stddev,
+        "true_axis": axes.truth,
+        "ml_axis": axes.ml,
+        "map_axis": axes.map,
+        "vi_axis_mean": axes.vi,
+        "vi_axis_stddev": vi.w_sd,
         "angle_deg": {
-            "map_vs_true": angle_deg(&w_map_v, &w_true_v),
-            "vi_vs_true": angle_deg(&w_vi_v, &w_true_v),
-            "ml_vs_true": angle_deg(&w_ml, &w_true_v),
+            "map_vs_true": angle_deg(&axes.map, &axes.truth),
+            "vi_vs_true": angle_deg(&axes.vi, &axes.truth),
+            "ml_vs_true": angle_deg(&axes.ml, &axes.truth),
         },
         "implied_covariance": {
-            "ml": cov_ml,
-            "true": implied_cov(&w_true_v, s2),
-            "map": implied_cov(&w_map_v, s2),
-            "vi": implied_cov(&w_vi_v, s2),
+            "ml": axes.cov(&axes.ml),
+            "true": axes.cov(&axes.truth),
+            "map": axes.cov(&axes.map),
+            "vi": axes.cov(&axes.vi),
             "rel_frobenius_vs_ml": {
-                "true": rel_dist(&implied_cov(&w_true_v, s2), &cov_ml),
-                "map": rel_dist(&implied_cov(&w_map_v, s2), &cov_ml),
-                "vi": rel_dist(&implied_cov(&w_vi_v, s2), &cov_ml),
+                "true": axes.rel_to_ml(&axes.truth),
+                "map": axes.rel_to_ml(&axes.map),
+                "vi": axes.rel_to_ml(&axes.vi),
             },
         },
-        "map": { "steps": args.map_steps, "final_energy": energy.last(), "seconds": map_seconds,
-                 "energy_trace": energy.iter().step_by(args.record_every).collect::<Vec<_>>() },
-        "vi": { "steps": args.vi_steps, "samples_per_step": args.vi_samples, "final_elbo": elbo.last(), "seconds": vi_seconds,
-                "elbo_trace": elbo.iter().step_by(args.record_every).collect::<Vec<_>>() },
+        "map": { "steps": args.map_steps, "final_energy": map.energy.last(), "seconds": map.seconds,
+                 "energy_trace": map.energy.iter().step_by(args.record_every).collect::<Vec<_>>() },
+        "vi": { "steps": args.vi_steps, "samples_per_step": args.vi_samples, "final_elbo": vi.elbo.last(), "seconds": vi.seconds,
+                "elbo_trace": vi.elbo.iter().step_by(args.record_every).collect::<Vec<_>>() },
     });
     let metrics = args.out.join("metrics.json");
     let tmp = metrics.with_extension("json.tmp");
@@ -254,14 +314,25 @@ fn run(args: &Args) -> Result<(), String> {
         serde_json::to_string_pretty(&report).expect("serializable"),
     )
     .and_then(|_| std::fs::rename(&tmp, &metrics))
-    .map_err(|e| format!("cannot write {}: {e}", metrics.display()))?;
+    .map_err(|e| format!("cannot write {}: {e}", metrics.display()))
+}
 
-    // Pictures: data vs generated data, and the training traces.
-    let pts = |t: &Tensor<2>| {
-        let v = vals(t.clone());
-        (0..n).map(|i| (v[i], v[n + i])).collect::<Vec<_>>()
-    };
-    let (p_data, p_map, p_vi) = (pts(&x), pts(&x_map), pts(&x_vi));
+/// The columns of a `[2, n]` tensor as points.
+fn points(t: &Tensor<2>, n: usize) -> Vec<(f64, f64)> {
+    let v = vals(t.clone());
+    (0..n).map(|i| (v[i], v[n + i])).collect()
+}
+
+/// `criticism.png`: the data (blue) against the data generated from the MAP fit (red, left)
+/// and from the VI fit (green, right), on shared limits.
+fn plot_criticism(
+    x: &Tensor<2>,
+    x_map: &Tensor<2>,
+    x_vi: &Tensor<2>,
+    args: &Args,
+) -> Result<(), String> {
+    let n = args.num_points;
+    let (p_data, p_map, p_vi) = (points(x, n), points(x_map, n), points(x_vi, n));
     let all = p_data.iter().chain(&p_map).chain(&p_vi);
     let xlim = Panel::limits(all.clone().map(|p| p.0));
     let ylim = Panel::limits(all.map(|p| p.1));
@@ -272,20 +343,26 @@ fn run(args: &Args) -> Result<(), String> {
         panel.scatter(&mut img, &p_data, BLUE, 1);
         panel.scatter(&mut img, pts_gen, *color, 1);
     }
-    img.save(&args.out.join("criticism.png"))?;
+    img.save(&args.out.join("criticism.png"))
+}
 
+/// `traces.png`: log10 of the MAP energy (red, left) and of the VI −ELBO (orange, right) per
+/// step.
+fn plot_traces(map: &MapFit, vi: &ViFit, args: &Args) -> Result<(), String> {
     let mut img = Image::new(1500, 540);
-    let e: Vec<(f64, f64)> = energy
+    let e: Vec<(f64, f64)> = map
+        .energy
         .iter()
         .enumerate()
         .map(|(i, v)| (i as f64, *v))
         .collect();
-    let l: Vec<(f64, f64)> = elbo
+    let l: Vec<(f64, f64)> = vi
+        .elbo
         .iter()
         .enumerate()
         .map(|(i, v)| (i as f64, -*v))
         .collect();
-    for (i, series) in [&e, &l].iter().enumerate() {
+    for (i, (series, color)) in [(&e, RED), (&l, ORANGE)].iter().enumerate() {
         // Log scale for the loss: it falls by orders of magnitude.
         let logged: Vec<(f64, f64)> = series
             .iter()
@@ -300,48 +377,66 @@ fn run(args: &Args) -> Result<(), String> {
             Panel::limits(logged.iter().map(|p| p.1)),
         );
         panel.axes(&mut img);
-        panel.line(&mut img, &logged, if i == 0 { RED } else { ORANGE });
+        panel.line(&mut img, &logged, *color);
     }
-    img.save(&args.out.join("traces.png"))?;
+    img.save(&args.out.join("traces.png"))
+}
 
-    println!(
-        "true principal axis:        {:?}",
-        w_true_v
-            .iter()
-            .map(|v| format!("{v:+.4}"))
-            .collect::<Vec<_>>()
-    );
-    println!(
-        "ML axis (closed form):      {:?}",
-        w_ml.iter().map(|v| format!("{v:+.4}")).collect::<Vec<_>>()
-    );
+/// Prints the axes, their angles to the true axis, the fits' steps and times, and the implied
+/// covariances' distances to the ML one.
+fn print_comparison(args: &Args, axes: &Axes, map: &MapFit, vi: &ViFit) {
+    let signed = |v: &[f64]| v.iter().map(|v| format!("{v:+.4}")).collect::<Vec<_>>();
+    println!("true principal axis:        {:?}", signed(&axes.truth));
+    println!("ML axis (closed form):      {:?}", signed(&axes.ml));
     println!(
         "MAP axis:                   {:?}   angle to true {:.3}°   ({} steps, {:.2} s)",
-        w_map_v
-            .iter()
-            .map(|v| format!("{v:+.4}"))
-            .collect::<Vec<_>>(),
-        angle_deg(&w_map_v, &w_true_v),
+        signed(&axes.map),
+        angle_deg(&axes.map, &axes.truth),
         args.map_steps,
-        map_seconds
+        map.seconds
     );
     println!(
         "VI axis (mean ± sd):        {:?}   angle to true {:.3}°   ({} steps, {:.2} s)",
-        w_vi_v
+        axes.vi
             .iter()
-            .zip(&w_vi_sd)
+            .zip(&vi.w_sd)
             .map(|(m, s)| format!("{m:+.4} ± {s:.4}"))
             .collect::<Vec<_>>(),
-        angle_deg(&w_vi_v, &w_true_v),
+        angle_deg(&axes.vi, &axes.truth),
         args.vi_steps,
-        vi_seconds
+        vi.seconds
     );
     println!(
         "implied covariance w wᵀ + σ² I vs ML: relative distance MAP {:.3}, VI {:.3} (true w: {:.3})",
-        rel_dist(&implied_cov(&w_map_v, s2), &cov_ml),
-        rel_dist(&implied_cov(&w_vi_v, s2), &cov_ml),
-        rel_dist(&implied_cov(&w_true_v, s2), &cov_ml)
+        axes.rel_to_ml(&axes.map),
+        axes.rel_to_ml(&axes.vi),
+        axes.rel_to_ml(&axes.truth)
     );
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    check_args(args)?;
+    let device = Device::flex();
+    device.seed(args.seed);
+    let (w_true, x) = draw_data(args, &device);
+    let model = ppca_model(&x, args);
+    let ad = device.clone().autodiff();
+    let map = fit_map_estimate(&model, args, &ad);
+    let vi = fit_vi(&model, args, &ad);
+    let axes = Axes {
+        truth: vals(w_true),
+        ml: ml_axis(&x, args.num_points, args.stddev),
+        map: vals(map.w.clone()),
+        vi: vals(vi.w.clone()),
+        s2: args.stddev * args.stddev,
+    };
+    let x_map = generate(&map.w, &map.z, args, &device);
+    let x_vi = generate(&vi.w, &vi.z, args, &device);
+
+    write_metrics(args, &axes, &map, &vi)?;
+    plot_criticism(&x, &x_map, &x_vi, args)?;
+    plot_traces(&map, &vi, args)?;
+    print_comparison(args, &axes, &map, &vi);
     println!(
         "wrote {}/metrics.json, criticism.png (blue: data; red: MAP; green: VI), traces.png (log10 energy, log10 −ELBO)",
         args.out.display()

@@ -21,45 +21,40 @@
 //! both are evaluated every epoch, and the average is the model of the final log-likelihood, the
 //! pictures and `checkpoint/ema.bpk`.
 
-#[path = "../common/alloc.rs"]
-mod alloc;
-#[path = "../common/plot.rs"]
-mod plot;
+mod checkpoint;
+mod data_dir;
+mod report;
+mod train;
 
-mod ema;
-mod model;
-mod schedule;
-
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord};
-use burn::tensor::{Device, Tensor};
-use burn_probability::datasets::mnist::{Binarization, Mnist, Split, missing_files};
-use burn_probability::math::{logsumexp, ndtri};
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+use burn_probability_examples::alloc;
+use burn_probability_examples::mnist::{Binarization, Mnist};
+use burn_probability_examples::vae::ema::Ema;
+use burn_probability_examples::vae::model::{
+    self, BinaryVae, ConvVae, MlpVae, ModelKind, ObjectiveKind, StepThreads, Vae,
+};
 use clap::{Parser, ValueEnum};
-use ema::Ema;
-use indicatif::{ProgressBar, ProgressStyle};
-use model::{BinaryVae, ConvVae, MlpVae, ObjectiveKind, StepThreads, Vae};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ModelKind {
-    /// The Keras/TFP convolutional VAE (latent 2, RMSprop 1e-3, static binarization).
-    Conv,
-    /// The TFP/Edward MLP VAE: 784-200-200 ELU, latent 2, Adam 1e-3, batch 64.
-    Mlp,
-    /// Burda et al.'s one-stochastic-layer model: 784-200-200-50 tanh, dynamic binarization.
-    Iwae,
-    /// The discrete-latent VAE: BinConcrete latents in logit space, MLP encoder and decoder.
-    Binary,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// The data set; serialized in lower case (`"fashionmnist"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum DatasetKind {
     Mnist,
     FashionMnist,
+}
+
+impl DatasetKind {
+    /// The name in lower case, as the run's settings spell it.
+    fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashionmnist",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -96,7 +91,7 @@ struct Args {
     /// Learning-rate warm-up: the rate rises linearly from lr/N to lr over the first N
     /// optimizer steps (0 turns it off). Default: 600 for conv (one epoch at batch 100; the
     /// tutorial has none, but without it RMSprop's first full-size steps kill most of the
-    /// encoder's 32 ReLUs and some seeds collapse in epoch 1: see the README), 0 for the others.
+    /// encoder's 32 ReLUs and some seeds collapse in epoch 1: see docs/mnist-vae.md), 0 for the others.
     #[arg(long)]
     warmup_steps: Option<usize>,
     /// Latent dimension. Default: 2 (conv, mlp), 50 (iwae), 20 (binary).
@@ -145,17 +140,17 @@ struct Args {
     #[arg(long)]
     no_fused: bool,
     /// conv model: run the convolutions with burn's own `Conv2d`/`ConvTranspose2d` forward and
-    /// backward instead of the crate's kernels (`nn::FastConv`, the default on flex: the same
+    /// backward instead of burn-flex-kernels' (`nn::FastConv`, the default on flex: the same
     /// results up to float rounding, about 3.5× faster training).
     #[arg(long)]
     reference_conv: bool,
 }
 
-/// The resolved settings of a run.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+/// The resolved settings of a run. `state.json` keeps them, and `--resume` requires the same.
+#[derive(Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 struct Settings {
-    model: String,
-    objective: String,
+    model: ModelKind,
+    objective: ObjectiveKind,
     k: usize,
     batch_size: usize,
     lr: f64,
@@ -164,7 +159,7 @@ struct Settings {
     latent: usize,
     temperature: f64,
     dynamic: bool,
-    dataset: String,
+    dataset: DatasetKind,
     train_n: usize,
     seed: u64,
     #[serde(default)]
@@ -173,160 +168,83 @@ struct Settings {
     fast_conv: bool,
 }
 
+impl Settings {
+    /// How the training and test images are binarized.
+    fn binarization(&self) -> Binarization {
+        if self.dynamic {
+            Binarization::Dynamic
+        } else {
+            Binarization::Static
+        }
+    }
+}
+
+/// The choices by name, as `state.json` spells them (`model: "conv"`).
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("model", &self.model.name())
+            .field("objective", &self.objective.name())
+            .field("k", &self.k)
+            .field("batch_size", &self.batch_size)
+            .field("lr", &self.lr)
+            .field("warmup_steps", &self.warmup_steps)
+            .field("latent", &self.latent)
+            .field("temperature", &self.temperature)
+            .field("dynamic", &self.dynamic)
+            .field("dataset", &self.dataset.name())
+            .field("train_n", &self.train_n)
+            .field("seed", &self.seed)
+            .field("ema_decay", &self.ema_decay)
+            .field("fast_conv", &self.fast_conv)
+            .finish()
+    }
+}
+
+/// What training changes: the model, the moving average of its weights and the optimizer.
+struct State {
+    vae: Vae,
+    /// The weight average, from the first optimizer step on.
+    ema: Option<Ema<Vae>>,
+    optim: ModuleOptimizer,
+}
+
+impl State {
+    /// A new model and its optimizer, without a weight average: the average starts at the
+    /// first optimizer step, because touching the parameters here would draw them out of the
+    /// order of the per-epoch seeds.
+    fn new(s: &Settings, ad: &Device) -> Self {
+        Self {
+            vae: build(s, ad),
+            ema: None,
+            optim: model::optimizer(s.model),
+        }
+    }
+}
+
+/// What stays fixed over a run's epochs.
+struct Run<'a> {
+    args: &'a Args,
+    s: &'a Settings,
+    data: &'a Mnist,
+    /// The plain device (evaluation and the weight average).
+    device: Device,
+    /// The same device with autodiff (training).
+    ad: Device,
+    threads: StepThreads,
+    /// Test images of the per-epoch test ELBO.
+    test_n: usize,
+    /// Batches per epoch.
+    batches: usize,
+    /// The checkpoint folder.
+    ckpt: PathBuf,
+    /// `metrics.jsonl`.
+    metrics: PathBuf,
+}
+
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("error: {msg}");
     std::process::exit(2);
-}
-
-fn cache_dir(dataset: DatasetKind) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    let name = match dataset {
-        DatasetKind::Mnist => "mnist",
-        DatasetKind::FashionMnist => "fashion-mnist",
-    };
-    Some(base.join("burn-probability").join(name))
-}
-
-/// Finds the data folder: --data-dir, then $MNIST_DIR, then the cache folder (and, for
-/// Fashion-MNIST, the Debian package's folder).
-fn locate_data(args: &Args) -> PathBuf {
-    if let Some(dir) = &args.data_dir {
-        let missing = missing_files(dir);
-        if !missing.is_empty() {
-            fail(format!(
-                "--data-dir {} lacks {}",
-                dir.display(),
-                missing.join(", ")
-            ));
-        }
-        return dir.clone();
-    }
-    let mut tried = Vec::new();
-    let env_var = match args.dataset {
-        DatasetKind::Mnist => "MNIST_DIR",
-        DatasetKind::FashionMnist => "FASHION_MNIST_DIR",
-    };
-    let mut candidates: Vec<PathBuf> = std::env::var_os(env_var)
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.extend(cache_dir(args.dataset));
-    if args.dataset == DatasetKind::FashionMnist {
-        candidates.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
-    }
-    for dir in &candidates {
-        let missing = missing_files(dir);
-        if missing.is_empty() {
-            return dir.clone();
-        }
-        tried.push(format!(
-            "  {} (missing {})",
-            dir.display(),
-            missing.join(", ")
-        ));
-    }
-    let how = format!(
-        "Provide the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
-         t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) with --data-dir DIR or the {env_var} \
-         environment variable, or put them in the cache folder above."
-    );
-    let looked = if tried.is_empty() {
-        "  (nowhere: no HOME for a cache folder)".to_string()
-    } else {
-        tried.join("\n")
-    };
-    let cache = cache_dir(args.dataset);
-    match (args.dataset, cache) {
-        (DatasetKind::Mnist, Some(cache)) => match download_mnist(&cache) {
-            Ok(()) => cache,
-            Err(e) => fail(format!(
-                "no MNIST data found. Looked in:\n{looked}\nThe download failed: {e}\n{how}"
-            )),
-        },
-        (DatasetKind::FashionMnist, _) => fail(format!(
-            "no Fashion-MNIST data found. Looked in:\n{looked}\n{how} On Debian and Ubuntu, `apt-get install dataset-fashion-mnist` \
-             installs them in /usr/share/datasets/fashion-mnist."
-        )),
-        (_, None) => fail(format!("no MNIST data found. Looked in:\n{looked}\n{how}")),
-    }
-}
-
-/// Public mirrors of the original MNIST files (the md5 sums are checked whatever the source).
-const MNIST_MIRRORS: [&str; 2] = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-];
-
-/// Downloads the four MNIST files into `cache` with the system's `curl` (progress bar on the
-/// terminal), each to a `.part` file that is renamed only after its md5 sum matches the original.
-/// `BURN_PROBABILITY_MNIST_MIRROR` replaces the mirror list with one base URL.
-fn download_mnist(cache: &Path) -> Result<(), String> {
-    use burn_probability::datasets::mnist::{FILES, MNIST_GZ_MD5, md5_hex};
-    let mirrors: Vec<String> = match std::env::var("BURN_PROBABILITY_MNIST_MIRROR") {
-        Ok(m) => vec![if m.ends_with('/') { m } else { format!("{m}/") }],
-        Err(_) => MNIST_MIRRORS.iter().map(|m| m.to_string()).collect(),
-    };
-    std::fs::create_dir_all(cache)
-        .map_err(|e| format!("cannot create the cache folder {}: {e}", cache.display()))?;
-    eprintln!(
-        "MNIST not found locally: downloading it into {}",
-        cache.display()
-    );
-    for (name, md5) in FILES.iter().zip(MNIST_GZ_MD5) {
-        let target = cache.join(format!("{name}.gz"));
-        if target.is_file() && md5_hex(&target).map_err(|e| e.to_string())? == md5 {
-            continue;
-        }
-        let part = cache.join(format!("{name}.gz.part"));
-        let mut errors = Vec::new();
-        for mirror in &mirrors {
-            let url = format!("{mirror}{name}.gz");
-            eprintln!("{url}");
-            let status = std::process::Command::new("curl")
-                .args([
-                    "--fail",
-                    "--location",
-                    "--retry",
-                    "2",
-                    "--connect-timeout",
-                    "20",
-                    "--progress-bar",
-                    "--output",
-                ])
-                .arg(&part)
-                .arg(&url)
-                .status();
-            match status {
-                Err(e) => {
-                    errors.push(format!(
-                        "cannot run curl ({e}): install curl, or provide the files yourself"
-                    ));
-                    break;
-                }
-                Ok(s) if !s.success() => errors.push(format!("{url}: curl exited with {s}")),
-                Ok(_) => {
-                    let got = md5_hex(&part).map_err(|e| e.to_string())?;
-                    if got == md5 {
-                        std::fs::rename(&part, &target).map_err(|e| {
-                            format!("cannot move {} into place: {e}", part.display())
-                        })?;
-                        break;
-                    }
-                    errors.push(format!(
-                        "{url}: md5 {got} does not match the original {md5}"
-                    ));
-                }
-            }
-            std::fs::remove_file(&part).ok();
-        }
-        if !target.is_file() {
-            std::fs::remove_file(&part).ok();
-            return Err(errors.join("; "));
-        }
-    }
-    Ok(())
 }
 
 /// The objective flag, or the model's default.
@@ -345,8 +263,8 @@ fn settings(args: &Args, train_len: usize) -> Settings {
         ModelKind::Binary => (100, 20, true, 0),
     };
     let s = Settings {
-        model: format!("{:?}", args.model).to_lowercase(),
-        objective: format!("{:?}", objective_of(args)).to_lowercase(),
+        model: args.model,
+        objective: objective_of(args),
         k: args.k,
         batch_size: args.batch_size.unwrap_or(batch),
         lr: args.lr,
@@ -357,7 +275,7 @@ fn settings(args: &Args, train_len: usize) -> Settings {
             .binarization
             .map(|b| b == BinarizationKind::Dynamic)
             .unwrap_or(dynamic),
-        dataset: format!("{:?}", args.dataset).to_lowercase(),
+        dataset: args.dataset,
         train_n: args.train_n.unwrap_or(train_len).min(train_len),
         seed: args.seed,
         ema_decay: args.ema_decay,
@@ -390,391 +308,38 @@ fn settings(args: &Args, train_len: usize) -> Settings {
 }
 
 fn build(s: &Settings, device: &Device) -> Vae {
-    match s.model.as_str() {
-        "conv" => Vae::Conv(ConvVae::new(s.latent, s.fast_conv, device)),
-        "mlp" => Vae::Mlp(MlpVae::new(s.latent, false, device)),
-        "iwae" => Vae::Mlp(MlpVae::new(s.latent, true, device)),
-        _ => Vae::Binary(BinaryVae::new(s.latent, s.temperature, device)),
+    match s.model {
+        ModelKind::Conv => Vae::Conv(ConvVae::new(s.latent, s.fast_conv, device)),
+        ModelKind::Mlp => Vae::Mlp(MlpVae::new(s.latent, false, device)),
+        ModelKind::Iwae => Vae::Mlp(MlpVae::new(s.latent, true, device)),
+        ModelKind::Binary => Vae::Binary(BinaryVae::new(s.latent, s.temperature, device)),
     }
 }
 
-/// A deterministic permutation of `0..n` for an epoch (splitmix64 + Fisher–Yates).
-fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        p.swap(i, j);
-    }
-    p
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CheckpointState {
-    epoch: usize,
-    settings: Settings,
-    /// Updates folded into the weight average (`ema.bpk`).
-    #[serde(default)]
-    ema_updates: u64,
-}
-
-/// Saves model, weight average, optimizer and progress; `state.json`, written last, commits
-/// the checkpoint.
-fn save_checkpoint(
-    dir: &Path,
-    vae: &Vae,
-    ema: Option<&Ema<Vae>>,
-    optim: &ModuleOptimizer,
-    epoch: usize,
-    s: &Settings,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let tmp = |name: &str| dir.join(format!("{name}.tmp"));
-    let save = |m: &Vae, name: &str| {
-        m.clone()
-            .save_file(tmp(name))
-            .map_err(|e| format!("cannot write {}: {e:?}", tmp(name).display()))
-    };
-    let mut names = vec!["model.bpk", "optim.bpk"];
-    save(vae, "model.bpk")?;
-    if let Some(ema) = ema {
-        save(&ema.model, "ema.bpk")?;
-        names.push("ema.bpk");
-    }
-    optim
-        .to_record()
-        .save(tmp("optim.bpk"))
-        .map_err(|e| format!("cannot write {}: {e:?}", tmp("optim.bpk").display()))?;
-    for name in names {
-        std::fs::rename(tmp(name), dir.join(name))
-            .map_err(|e| format!("cannot rename {}: {e}", tmp(name).display()))?;
-    }
-    let state = CheckpointState {
-        epoch,
-        settings: s.clone(),
-        ema_updates: ema.map_or(0, |e| e.updates),
-    };
-    write_atomic(
-        &dir.join("state.json"),
-        serde_json::to_string_pretty(&state)
-            .expect("serializable")
-            .as_bytes(),
-    )
-}
-
-/// The mean bound per image over images `0..n` of a split, without gradients.
-/// The seed of every evaluation: with dynamic binarization, every model and every epoch is
-/// evaluated on the same binarized test images and the same posterior noise.
-const EVAL_SEED: u64 = 0x5EED_7E57;
-
-fn evaluate(vae: &Vae, data: &Mnist, split: Split, n: usize, s: &Settings, device: &Device) -> f64 {
-    device.seed(EVAL_SEED);
-    let eval = vae.valid();
-    let eval_objective = if s.model == "binary" {
-        ObjectiveKind::Elbo
-    } else {
-        ObjectiveKind::ElboAnalytic
-    };
-    let batch = 500;
-    let mut total = 0.0;
-    let mut start = 0;
-    while start < n {
-        let end = (start + batch).min(n);
-        let bin = if s.dynamic {
-            Binarization::Dynamic
-        } else {
-            Binarization::Static
-        };
-        let x = data.images_tensor(split, start..end, bin, device);
-        // The test ELBO with one latent draw per image; Gaussian latents use the closed-form KL
-        // (as the Keras tutorial's test lower bound), BinConcrete ones a one-sample Monte Carlo KL.
-        let b = eval.bound(x, eval_objective, 1);
-        total += b.value.sum().into_scalar::<f64>();
-        start = end;
-    }
-    total / n as f64
-}
-
-/// ln p(x) by importance sampling with `k` samples (the IWAE_k bound), averaged over test
-/// images `0..n`, computed in chunks of samples so that memory stays bounded.
-fn log_likelihood(
-    vae: &Vae,
-    data: &Mnist,
-    n: usize,
-    k: usize,
-    s: &Settings,
-    device: &Device,
-) -> f64 {
-    device.seed(EVAL_SEED);
-    let eval = vae.valid();
-    let per_chunk = if s.model == "conv" { 2_000 } else { 20_000 };
-    let (b, kc) = if k >= per_chunk {
-        (1, per_chunk)
-    } else {
-        ((per_chunk / k).max(1), k)
-    };
-    let bar = ProgressBar::new(n as u64).with_style(
-        ProgressStyle::with_template(
-            "test log-likelihood {bar:30} {pos}/{len} images [{elapsed}<{eta}]",
-        )
-        .expect("template"),
-    );
-    let mut total = 0.0;
-    let mut start = 0;
-    while start < n {
-        let end = (start + b).min(n);
-        let bin = if s.dynamic {
-            Binarization::Dynamic
-        } else {
-            Binarization::Static
-        };
-        let x = data.images_tensor(Split::Test, start..end, bin, device);
-        let mut chunks = Vec::new();
-        let mut done = 0;
-        while done < k {
-            let m = kc.min(k - done);
-            let v = eval.bound(x.clone(), ObjectiveKind::Iwae, m).value + (m as f64).ln();
-            chunks.push(v.unsqueeze_dim::<2>(0));
-            done += m;
-        }
-        let lse = logsumexp(Tensor::cat(chunks, 0), 0) - (k as f64).ln();
-        total += lse.sum().into_scalar::<f64>();
-        bar.inc((end - start) as u64);
-        start = end;
-    }
-    bar.finish_and_clear();
-    total / n as f64
-}
-
-fn pictures(
-    vae: &Vae,
-    data: &Mnist,
-    s: &Settings,
-    out: &Path,
-    device: &Device,
-) -> Result<(), String> {
-    use plot::{Image, Panel, TAB10};
-    let eval = vae.valid();
-    let bin = Binarization::Static;
-    let test = &data.test;
-    let n = test.len().min(5000);
-    // Latent space, coloured by digit.
-    if s.latent == 2 {
-        let z: Vec<f64> = eval
-            .posterior_mean(data.images_tensor(Split::Test, 0..n, bin, device))
-            .into_data()
-            .iter::<f64>()
-            .collect();
-        let pts: Vec<(f64, f64)> = (0..n).map(|i| (z[2 * i], z[2 * i + 1])).collect();
-        let mut img = Image::new(800, 760);
-        let panel = Panel::new(
-            70,
-            20,
-            700,
-            700,
-            Panel::limits(pts.iter().map(|p| p.0)),
-            Panel::limits(pts.iter().map(|p| p.1)),
-        );
-        panel.axes(&mut img);
-        for (i, p) in pts.iter().enumerate() {
-            panel.scatter(
-                &mut img,
-                std::slice::from_ref(p),
-                TAB10[test.labels[i] as usize],
-                2,
-            );
-        }
-        img.save(&out.join("latent.png"))?;
-        // The decoded manifold over a 20 x 20 grid of prior quantiles.
-        let g = 20;
-        let qs: Vec<f32> = (0..g).map(|i| (i as f32 + 0.5) / g as f32).collect();
-        let q = Tensor::<1>::from_floats(qs.as_slice(), device);
-        let quantiles: Vec<f64> = match vae {
-            Vae::Binary(_) => burn_probability::math::logit(q)
-                .div_scalar(s.temperature)
-                .into_data()
-                .iter::<f64>()
-                .collect(),
-            _ => ndtri(q).into_data().iter::<f64>().collect(),
-        };
-        let mut grid = Vec::with_capacity(2 * g * g);
-        for r in 0..g {
-            for c in 0..g {
-                grid.push(quantiles[c] as f32);
-                grid.push(quantiles[g - 1 - r] as f32);
-            }
-        }
-        let zg = Tensor::<1>::from_floats(grid.as_slice(), device).reshape([g * g, 2]);
-        let imgs: Vec<f32> = eval.decode(zg).into_data().iter::<f32>().collect();
-        let mut img = Image::new(g * 28, g * 28);
-        for i in 0..g * g {
-            img.paste_grey(
-                (i % g) * 28,
-                (i / g) * 28,
-                28,
-                28,
-                &imgs[i * 784..(i + 1) * 784],
-                1,
-            );
-        }
-        img.save(&out.join("manifold.png"))?;
-    }
-    // Reconstructions: originals (top rows) and decoded posterior means (rows below).
-    let m = 10;
-    let x = data.images_tensor(Split::Test, 0..m, bin, device);
-    let orig: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
-    let rec: Vec<f32> = eval
-        .decode(eval.posterior_mean(x))
-        .into_data()
-        .iter::<f32>()
-        .collect();
-    let mut img = Image::new(m * 56, 112);
-    for i in 0..m {
-        img.paste_grey(i * 56, 0, 28, 28, &orig[i * 784..(i + 1) * 784], 2);
-        img.paste_grey(i * 56, 56, 28, 28, &rec[i * 784..(i + 1) * 784], 2);
-    }
-    img.save(&out.join("reconstructions.png"))?;
-    // Samples from the prior (pixel probabilities).
-    let z = eval.sample_prior(100, device);
-    let smp: Vec<f32> = eval.decode(z).into_data().iter::<f32>().collect();
-    let mut img = Image::new(10 * 28, 10 * 28);
-    for i in 0..100 {
-        img.paste_grey(
-            (i % 10) * 28,
-            (i / 10) * 28,
-            28,
-            28,
-            &smp[i * 784..(i + 1) * 784],
-            1,
-        );
-    }
-    img.save(&out.join("samples.png"))
-}
-
-fn append_line(path: &Path, value: &serde_json::Value) -> Result<(), String> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    writeln!(f, "{value}").map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-fn main() {
-    alloc::keep_freed_memory();
-    // Subnormal floats (small gradients, decaying RMSprop moments) cost x86 CPUs microcode
-    // assists: flushing them to zero, as TensorFlow does by default, made the conv VAE's epochs
-    // 18% shorter with the same losses (see `set_flush_denormal`).
-    burn_probability::set_flush_denormal(true);
-    let args = Args::parse();
-    if args.no_fused {
-        burn_probability::set_fused_kernels(false);
-    }
-    let dir = locate_data(&args);
-    let data = Mnist::load(&dir).unwrap_or_else(|e| fail(e));
-    let s = settings(&args, data.train.len());
+/// The output folder (`--out`, else `runs/mnist_vae/<model>`), created and checked writable.
+fn output_dir(args: &Args, s: &Settings) -> PathBuf {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("runs/mnist_vae").join(&s.model));
+        .unwrap_or_else(|| PathBuf::from("runs/mnist_vae").join(s.model.name()));
     std::fs::create_dir_all(&out)
         .unwrap_or_else(|e| fail(format!("cannot create --out {}: {e}", out.display())));
     let probe = out.join(".write-test");
     std::fs::write(&probe, b"")
         .unwrap_or_else(|e| fail(format!("--out {} is not writable: {e}", out.display())));
     std::fs::remove_file(&probe).ok();
+    out
+}
 
-    let device = Device::flex();
-    let ad = device.clone().autodiff();
-    // burn initializes parameters lazily, at their first use, from the device's generator:
-    // seed it first, so that the initial weights follow --seed whenever they are drawn.
-    device.seed(s.seed);
-    ad.seed(s.seed);
-    let mut vae = build(&s, &ad);
-    // The weight average starts at the first optimizer step (touching the parameters here
-    // would draw them now, out of the order of the per-epoch seeds).
-    let mut ema: Option<Ema<Vae>> = None;
-    let mut optim = model::optimizer(&s.model);
-    let ckpt = out.join("checkpoint");
-    let metrics = out.join("metrics.jsonl");
-    let mut first_epoch = 0;
-    if args.resume {
-        let state: CheckpointState = std::fs::read_to_string(ckpt.join("state.json"))
-            .map_err(|e| {
-                format!(
-                    "--resume: cannot read {}: {e}",
-                    ckpt.join("state.json").display()
-                )
-            })
-            .and_then(|t| {
-                serde_json::from_str(&t).map_err(|e| {
-                    format!(
-                        "--resume: {} is corrupt: {e}",
-                        ckpt.join("state.json").display()
-                    )
-                })
-            })
-            .unwrap_or_else(|e| fail(e));
-        if state.settings != s {
-            fail(format!(
-                "--resume: the checkpoint was made with other settings:\n  checkpoint: {:?}\n  now:        {s:?}",
-                state.settings
-            ));
-        }
-        vae = vae
-            .try_load_file(ckpt.join("model.bpk"))
-            .unwrap_or_else(|e| {
-                fail(format!(
-                    "--resume: cannot load {}: {e:?}",
-                    ckpt.join("model.bpk").display()
-                ))
-            });
-        let record = OptimizerRecord::load(ckpt.join("optim.bpk")).unwrap_or_else(|e| {
-            fail(format!(
-                "--resume: cannot load {}: {e:?}",
-                ckpt.join("optim.bpk").display()
-            ))
-        });
-        optim = optim.load_record(record);
-        if s.ema_decay > 0.0 {
-            let path = ckpt.join("ema.bpk");
-            let model = build(&s, &device).try_load_file(&path).unwrap_or_else(|e| {
-                fail(format!("--resume: cannot load {}: {e:?}", path.display()))
-            });
-            ema = Some(Ema {
-                model,
-                decay: s.ema_decay,
-                updates: state.ema_updates,
-            });
-        }
-        first_epoch = state.epoch;
-        println!("resuming after epoch {first_epoch} from {}", ckpt.display());
-    } else if metrics.exists() {
-        std::fs::remove_file(&metrics)
-            .unwrap_or_else(|e| fail(format!("cannot replace {}: {e}", metrics.display())));
-    }
-    let threads = StepThreads::for_step(&s.model, s.batch_size, s.k);
+/// The run's first line: the model, the data and the training settings.
+fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
     println!(
         "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {} binarization{}",
-        s.model,
-        s.dataset,
+        s.model.name(),
+        s.dataset.name(),
         s.train_n,
         dir.display(),
-        s.objective,
+        s.objective.name(),
         s.k,
         s.batch_size,
         s.latent,
@@ -785,106 +350,93 @@ fn main() {
             ""
         }
     );
-    let test_n = args.test_n.unwrap_or(data.test.len()).min(data.test.len());
-    let bin = if s.dynamic {
-        Binarization::Dynamic
-    } else {
-        Binarization::Static
+}
+
+fn main() {
+    alloc::keep_freed_memory();
+    // Subnormal floats (small gradients, decaying RMSprop moments) cost x86 CPUs microcode
+    // assists; flushing them to zero, as TensorFlow does by default, avoids those (see
+    // `set_flush_denormal`).
+    burn_flex_kernels::set_flush_denormal(true);
+    let args = Args::parse();
+    if args.no_fused {
+        burn_flex_kernels::set_fused_kernels(false);
+    }
+    let dir = data_dir::locate_data(&args);
+    let data = Mnist::load(&dir).unwrap_or_else(|e| fail(e));
+    let s = settings(&args, data.train.len());
+    let out = output_dir(&args, &s);
+
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    // burn initializes parameters lazily, at their first use, from the device's generator:
+    // seed it first, so that the initial weights follow --seed whenever they are drawn.
+    device.seed(s.seed);
+    ad.seed(s.seed);
+    let mut state = State::new(&s, &ad);
+    let ckpt = out.join("checkpoint");
+    let metrics = out.join("metrics.jsonl");
+    let mut first_epoch = 0;
+    if args.resume {
+        (state, first_epoch) = checkpoint::resume(state, &s, &ckpt, &device);
+    } else if metrics.exists() {
+        std::fs::remove_file(&metrics)
+            .unwrap_or_else(|e| fail(format!("cannot replace {}: {e}", metrics.display())));
+    }
+    let threads = StepThreads::for_step(s.model, s.batch_size, s.k);
+    print_header(&s, &dir, &threads);
+    let run = Run {
+        args: &args,
+        s: &s,
+        data: &data,
+        device,
+        ad,
+        threads,
+        test_n: args.test_n.unwrap_or(data.test.len()).min(data.test.len()),
+        batches: s.train_n.div_ceil(s.batch_size),
+        ckpt,
+        metrics,
     };
-    let objective: ObjectiveKind = objective_of(&args);
-    let batches = s.train_n.div_ceil(s.batch_size);
     let mut last_elbo = f64::NAN;
     for epoch in first_epoch..args.epochs {
-        // Reseeding per epoch makes a resumed run draw the same noise as an uninterrupted one.
-        device.seed(s.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
-        ad.seed(s.seed.wrapping_mul(1000).wrapping_add(epoch as u64));
-        let order = permutation(s.train_n, s.seed.wrapping_add(epoch as u64));
-        let bar = ProgressBar::new(batches as u64).with_style(
-            ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} [{elapsed}<{eta}]",
-            )
-            .expect("template"),
-        );
-        bar.set_prefix(format!("{}/{}", epoch + 1, args.epochs));
-        let t0 = Instant::now();
-        let mut loss_sum = 0.0;
-        for (i, idx) in order.chunks(s.batch_size).enumerate() {
-            let x = data.gather_images(Split::Train, idx, bin, &ad);
-            let (next, loss) = threads.run(|| {
-                let bound = vae.bound(x, objective, s.k);
-                let loss = bound.loss.clone().into_scalar::<f64>();
-                if !loss.is_finite() {
-                    return (vae, loss);
-                }
-                let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
-                let lr = schedule::warmed_up(s.lr, s.warmup_steps, epoch * batches + i);
-                (optim.step(lr, vae, grads), loss)
-            });
-            vae = next;
-            if !loss.is_finite() {
-                fail(format!(
-                    "the loss became {loss} at epoch {}, batch {i}: try a lower --lr",
-                    epoch + 1
-                ));
-            }
-            loss_sum += loss * idx.len() as f64;
-            if s.ema_decay > 0.0 {
-                ema.get_or_insert_with(|| Ema::new(vae.valid(), s.ema_decay))
-                    .update(&vae);
-            }
-            if i % 10 == 0 {
-                let done = (i + 1) * s.batch_size;
-                bar.set_message(format!(
-                    "loss {loss:.2}, {:.0} images/s",
-                    done as f64 / t0.elapsed().as_secs_f64()
-                ));
-            }
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        let seconds = t0.elapsed().as_secs_f64();
-        let train_loss = loss_sum / s.train_n as f64;
-        let test_elbo = evaluate(&vae, &data, Split::Test, test_n, &s, &device);
-        let test_elbo_ema = ema
-            .as_ref()
-            .map(|e| evaluate(&e.model, &data, Split::Test, test_n, &s, &device));
-        last_elbo = test_elbo_ema.unwrap_or(test_elbo);
-        let ips = s.train_n as f64 / seconds;
-        println!(
-            "epoch {:>3}/{}: train loss {train_loss:.3}  test ELBO {test_elbo:.3} nats{}  ({seconds:.1} s, {ips:.0} images/s)",
-            epoch + 1,
-            args.epochs,
-            test_elbo_ema.map_or(String::new(), |v| format!(", averaged weights {v:.3}"))
-        );
-        let mut line = serde_json::json!({"epoch": epoch + 1, "train_loss": train_loss, "test_elbo": test_elbo, "test_n": test_n,
-                                          "seconds": seconds, "images_per_sec": ips});
-        if let Some(v) = test_elbo_ema {
-            line["test_elbo_ema"] = serde_json::json!(v);
-        }
-        append_line(&metrics, &line).unwrap_or_else(|e| fail(e));
-        save_checkpoint(&ckpt, &vae, ema.as_ref(), &optim, epoch + 1, &s)
-            .unwrap_or_else(|e| fail(e));
+        let (trained, loss_sum, seconds) = train::train_epoch(&run, state, epoch);
+        state = trained;
+        last_elbo = train::end_epoch(&run, &state, epoch, loss_sum, seconds);
     }
-    let eval_n = args
-        .eval_n
-        .unwrap_or(if s.model == "conv" { 1000 } else { 10_000 })
-        .min(data.test.len());
-    // The final model: the weight average when there is one.
-    let (final_vae, weights) = match &ema {
+    finish(&run, &state, last_elbo, &out);
+}
+
+/// The final model (the weight average when there is one): its test log-likelihood, then its
+/// pictures. `last_elbo` is its test ELBO after the last epoch.
+fn finish(run: &Run, state: &State, last_elbo: f64, out: &Path) {
+    let (args, s, data) = (run.args, run.s, run.data);
+    let default_eval_n = if s.model == ModelKind::Conv {
+        1000
+    } else {
+        10_000
+    };
+    let eval_n = args.eval_n.unwrap_or(default_eval_n).min(data.test.len());
+    let (final_vae, weights) = match &state.ema {
         Some(e) => (&e.model, "averaged"),
-        None => (&vae, "trained"),
+        None => (&state.vae, "trained"),
     };
     if args.eval_k > 0 && eval_n > 0 {
         let t0 = Instant::now();
-        let ll = log_likelihood(final_vae, &data, eval_n, args.eval_k, &s, &device);
+        let ll = report::log_likelihood(final_vae, data, eval_n, args.eval_k, s, &run.device);
         println!(
             "test log-likelihood of the {weights} weights (IWAE bound, k = {}, {eval_n} images): {ll:.3} nats ({:.1} s)",
             args.eval_k,
             t0.elapsed().as_secs_f64()
         );
-        append_line(&metrics, &serde_json::json!({"test_log_likelihood": ll, "eval_k": args.eval_k, "eval_n": eval_n, "test_elbo": last_elbo, "weights": weights}))
-            .unwrap_or_else(|e| fail(e));
+        let line = serde_json::json!({
+            "test_log_likelihood": ll,
+            "eval_k": args.eval_k,
+            "eval_n": eval_n,
+            "test_elbo": last_elbo,
+            "weights": weights,
+        });
+        report::append_line(&run.metrics, &line).unwrap_or_else(|e| fail(e));
     }
-    pictures(final_vae, &data, &s, &out, &device).unwrap_or_else(|e| fail(e));
+    report::pictures(final_vae, data, s, out, &run.device).unwrap_or_else(|e| fail(e));
     println!("wrote {}", out.display());
 }

@@ -1,0 +1,636 @@
+//! The fused kernels against the same formulas written as ordinary burn operations: values and
+//! gradients, with and without broadcasting, and the fallbacks.
+
+use crate::adam::AdamStep;
+use crate::formulas::*;
+use crate::optim::fused_update as adam;
+use crate::{conv, set_fused_kernels};
+use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::{Mutex, MutexGuard};
+
+/// Serializes the tests of this module: one of them turns the kernels off for a moment.
+fn lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Deterministic values spread over `[lo, hi]` (a Weyl sequence; no RNG state involved).
+pub(crate) fn spread(n: usize, lo: f32, hi: f32, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let u = ((i as f64 + 1.0) * 0.618_033_988_75 + seed as f64 * 0.414_213_56).fract();
+            lo + (hi - lo) * u as f32
+        })
+        .collect()
+}
+
+/// Asserts that every value of `got` is within `tol` times the largest magnitude of `want` (at
+/// least 1) of `want`; `names` are what the message calls the two.
+pub(crate) fn assert_close_scaled(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    tol: f32,
+    (ours, theirs): (&str, &str),
+) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1.0f32, |m, w| m.max(w.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * scale,
+            "{what}[{i}]: {ours} {g}, {theirs} {w} (largest magnitude {scale})"
+        );
+    }
+}
+
+/// A 3 × 3, stride-1 convolution of `batch` images of `c × h × w` to `o` channels, padded by
+/// `(top, left)` before and `(bottom, right)` after.
+pub(crate) fn conv3x3(
+    batch: usize,
+    c: usize,
+    (h, w): (usize, usize),
+    o: usize,
+    (top, left): (usize, usize),
+    (bottom, right): (usize, usize),
+) -> conv::Geometry {
+    conv::Geometry {
+        batch,
+        c,
+        h,
+        w,
+        o,
+        oh: h + top + bottom - 2,
+        ow: w + left + right - 2,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 1,
+        ph: top,
+        pw: left,
+    }
+}
+
+/// A convolution's forward pass: geometry, input, weight, bias and activation.
+pub(crate) type ConvForward = fn(&conv::Geometry, &[f32], &[f32], conv::Epilogue<'_>) -> Vec<f32>;
+/// A convolution's weight gradient: geometry, input, output gradient.
+pub(crate) type ConvWeightGrad = fn(&conv::Geometry, &[f32], &[f32]) -> Vec<f32>;
+
+/// `forward` and `weight_grad` (called `kernels` in messages) against the patch-matrix kernels,
+/// which `nn`'s tests check against burn's convolutions, on deterministic values: within 10⁻⁵
+/// of the largest value.
+pub(crate) fn check_against_patch_matrix(
+    kernels: &str,
+    g: &conv::Geometry,
+    (forward, weight_grad): (ConvForward, ConvWeightGrad),
+) {
+    let name = format!(
+        "{}x{}x{}x{} → {}, padding {},{}",
+        g.batch, g.c, g.h, g.w, g.o, g.ph, g.pw
+    );
+    let x = spread(g.batch * g.image(), -1.0, 1.0, 1);
+    let weight = spread(g.o * g.k(), -1.0, 1.0, 2);
+    let bias = spread(g.o, -1.0, 1.0, 3);
+    let dy = spread(g.batch * g.feature(), -1.0, 1.0, 4);
+    let names = (kernels, "patch matrix");
+    for relu in [false, true] {
+        let out = conv::Epilogue {
+            bias: Some(&bias),
+            relu,
+        };
+        assert_close_scaled(
+            &format!("{name}: output (ReLU: {relu})"),
+            &forward(g, &x, &weight, out),
+            &conv::patch_forward(g, &x, &weight, out),
+            1e-5,
+            names,
+        );
+    }
+    assert_close_scaled(
+        &format!("{name}: weight gradient"),
+        &weight_grad(g, &x, &dy),
+        &conv::patch_weight_grad(g, &x, &dy),
+        1e-5,
+        names,
+    );
+}
+
+fn input(values: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(values, shape), device).require_grad()
+}
+
+fn to_vec(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: fused {g}, composite {w} (tolerance {tol} relative)"
+        );
+    }
+}
+
+/// Runs `fused` and `reference` on the same inputs, on flex with autodiff, and compares the
+/// values and the gradients of `Σ w·out` (random weights `w`) with respect to every input.
+fn check<const N: usize>(
+    name: &str,
+    inputs: [(Vec<f32>, [usize; 2]); N],
+    fused: impl Fn([Tensor<2>; N]) -> Result<Tensor<2>, [Tensor<2>; N]>,
+    reference: impl Fn([Tensor<2>; N]) -> Tensor<2>,
+    tol: f32,
+) {
+    let device = Device::flex().autodiff();
+    let make = || inputs.clone().map(|(v, s)| input(v, s, &device));
+    let run = |ts: [Tensor<2>; N], out: Tensor<2>| {
+        let w = Tensor::<2>::from_data(
+            TensorData::new(spread(out.shape().num_elements(), -1.0, 1.0, 7), out.dims()),
+            &device,
+        );
+        let value = to_vec(out.clone());
+        let grads = (out * w).sum().backward();
+        let g: Vec<Vec<f32>> = ts
+            .iter()
+            .map(|t| {
+                t.grad(&grads)
+                    .map(|g| g.into_data().iter::<f32>().collect())
+                    .unwrap()
+            })
+            .collect();
+        (value, g)
+    };
+    let ts = make();
+    let out = fused(ts.clone()).unwrap_or_else(|_| panic!("{name}: the fused path was not taken"));
+    let (v_fused, g_fused) = run(ts, out);
+    let ts = make();
+    let (v_ref, g_ref) = run(ts.clone(), reference(ts));
+    assert_close(&format!("{name} value"), &v_fused, &v_ref, tol);
+    for (k, (a, b)) in g_fused.iter().zip(&g_ref).enumerate() {
+        assert_close(&format!("{name} d/dinput{k}"), a, b, tol);
+    }
+}
+
+fn softplus_ref(x: Tensor<2>) -> Tensor<2> {
+    let m = x.clone().clamp_min(0.0);
+    m.clone() + (x - m * 2.0).exp().log1p()
+}
+
+fn sigmoid_ref(x: Tensor<2>) -> Tensor<2> {
+    burn::tensor::activation::sigmoid(x)
+}
+
+const R: usize = 37;
+const C: usize = 300; // R·C > one run of 4096, so runs and tasks are split
+
+#[test]
+fn unary_formulas_match_burn_ops() {
+    let _g = lock();
+    let s = [R, C];
+    let n = R * C;
+    check(
+        "log",
+        [(spread(n, 1e-3, 50.0, 1), s)],
+        |[a]| unary(Unary::LogPlus(0.0), a).map_err(|a| [a]),
+        |[a]| a.log(),
+        2e-6,
+    );
+    check(
+        "log plus a constant",
+        [(spread(n, 1e-3, 50.0, 1), s)],
+        |[a]| unary(Unary::LogPlus(1.418_938_5), a).map_err(|a| [a]),
+        |[a]| a.log() + 1.418_938_5,
+        2e-6,
+    );
+    check(
+        "softplus",
+        [(spread(n, -40.0, 40.0, 2), s)],
+        |[a]| unary(Unary::Softplus, a).map_err(|a| [a]),
+        |[a]| softplus_ref(a),
+        2e-6,
+    );
+    check(
+        "sigmoid",
+        [(spread(n, -40.0, 40.0, 3), s)],
+        |[a]| unary(Unary::Sigmoid, a).map_err(|a| [a]),
+        |[a]| sigmoid_ref(a),
+        2e-6,
+    );
+    check(
+        "tanh",
+        [(spread(n, -12.0, 12.0, 19), s)],
+        |[a]| unary(Unary::Tanh, a).map_err(|a| [a]),
+        |[a]| a.tanh(),
+        2e-6,
+    );
+    check(
+        "elu",
+        [(spread(n, -15.0, 5.0, 20), s)],
+        |[a]| unary(Unary::Elu(1.5), a).map_err(|a| [a]),
+        |[a]| burn::tensor::activation::elu(a, 1.5),
+        2e-6,
+    );
+    check(
+        "logit",
+        [(spread(n, 1e-4, 1.0 - 1e-4, 4), s)],
+        |[a]| unary(Unary::Logit, a).map_err(|a| [a]),
+        |[a]| a.clone().log() - (-a).log1p(),
+        2e-5,
+    );
+}
+
+#[test]
+fn bernoulli_and_bin_concrete_match_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    let bits: Vec<f32> = spread(n, 0.0, 1.0, 5).iter().map(|u| u.round()).collect();
+    // logits full size, value broadcast along rows (a suffix), as in the IWAE bound
+    check(
+        "bernoulli",
+        [
+            (spread(n, -30.0, 30.0, 6), [R, C]),
+            (bits[..C].to_vec(), [1, C]),
+        ],
+        |t| binary(Binary::BernoulliLogProb, t),
+        |[l, x]| x * l.clone() - softplus_ref(l),
+        2e-6,
+    );
+    let t = 0.5f32;
+    check(
+        "bin_concrete_log_prob",
+        [
+            (spread(n, 0.02, 0.98, 8), [R, C]),
+            (spread(n, -4.0, 4.0, 9), [R, C]),
+        ],
+        |ts| binary(Binary::BinConcreteLogProb(t), ts),
+        |[y, l]| {
+            let log_y = y.clone().log();
+            let log_1my = (-y).log1p();
+            let z = log_y.clone() - log_1my.clone();
+            l.clone() + t.ln() - log_y * (t + 1.0) + log_1my * (t - 1.0)
+                - softplus_ref(l - z * t) * 2.0
+        },
+        2e-5,
+    );
+    check(
+        "bin_concrete_rsample",
+        [
+            (spread(n, -4.0, 4.0, 10), [R, C]),
+            (spread(n, -6.0, 6.0, 11), [R, C]),
+        ],
+        |ts| binary(Binary::BinConcreteRsample(0.1), ts),
+        |[l, e]| sigmoid_ref((l + e) / 0.1),
+        2e-6,
+    );
+}
+
+#[test]
+fn location_scale_log_densities_match_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    // loc broadcast as a suffix [1, C], scale as a column [R, 1] (expanded first)
+    let inputs = [
+        (spread(n, -5.0, 5.0, 12), [R, C]),
+        (spread(C, -2.0, 2.0, 13), [1, C]),
+        (spread(R, 0.1, 3.0, 14), [R, 1]),
+    ];
+    check(
+        "normal_log_prob",
+        inputs.clone(),
+        |t| ternary(Ternary::NormalLogProb, t),
+        |[x, m, s]| {
+            let z = (x - m) / s.clone();
+            z.square() * (-0.5) - s.log() - 0.918_938_5
+        },
+        2e-6,
+    );
+    check(
+        "logistic_log_prob",
+        inputs,
+        |t| ternary(Ternary::LogisticLogProb, t),
+        |[x, m, s]| {
+            let z = (x - m) / s.clone();
+            -z.clone() - softplus_ref(-z) * 2.0 - s.log()
+        },
+        2e-6,
+    );
+}
+
+#[test]
+fn normal_kl_matches_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    check(
+        "normal_kl",
+        [
+            (spread(n, -3.0, 3.0, 15), [R, C]),
+            (spread(n, 0.05, 4.0, 16), [R, C]),
+            (spread(C, -1.0, 1.0, 17), [1, C]),
+            (spread(C, 0.5, 2.0, 18), [1, C]),
+        ],
+        |t| quaternary(Quaternary::NormalKl, t),
+        |[m1, s1, m2, s2]| {
+            let z = (m1 - m2) / s2.clone();
+            let r = s1 / s2;
+            z.square() * 0.5 + (r.clone().square() - 1.0) * 0.5 - r.log()
+        },
+        1e-5,
+    );
+}
+
+#[test]
+fn extreme_inputs_stay_finite_with_finite_gradients() {
+    let _g = lock();
+    let device = Device::flex().autodiff();
+    let l = Tensor::<1>::from_floats([-1e30, -100.0, -20.0, 0.0, 20.0, 100.0, 1e30], &device)
+        .require_grad();
+    let x = Tensor::<1>::from_floats([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0], &device);
+    let lp = binary(Binary::BernoulliLogProb, [l.clone(), x]).unwrap_or_else(|_| panic!());
+    let v: Vec<f32> = lp.clone().into_data().iter::<f32>().collect();
+    // x·l − softplus(l): exact values −1e30, −3.7e-44, −2e-9, −ln 2, −2e-9, −100, −0
+    assert!(
+        (v[0] + 1e30).abs() <= 1e24 && v[5] == -100.0 && v[6] == 0.0,
+        "{v:?}"
+    );
+    assert!((v[3] + core::f32::consts::LN_2).abs() < 1e-7, "{v:?}");
+    let g: Vec<f32> = l
+        .grad(&lp.sum().backward())
+        .unwrap()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    assert!(g.iter().all(|g| g.is_finite()), "{g:?}");
+    assert_eq!(g[0], 1.0); // x − σ(l) at l = −1e30, x = 1
+    assert_eq!(g[6], 0.0);
+}
+
+#[test]
+fn other_backends_and_the_switch_fall_back() {
+    let _g = lock();
+    #[allow(deprecated)]
+    let nd = Device::ndarray();
+    let a = Tensor::<2>::ones([2, 3], &nd);
+    assert!(
+        unary(Unary::LogPlus(0.0), a).is_err(),
+        "ndarray takes the composite path"
+    );
+    let f = Tensor::<2>::ones([2, 3], &Device::flex());
+    assert!(unary(Unary::LogPlus(0.0), f.clone()).is_ok());
+    set_fused_kernels(false);
+    let off = unary(Unary::LogPlus(0.0), f.clone()).is_err();
+    set_fused_kernels(true);
+    assert!(off, "switched off, the composite path is taken");
+    let bad = binary(
+        Binary::BernoulliLogProb,
+        [f, Tensor::<2>::ones([4, 5], &Device::flex())],
+    );
+    assert!(
+        bad.is_err(),
+        "shapes that do not broadcast are left to the composite path"
+    );
+}
+
+#[test]
+#[allow(deprecated)] // Device::ndarray
+fn adam_runs_fused_on_flex_only() {
+    let _g = lock();
+    let step = AdamStep::new(0.9, 0.999, 1e-8, 1e-3, 1);
+    let tensors = |device: &Device| {
+        let t =
+            || Tensor::<1>::from_data(TensorData::new(spread(100, -1.0, 1.0, 3), [100]), device);
+        (t(), t(), (t().zeros_like(), t().zeros_like()))
+    };
+    let (p, g, m) = tensors(&Device::flex());
+    assert!(adam(p, g, m, step).is_ok());
+    let (p, g, m) = tensors(&Device::ndarray());
+    assert!(adam(p, g, m, step).is_err());
+    // Autodiff tensors (a parameter still tracked) take burn's path too.
+    let (p, g, m) = tensors(&Device::flex().autodiff());
+    assert!(adam(p, g, m, step).is_err());
+    set_fused_kernels(false);
+    let (p, g, m) = tensors(&Device::flex());
+    let off = adam(p, g, m, step).is_err();
+    set_fused_kernels(true);
+    assert!(off);
+}
+
+#[test]
+fn the_fused_relu_keeps_nan_and_masks_its_gradient() {
+    use super::conv::{Epilogue, at_least, channel_sums};
+    // Forward: the floor of the ReLU, and −∞ (no activation), both leave NaN as NaN.
+    let relu = Epilogue {
+        bias: None,
+        relu: true,
+    };
+    assert!(at_least(f32::NAN, relu.floor()).is_nan());
+    assert!(at_least(f32::NAN, Epilogue::default().floor()).is_nan());
+    assert_eq!(at_least(-2.0, relu.floor()), 0.0);
+    assert_eq!(at_least(-2.0, Epilogue::default().floor()), -2.0);
+    let mut t = [-1.0, 3.0, 0.5, f32::NAN];
+    relu.activate_all(&mut t);
+    assert_eq!(t[..3], [0.0, 3.0, 0.5]);
+    assert!(t[3].is_nan());
+    // Backward: 2 images × 2 channels × 2 pixels; the gradient survives where the output is
+    // positive (or NaN, as burn's mask keeps it), and the bias gradient sums what survives.
+    let y = [0.0, 1.0, 2.0, -0.0, f32::NAN, 0.0, 3.0, 4.0];
+    let mut dy = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+    let sums = channel_sums(&mut dy, Some(&y), 2, 2);
+    assert_eq!(dy, [0.0, 2.0, 3.0, 0.0, 5.0, 0.0, 7.0, 8.0]);
+    assert_eq!(sums, [2.0 + 5.0, 3.0 + 7.0 + 8.0]);
+}
+
+#[test]
+fn row_sums_and_repetition_match_burn_ops() {
+    let _g = lock();
+    let s = [R, C];
+    let n = R * C;
+    check(
+        "sum over the trailing dimension",
+        [(spread(n, -3.0, 3.0, 21), s)],
+        |[a]| sum_trailing(a, 1).map_err(|a| [a]),
+        |[a]| a.sum_dim(1),
+        // 300 float32 terms of size ≤ 3, summed in different orders
+        2e-5,
+    );
+    check(
+        "sum over every dimension",
+        [(spread(n, -3.0, 3.0, 22), s)],
+        |[a]| sum_trailing(a, 0).map_err(|a| [a]),
+        |[a]| a.sum_dim(0).sum_dim(1),
+        // 11,100 terms
+        1e-4,
+    );
+    check(
+        "repetition along dimension 0",
+        [(spread(n, -3.0, 3.0, 23), s)],
+        |[a]| repeat_leading(a, 3).map_err(|a| [a]),
+        |[a]| a.repeat_dim(0, 3),
+        2e-6,
+    );
+    // Above the threading threshold, rank 4 (a batch of images summed over c, h, w).
+    let device = Device::flex().autodiff();
+    let dims = [64, 1, 28, 28];
+    let x = Tensor::<4>::from_data(
+        TensorData::new(spread(64 * 784, -1.0, 1.0, 24), dims),
+        &device,
+    )
+    .require_grad();
+    let fused = sum_trailing(x.clone(), 1).expect("flex takes the kernels");
+    let reference = x.clone().sum_dim(1).sum_dim(2).sum_dim(3);
+    assert_eq!(fused.dims(), [64, 1, 1, 1]);
+    let v = |t: Tensor<4>| t.into_data().iter::<f32>().collect::<Vec<_>>();
+    assert_close("rank-4 sums", &v(fused.clone()), &v(reference), 1e-5);
+    let w = Tensor::<4>::from_data(
+        TensorData::new(spread(64, -1.0, 1.0, 25), [64, 1, 1, 1]),
+        &device,
+    );
+    let g = v(x
+        .grad(&(fused * w.clone()).sum().backward())
+        .expect("a gradient"));
+    let w = v(w);
+    let want: Vec<f32> = (0..64 * 784).map(|i| w[i / 784]).collect();
+    assert_close("rank-4 sums' gradient", &g, &want, 0.0);
+}
+
+#[test]
+#[allow(deprecated)] // Device::ndarray
+fn row_sums_and_repetition_fall_back_off_flex_and_on_empty_tensors() {
+    let _g = lock();
+    let nd = Tensor::<2>::ones([2, 3], &Device::ndarray());
+    assert!(sum_trailing(nd.clone(), 1).is_err());
+    assert!(repeat_leading(nd, 2).is_err());
+    let empty = Tensor::<2>::zeros([0, 3], &Device::flex());
+    assert!(sum_trailing(empty.clone(), 1).is_err());
+    assert!(repeat_leading(empty, 2).is_err());
+    let f = Tensor::<2>::ones([2, 3], &Device::flex());
+    assert!(sum_trailing(f.clone(), 1).is_ok());
+    assert!(repeat_leading(f, 2).is_ok());
+}
+
+#[test]
+fn summed_formulas_match_burn_ops_then_sum() {
+    let _g = lock();
+    let bernoulli = |[l, x]: [Tensor<2>; 2]| x * l.clone() - softplus_ref(l);
+    let normal = |[x, m, s]: [Tensor<2>; 3]| {
+        let z = (x - m) / s.clone();
+        z.square() * (-0.5) - s.log() - 0.918_938_5
+    };
+    // Rows split over tasks; one row (one task); two long rows (fewer rows than threads: two
+    // passes). The value repeats along the rows, as in the IWAE bound.
+    for (rows, cols, from) in [(R, C, 1), (R, C, 0), (2, 40_000, 1)] {
+        let n = rows * cols;
+        let bits: Vec<f32> = spread(cols, 0.0, 1.0, 26)
+            .iter()
+            .map(|u| u.round())
+            .collect();
+        check(
+            &format!("bernoulli summed over dims {from}.. of [{rows}, {cols}]"),
+            [
+                (spread(n, -30.0, 30.0, 27), [rows, cols]),
+                (bits, [1, cols]),
+            ],
+            |t| binary_summed(Binary::BernoulliLogProb, t, from, Tiled::NONE),
+            |t| sum_from(bernoulli(t), from),
+            // up to 80,000 float32 terms of size ≤ 30, summed in different orders
+            1e-4,
+        );
+        check(
+            &format!("normal summed over dims {from}.. of [{rows}, {cols}]"),
+            [
+                (spread(n, -5.0, 5.0, 28), [rows, cols]),
+                (spread(cols, -2.0, 2.0, 29), [1, cols]),
+                (spread(rows, 0.1, 3.0, 30), [rows, 1]),
+            ],
+            |t| ternary_summed(Ternary::NormalLogProb, t, from, Tiled::NONE),
+            |t| sum_from(normal(t), from),
+            1e-4,
+        );
+    }
+}
+
+/// `t` summed over dimensions `from..` with burn's `sum_dim`.
+fn sum_from(mut t: Tensor<2>, from: usize) -> Tensor<2> {
+    for dim in from..2 {
+        t = t.sum_dim(dim);
+    }
+    t
+}
+
+#[test]
+fn stacked_inputs_are_read_in_place_and_match_repeat_dim() {
+    let _g = lock();
+    let bernoulli = |[l, x]: [Tensor<2>; 2]| x * l.clone() - softplus_ref(l);
+    let normal = |[x, m, s]: [Tensor<2>; 3]| {
+        let z = (x - m) / s.clone();
+        z.square() * (-0.5) - s.log() - 0.918_938_5
+    };
+    // The data, `rows` rows, stacked `k` times against `k·rows` rows of parameters: summed
+    // per row (from 1), over everything (from 0), and not summed (from 2). The gradient of
+    // the stacked input is summed over its copies.
+    for (k, rows, cols, from) in [(3, R, C, 1), (3, R, C, 0), (4, 5, 70, 2), (50, 2, 784, 1)] {
+        let n = k * rows * cols;
+        let bits: Vec<f32> = spread(rows * cols, 0.0, 1.0, 31)
+            .iter()
+            .map(|u| u.round())
+            .collect();
+        check(
+            &format!("bernoulli, data [{rows}, {cols}] stacked {k} times, summed from {from}"),
+            [
+                (spread(n, -30.0, 30.0, 32), [k * rows, cols]),
+                (bits, [rows, cols]),
+            ],
+            |t| {
+                binary_summed(
+                    Binary::BernoulliLogProb,
+                    t,
+                    from,
+                    Tiled { input: 1, times: k },
+                )
+            },
+            |[l, x]| sum_from(bernoulli([l, x.repeat_dim(0, k)]), from),
+            1e-4,
+        );
+        check(
+            &format!("normal, data [{rows}, {cols}] stacked {k} times, summed from {from}"),
+            [
+                (spread(rows * cols, -5.0, 5.0, 33), [rows, cols]),
+                (spread(n, -2.0, 2.0, 34), [k * rows, cols]),
+                (spread(k * rows, 0.1, 3.0, 35), [k * rows, 1]),
+            ],
+            |t| {
+                ternary_summed(
+                    Ternary::NormalLogProb,
+                    t,
+                    from,
+                    Tiled { input: 0, times: k },
+                )
+            },
+            |[x, m, s]| sum_from(normal([x.repeat_dim(0, k), m, s]), from),
+            1e-4,
+        );
+    }
+}
+
+#[test]
+#[allow(deprecated)] // Device::ndarray: the backend without the kernels
+fn stacked_inputs_that_would_not_span_the_output_go_back_to_the_composite_path() {
+    let _g = lock();
+    let device = Device::flex();
+    let t = |dims: [usize; 2]| Tensor::<2>::ones(dims, &device);
+    let stack = |times| Tiled { input: 0, times };
+    // No other input spans the stacked output (the kernels would size the output wrongly).
+    let narrow = [t([2, 3]), t([1, 3]), t([1, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, narrow, 1, stack(4)).is_err());
+    // The stacked input would itself be broadcast (along the columns).
+    let short = [t([2, 1]), t([8, 3]), t([8, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, short, 1, stack(4)).is_err());
+    // Stacked rows that do not match the parameters' rows.
+    let off = [t([3, 3]), t([8, 3]), t([8, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, off, 1, stack(4)).is_err());
+    // Off flex.
+    let nd = Device::ndarray();
+    let on_nd = [2, 8, 8].map(|r| Tensor::<2>::ones([r, 3], &nd));
+    assert!(ternary_summed(Ternary::NormalLogProb, on_nd, 1, stack(4)).is_err());
+    let fits = [t([2, 3]), t([8, 3]), t([8, 3])];
+    assert!(ternary_summed(Ternary::NormalLogProb, fits, 1, stack(4)).is_ok());
+}

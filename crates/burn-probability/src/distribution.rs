@@ -1,0 +1,471 @@
+//! The traits every distribution implements, and the shape conventions they share.
+//!
+//! # Shapes
+//!
+//! Shapes follow TensorFlow Probability and `torch.distributions`:
+//!
+//! * a distribution's **parameters** have shape `batch_shape ++ event_shape`, of rank `D`
+//!   (the const parameter of [`Distribution<D>`]);
+//! * one draw has that same shape, rank `D`; drawing with a *sample shape* puts it in front:
+//!   `sample_shape ++ batch_shape ++ event_shape`;
+//! * `log_prob` takes a value of shape `[sample_shape ++] batch_shape ++ event_shape` (any
+//!   dimension may be 1 and broadcast) and returns `[sample_shape ++] batch_shape`: the event
+//!   dimensions are summed out.
+//!
+//! Stable Rust cannot write `Tensor<{D - 1}>`, so ranks that change are handled the way burn
+//! handles them (`sum_dims_squeeze::<D2, _>`): the output rank is a const parameter, checked
+//! at run time. For the common case, one draw in and one log-density per batch member out,
+//! [`Distribution::log_prob`] needs no annotation: its output type is the associated
+//! [`Distribution::Batch`] (`Tensor<D - EVENT_RANK>`).
+//!
+//! Implementations work internally on *keepdim* tensors, whose event dimensions have been
+//! reduced to size 1 but not removed, so that composite distributions such as
+//! [`Independent`](crate::Independent) never need rank arithmetic.
+//!
+//! # Writing a distribution
+//!
+//! A new family implements [`Distribution`] (and [`Rsample`], [`Entropy`], ... where it can)
+//! with burn operations; it then works in [`Independent`](crate::Independent),
+//! [`kl_monte_carlo`](crate::kl_monte_carlo) and the [objectives](crate::objectives) like the
+//! built-in ones, and a [`KlDivergence`](crate::KlDivergence) impl gives it a closed-form KL.
+//! The functions below are the helpers the built-in families use: parameter shapes
+//! ([`broadcast_shapes`]), value shapes ([`check_value_shape`], [`lift`]), sample shapes
+//! ([`sample_dims`]), the opt-in value checks ([`check_param`], [`check_values`]), and the
+//! keepdim reductions ([`sum_keep`], [`drop_trailing`]); [`crate::noise`] has the noise of
+//! reparameterized samplers. `crates/burn-probability/tests/custom_distribution.rs` writes a
+//! Laplace distribution this way, with nothing but the public API.
+
+use burn::tensor::{Device, Shape, Tensor};
+
+use crate::error::{Error, Result};
+use crate::fused;
+
+/// A tensor type that holds per-batch-member quantities (`log_prob` of one draw, `entropy`,
+/// KL divergences) of a distribution of rank `D`.
+///
+/// Implemented for every `Tensor<DB>`: [`Self::from_keepdim`] drops the trailing `D - DB`
+/// dimensions (all of size 1) of a keepdim tensor.
+pub trait BatchTensor<const D: usize>: Sized {
+    /// Removes the trailing size-1 event dimensions of a keepdim tensor.
+    fn from_keepdim(keepdim: Tensor<D>) -> Self;
+}
+
+impl<const D: usize, const DB: usize> BatchTensor<D> for Tensor<DB> {
+    fn from_keepdim(keepdim: Tensor<D>) -> Self {
+        drop_trailing::<D, DB>(keepdim)
+    }
+}
+
+/// Reshapes a tensor whose trailing `DV - DO` dimensions have size 1 to rank `DO`: a keepdim
+/// result to the rank of the batch.
+///
+/// # Panics
+/// If `DO > DV`.
+pub fn drop_trailing<const DV: usize, const DO: usize>(t: Tensor<DV>) -> Tensor<DO> {
+    assert!(
+        DO <= DV,
+        "cannot drop dimensions from rank {DV} to reach rank {DO}"
+    );
+    let dims = t.dims();
+    debug_assert!(
+        dims[DO..].iter().all(|&d| d == 1),
+        "dropped dims must be 1: {dims:?}"
+    );
+    let mut out = [0usize; DO];
+    out.copy_from_slice(&dims[..DO]);
+    t.reshape(out)
+}
+
+/// A batch of probability distributions whose parameters (and single draws) have rank `D`.
+///
+/// See the [module documentation](self) for the shape conventions. Reparameterizable
+/// distributions also implement [`Rsample`]; closed-form quantities live in [`Entropy`],
+/// [`Moments`], [`Mode`] and [`Cdf`], so that asking for one that does not exist is a compile
+/// error rather than a run-time `NotImplementedError`. A distribution owns its parameters
+/// (`'static`): it holds tensors, not borrows.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::{Distribution, Independent, Normal};
+///
+/// let device = Device::flex();
+/// // A batch of 4 diagonal Gaussians over R^3.
+/// let loc = Tensor::<2>::zeros([4, 3], &device);
+/// let scale = Tensor::<2>::ones([4, 3], &device);
+/// let q: Independent<Normal<2>, 1> = Independent::new(Normal::new(loc, scale)?, 1)?;
+///
+/// let z = q.sample();                              // [4, 3]
+/// let lp = q.log_prob(z);                          // [4]: the event dim is summed out
+/// assert_eq!(lp.dims(), [4]);
+///
+/// let zs: Tensor<3> = q.sample_n(10);              // [10, 4, 3]
+/// let lps: Tensor<2> = q.log_prob_n(zs);           // [10, 4]
+/// assert_eq!(lps.dims(), [10, 4]);
+/// # Ok::<(), burn_probability::Error>(())
+/// ```
+pub trait Distribution<const D: usize>: Clone + core::fmt::Debug + 'static {
+    /// `Tensor<D - EVENT_RANK>`: the type of `log_prob` of one draw and of `entropy`.
+    type Batch: BatchTensor<D>;
+
+    /// Number of trailing dimensions that form one event (0 for univariate distributions).
+    const EVENT_RANK: usize;
+
+    /// The distribution's name, used in error messages.
+    const NAME: &'static str;
+
+    /// `batch_shape ++ event_shape`: the shape of one draw.
+    fn shape(&self) -> Shape;
+
+    /// The device the parameters live on.
+    fn device(&self) -> Device;
+
+    /// Log-density (or log-mass) of `value`, with the event dimensions reduced to size 1 but
+    /// kept, so the output has the value's rank (and the broadcast shape of value and
+    /// parameters).
+    ///
+    /// This is the building block the checked methods ([`Self::log_prob`],
+    /// [`Self::log_prob_n`]) and composite distributions use; it does not check shapes:
+    /// `DV >= D` and the trailing `D` dimensions must broadcast against [`Self::shape`].
+    fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV>;
+
+    /// Draws samples of shape `sample_shape ++ shape()` (rank `DO = sample_shape.len() + D`,
+    /// checked). No gradient flows to the parameters; see [`Rsample`] for that.
+    fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO>;
+
+    /// The same distribution with its parameters detached from the autodiff graph
+    /// (`stop_gradient`), as the STL and DReG estimators need.
+    fn detach(&self) -> Self;
+
+    /// Checks the parameter values (finite, positive scales, probabilities in `[0, 1]`, ...).
+    ///
+    /// Reads the parameters back to the host, so it is opt-in: constructors only check
+    /// structure. Returns the first offending value with the parameter's name.
+    fn validate(&self) -> Result<()>;
+
+    /// Checks that every element of `value` lies in the support (reads `value` to the host).
+    fn check_support<const DV: usize>(&self, value: &Tensor<DV>) -> Result<()>;
+
+    /// `batch_shape`: the leading `D - EVENT_RANK` dimensions of [`Self::shape`].
+    fn batch_shape(&self) -> Shape {
+        let shape = self.shape();
+        Shape::from(shape.as_slice()[..D - Self::EVENT_RANK].to_vec())
+    }
+
+    /// `event_shape`: the trailing `EVENT_RANK` dimensions of [`Self::shape`].
+    fn event_shape(&self) -> Shape {
+        let shape = self.shape();
+        Shape::from(shape.as_slice()[D - Self::EVENT_RANK..].to_vec())
+    }
+
+    /// Log-density of one value per batch member: `value` has shape `batch ++ event` (size-1
+    /// dimensions broadcast), the result `batch`.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast; the message names both shapes. Use
+    /// [`Self::try_log_prob`] to get the [`Error`] instead.
+    fn log_prob(&self, value: Tensor<D>) -> Self::Batch {
+        self.try_log_prob(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::log_prob`] returning an [`Error::ShapeMismatch`] instead of panicking.
+    fn try_log_prob(&self, value: Tensor<D>) -> Result<Self::Batch> {
+        check_value_shape(Self::NAME, &self.shape(), &value.shape())?;
+        Ok(Self::Batch::from_keepdim(self.log_prob_keepdim(value)))
+    }
+
+    /// Log-density of values with leading sample dimensions: `value` of rank `DV >= D` and
+    /// shape `sample_shape ++ batch ++ event`, result of rank `DO = DV - EVENT_RANK` and shape
+    /// `sample_shape ++ batch`.
+    ///
+    /// # Panics
+    /// If the ranks or shapes do not fit; use [`Self::try_log_prob_n`] for an [`Error`].
+    fn log_prob_n<const DV: usize, const DO: usize>(&self, value: Tensor<DV>) -> Tensor<DO> {
+        self.try_log_prob_n(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::log_prob_n`] returning an [`Error`] instead of panicking.
+    fn try_log_prob_n<const DV: usize, const DO: usize>(
+        &self,
+        value: Tensor<DV>,
+    ) -> Result<Tensor<DO>> {
+        if DV < D {
+            return Err(Error::RankMismatch {
+                context: Self::NAME,
+                argument: "value",
+                expected: format!("at least {D} (the parameters' rank)"),
+                actual: DV,
+            });
+        }
+        if DO + Self::EVENT_RANK != DV {
+            return Err(Error::RankMismatch {
+                context: Self::NAME,
+                argument: "log_prob output",
+                expected: format!(
+                    "{} (value rank {DV} - event rank {})",
+                    DV - Self::EVENT_RANK,
+                    Self::EVENT_RANK
+                ),
+                actual: DO,
+            });
+        }
+        check_value_shape(Self::NAME, &self.shape(), &value.shape())?;
+        Ok(drop_trailing::<DV, DO>(self.log_prob_keepdim(value)))
+    }
+
+    /// One draw, of shape [`Self::shape`], without gradient.
+    fn sample(&self) -> Tensor<D> {
+        self.sample_with_shape::<D>(&[])
+    }
+
+    /// `n` draws stacked along a new leading dimension: shape `[n] ++ shape()`, rank
+    /// `DO = D + 1` (checked).
+    fn sample_n<const DO: usize>(&self, n: usize) -> Tensor<DO> {
+        self.sample_with_shape::<DO>(&[n])
+    }
+}
+
+/// Distributions with a reparameterized sampler: `x = g(θ, ε)` with parameter-free noise `ε`,
+/// so gradients of `E[f(x)]` flow to the parameters θ (the pathwise estimator).
+pub trait Rsample<const D: usize>: Distribution<D> {
+    /// Draws the parameter-free noise `ε` for `sample_shape ++ shape()` (rank `DO`, checked).
+    /// What `ε` is (standard normal, standard logistic, ...) is documented per distribution.
+    fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO>;
+
+    /// Deterministically maps noise `ε` of shape `sample_shape ++ shape()` (as drawn by
+    /// [`Self::noise`]) to a sample, differentiably in the parameters. Tests and variance
+    /// reduction schemes use it to reuse noise.
+    fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO>;
+
+    /// One reparameterized draw of shape [`Distribution::shape`].
+    fn rsample(&self) -> Tensor<D> {
+        self.rsample_with_noise(self.noise::<D>(&[]))
+    }
+
+    /// `n` reparameterized draws along a new leading dimension (rank `DO = D + 1`).
+    fn rsample_n<const DO: usize>(&self, n: usize) -> Tensor<DO> {
+        self.rsample_with_noise(self.noise::<DO>(&[n]))
+    }
+
+    /// Reparameterized draws of shape `sample_shape ++ shape()`.
+    fn rsample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
+        self.rsample_with_noise(self.noise::<DO>(sample_shape))
+    }
+}
+
+/// Distributions with a closed-form (Shannon, differential) entropy `H = −E[ln p(X)]`.
+pub trait Entropy<const D: usize>: Distribution<D> {
+    /// Entropy with the event dimensions reduced to size 1 but kept (rank `D`).
+    fn entropy_keepdim(&self) -> Tensor<D>;
+
+    /// Entropy per batch member, shape `batch_shape`.
+    fn entropy(&self) -> Self::Batch {
+        Self::Batch::from_keepdim(self.entropy_keepdim())
+    }
+}
+
+/// Distributions with closed-form mean and variance (element-wise, shape `batch ++ event`).
+pub trait Moments<const D: usize>: Distribution<D> {
+    /// `E[X]`.
+    fn mean(&self) -> Tensor<D>;
+    /// `Var[X]` (element-wise: the diagonal of the covariance for multivariate distributions).
+    fn variance(&self) -> Tensor<D>;
+    /// `√Var[X]`.
+    fn stddev(&self) -> Tensor<D> {
+        self.variance().sqrt()
+    }
+}
+
+/// Distributions with a closed-form mode.
+pub trait Mode<const D: usize>: Distribution<D> {
+    /// The most probable value (element-wise).
+    fn mode(&self) -> Tensor<D>;
+}
+
+/// Univariate distributions with a closed-form cumulative distribution function and inverse.
+pub trait Cdf<const D: usize>: Distribution<D> {
+    /// `P(X ≤ x)`; `value` broadcasts like in `log_prob` (rank `DV >= D`).
+    fn cdf<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV>;
+    /// The quantile function: the `x` with `P(X ≤ x) = q`, for `q ∈ [0, 1]`.
+    fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV>;
+}
+
+/// `dist.log_prob_keepdim` of `value` stacked `times` times along dimension 0, summed over the
+/// dimensions `from..` (kept, with size 1): the log-density of independent components, by its
+/// definition. The families with a fused kernel for it compute the same in one pass.
+pub(crate) fn log_prob_summed_composite<T: Distribution<D>, const D: usize, const DV: usize>(
+    dist: &T,
+    value: Tensor<DV>,
+    from: usize,
+    times: usize,
+) -> Tensor<DV> {
+    sum_keep(dist.log_prob_keepdim(repeat_rows(value, times)), from, DV)
+}
+
+/// `t` stacked `times` times along dimension 0 (`repeat_dim(0, times)`): one copy split over
+/// the threads on `flex`, burn's `repeat_dim` elsewhere.
+pub(crate) fn repeat_rows<const D: usize>(t: Tensor<D>, times: usize) -> Tensor<D> {
+    if times == 1 {
+        return t;
+    }
+    fused::repeat_leading(t, times).unwrap_or_else(|t| t.repeat_dim(0, times))
+}
+
+/// Sums `t` over its dimensions `from..to`, keeping them with size 1: what
+/// [`Independent`](crate::Independent) does to its base's log-densities and entropies.
+pub fn sum_keep<const DV: usize>(mut t: Tensor<DV>, from: usize, to: usize) -> Tensor<DV> {
+    if from < to && t.dims()[to..].iter().all(|&d| d == 1) {
+        match fused::sum_trailing(t, from) {
+            Ok(sums) => return sums,
+            Err(back) => t = back,
+        }
+    }
+    for dim in from..to {
+        t = t.sum_dim(dim);
+    }
+    t
+}
+
+/// The broadcast of two parameter shapes of equal rank (each dimension equal, or 1 on one
+/// side), or an [`Error::ShapeMismatch`] naming both: a constructor's check that its
+/// parameters fit together.
+///
+/// # Example
+/// ```
+/// use burn::tensor::Shape;
+/// use burn_probability::distribution::broadcast_shapes;
+///
+/// let s = broadcast_shapes("Laplace", "loc", &Shape::new([4, 1]), "scale", &Shape::new([1, 3]))?;
+/// assert_eq!(s, Shape::new([4, 3]));
+/// assert!(broadcast_shapes("Laplace", "loc", &Shape::new([4]), "scale", &Shape::new([3])).is_err());
+/// # Ok::<(), burn_probability::Error>(())
+/// ```
+pub fn broadcast_shapes(
+    context: &'static str,
+    left_name: &'static str,
+    left: &Shape,
+    right_name: &'static str,
+    right: &Shape,
+) -> Result<Shape> {
+    let mismatch = || Error::ShapeMismatch {
+        context,
+        left_name,
+        left: left.to_vec(),
+        right_name,
+        right: right.to_vec(),
+    };
+    if left.num_dims() != right.num_dims() {
+        return Err(mismatch());
+    }
+    let mut out = Vec::with_capacity(left.num_dims());
+    for (&a, &b) in left.iter().zip(right.iter()) {
+        out.push(match (a, b) {
+            (a, b) if a == b => a,
+            (1, b) => b,
+            (a, 1) => a,
+            _ => return Err(mismatch()),
+        });
+    }
+    Ok(Shape::from(out))
+}
+
+/// Checks that the trailing dimensions of a value's shape broadcast against a distribution's
+/// shape (`batch_shape ++ event_shape`), or an [`Error::ShapeMismatch`] naming both.
+pub fn check_value_shape(context: &'static str, params: &Shape, value: &Shape) -> Result<()> {
+    let (p, v) = (params.as_slice(), value.as_slice());
+    let ok = v.len() >= p.len()
+        && p.iter()
+            .zip(&v[v.len() - p.len()..])
+            .all(|(&a, &b)| a == b || a == 1 || b == 1);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            context,
+            left_name: "value",
+            left: v.to_vec(),
+            right_name: "batch_shape ++ event_shape",
+            right: p.to_vec(),
+        })
+    }
+}
+
+/// The shape `sample_shape ++ shape` of a draw, as an array of rank `DO`.
+///
+/// # Panics
+/// If `DO` is not `sample_shape.len() + shape.num_dims()`; the message names both.
+pub fn sample_dims<const DO: usize>(
+    context: &'static str,
+    sample_shape: &[usize],
+    shape: &Shape,
+) -> [usize; DO] {
+    let rank = sample_shape.len() + shape.num_dims();
+    assert!(
+        rank == DO,
+        "{context}: the requested sample rank DO = {DO} must equal sample_shape.len() ({}) + \
+         the distribution's rank ({})",
+        sample_shape.len(),
+        shape.num_dims()
+    );
+    let mut out = [0usize; DO];
+    out[..sample_shape.len()].copy_from_slice(sample_shape);
+    out[sample_shape.len()..].copy_from_slice(shape.as_slice());
+    out
+}
+
+/// Adds leading size-1 dimensions to a parameter so that it broadcasts against a value of rank
+/// `DV >= D` (a value with sample dimensions in front).
+pub fn lift<const D: usize, const DV: usize>(t: &Tensor<D>) -> Tensor<DV> {
+    t.clone().unsqueeze::<DV>()
+}
+
+/// Host-side scan for the first element failing `ok`: `(flat index, value)`.
+fn first_failing<const D: usize>(t: &Tensor<D>, ok: impl Fn(f64) -> bool) -> Option<(usize, f64)> {
+    t.clone()
+        .into_data()
+        .iter::<f64>()
+        .enumerate()
+        .find(|&(_, v)| !ok(v))
+}
+
+/// For [`Distribution::validate`]: an [`Error::InvalidParameter`] naming the distribution, the
+/// parameter, the domain in words and the first element of `t` that fails `ok` (reads `t` to
+/// the host).
+pub fn check_param<const D: usize>(
+    distribution: &'static str,
+    parameter: &'static str,
+    expected: &'static str,
+    t: &Tensor<D>,
+    ok: impl Fn(f64) -> bool,
+) -> Result<()> {
+    match first_failing(t, ok) {
+        None => Ok(()),
+        Some((index, value)) => Err(Error::InvalidParameter {
+            distribution,
+            parameter,
+            expected,
+            value,
+            index,
+        }),
+    }
+}
+
+/// For [`Distribution::check_support`]: an [`Error::OutsideSupport`] naming the distribution,
+/// the support in words and the first element of `value` that fails `ok` (reads `value` to
+/// the host).
+pub fn check_values<const D: usize>(
+    distribution: &'static str,
+    support: &'static str,
+    value: &Tensor<D>,
+    ok: impl Fn(f64) -> bool,
+) -> Result<()> {
+    match first_failing(value, ok) {
+        None => Ok(()),
+        Some((index, value)) => Err(Error::OutsideSupport {
+            distribution,
+            support,
+            value,
+            index,
+        }),
+    }
+}

@@ -1,0 +1,218 @@
+//! The one seam between this crate and the fused CPU kernels of `burn-flex-kernels`.
+//!
+//! Each function names one formula. With the `fused` feature (on by default) it runs that
+//! formula's kernel when every input is a float32 tensor on the `flex` backend; otherwise, and
+//! always without the feature, it hands the inputs back (`Err`) or returns `None`, and the
+//! caller computes the formula with burn operations, on any backend. The kernels and their
+//! composite counterparts agree to float32 rounding (checked in the tests of both crates).
+//!
+//! Nothing outside this module names the kernel crate, and nothing in a public trait knows of
+//! it: a family with a kernel calls it from its own private code.
+
+// An `Err` hands the caller its inputs back; it is not an error value.
+#![allow(clippy::result_large_err)]
+
+use burn::tensor::{Device, Tensor};
+
+#[cfg(feature = "fused")]
+use burn_flex_kernels::formulas::{self as k, Binary, Quaternary, Ternary, Tiled, Unary};
+
+/// The result of a fused formula of `N` inputs: the value, or the inputs back.
+pub(crate) type Fused<const D: usize, const N: usize> = Result<Tensor<D>, [Tensor<D>; N]>;
+
+/// Defines a function of one tensor that runs `k::unary` with the given formula.
+macro_rules! unary_formula {
+    ($(#[$doc:meta])* $name:ident($($param:ident: $ty:ty),*) => $op:expr) => {
+        $(#[$doc])*
+        pub(crate) fn $name<const D: usize>(
+            x: Tensor<D>,
+            $($param: $ty),*
+        ) -> Result<Tensor<D>, Tensor<D>> {
+            #[cfg(feature = "fused")]
+            return k::unary($op, x);
+            #[cfg(not(feature = "fused"))]
+            {
+                $(let _ = $param;)*
+                Err(x)
+            }
+        }
+    };
+}
+
+unary_formula!(
+    /// `ln x + c`.
+    ln_plus(c: f64) => Unary::LogPlus(c as f32)
+);
+unary_formula!(
+    /// `ln(1 + eˣ)`.
+    softplus() => Unary::Softplus
+);
+unary_formula!(
+    /// `1 / (1 + e⁻ˣ)`.
+    sigmoid() => Unary::Sigmoid
+);
+unary_formula!(
+    /// `ln x − ln(1 − x)`.
+    logit() => Unary::Logit
+);
+
+/// `(logits, value) ↦ value·logits − softplus(logits)`.
+pub(crate) fn bernoulli_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::BernoulliLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// [`bernoulli_log_prob`] summed over the dimensions `from..` (kept, with size 1), with the
+/// value (the second input) read as if stacked `times` times along dimension 0.
+pub(crate) fn bernoulli_log_prob_summed<const D: usize>(
+    inputs: [Tensor<D>; 2],
+    from: usize,
+    times: usize,
+) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary_summed(
+        Binary::BernoulliLogProb,
+        inputs,
+        from,
+        Tiled { input: 1, times },
+    );
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = (from, times);
+        Err(inputs)
+    }
+}
+
+/// `(value, logits) ↦` the BinConcrete log-density in logit space at `temperature`.
+pub(crate) fn bin_concrete_log_prob<const D: usize>(
+    inputs: [Tensor<D>; 2],
+    temperature: f64,
+) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::BinConcreteLogProb(temperature as f32), inputs);
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = temperature;
+        Err(inputs)
+    }
+}
+
+/// `(logits, noise) ↦ σ((logits + noise) / temperature)`.
+pub(crate) fn bin_concrete_rsample<const D: usize>(
+    inputs: [Tensor<D>; 2],
+    temperature: f64,
+) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::BinConcreteRsample(temperature as f32), inputs);
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = temperature;
+        Err(inputs)
+    }
+}
+
+/// `(value, loc, scale) ↦` the Normal log-density.
+pub(crate) fn normal_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::NormalLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// [`normal_log_prob`] summed over the dimensions `from..` (kept, with size 1), with the value
+/// (the first input) read as if stacked `times` times along dimension 0.
+pub(crate) fn normal_log_prob_summed<const D: usize>(
+    inputs: [Tensor<D>; 3],
+    from: usize,
+    times: usize,
+) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary_summed(
+        Ternary::NormalLogProb,
+        inputs,
+        from,
+        Tiled { input: 0, times },
+    );
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = (from, times);
+        Err(inputs)
+    }
+}
+
+/// `(value, loc, scale) ↦` the Logistic log-density.
+pub(crate) fn logistic_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::LogisticLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(loc₁, scale₁, loc₂, scale₂) ↦ KL(N(loc₁, scale₁) ‖ N(loc₂, scale₂))`.
+pub(crate) fn normal_kl<const D: usize>(inputs: [Tensor<D>; 4]) -> Fused<D, 4> {
+    #[cfg(feature = "fused")]
+    return k::quaternary(Quaternary::NormalKl, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `t` summed over its dimensions `from..`, kept with size 1.
+pub(crate) fn sum_trailing<const D: usize>(
+    t: Tensor<D>,
+    from: usize,
+) -> Result<Tensor<D>, Tensor<D>> {
+    #[cfg(feature = "fused")]
+    return k::sum_trailing(t, from);
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = from;
+        Err(t)
+    }
+}
+
+/// `t.repeat_dim(0, times)`.
+pub(crate) fn repeat_leading<const D: usize>(
+    t: Tensor<D>,
+    times: usize,
+) -> Result<Tensor<D>, Tensor<D>> {
+    #[cfg(feature = "fused")]
+    return k::repeat_leading(t, times);
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = times;
+        Err(t)
+    }
+}
+
+/// Which noise [`noise`] draws.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Noise {
+    /// `N(0, 1)`.
+    StandardNormal,
+    /// Uniform on the open interval (0, 1).
+    UniformOpen,
+    /// `ln u − ln(1 − u)`, `u` uniform.
+    StandardLogistic,
+}
+
+/// Noise of shape `dims` from the vectorized generators, seeded by burn's generator (so it
+/// follows `device.seed(..)`), or `None`.
+pub(crate) fn noise<const D: usize>(
+    kind: Noise,
+    dims: [usize; D],
+    device: &Device,
+) -> Option<Tensor<D>> {
+    #[cfg(feature = "fused")]
+    return match kind {
+        Noise::StandardNormal => k::standard_normal(dims, device),
+        Noise::UniformOpen => k::uniform_open(dims, device),
+        Noise::StandardLogistic => k::standard_logistic(dims, device),
+    };
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = (kind, dims, device);
+        None
+    }
+}

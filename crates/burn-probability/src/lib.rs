@@ -1,0 +1,99 @@
+//! # burn-probability
+//!
+//! Differentiable probability distributions, KL divergences and variational objectives for
+//! [burn](https://burn.dev) 0.22: what `tfp.distributions` and `torch.distributions` give
+//! Python users, on every burn backend.
+//!
+//! * Distributions: [`Normal`], [`MultivariateNormalDiag`], [`Bernoulli`] (logits first),
+//!   [`Logistic`], [`BinConcrete`] (the relaxed Bernoulli, computed in logit space) and
+//!   [`Independent`].
+//! * Traits: [`Distribution`] (`log_prob`, `sample`, shapes, validation), [`Rsample`]
+//!   (reparameterized sampling), [`Entropy`], [`Moments`], [`Mode`], [`Cdf`]: a quantity
+//!   without a closed form is a missing trait, found at compile time.
+//! * KL divergences: [`kl_divergence`] for the pairs with a closed form, [`kl_monte_carlo`] for
+//!   the rest.
+//! * Numerics: [`math`] holds the stable special functions (softplus, log-sum-exp, expm1, the
+//!   normal quantile, ...) that burn 0.22 lacks.
+//!
+//! The library never names a backend: it runs on whatever [`Device`](burn::tensor::Device) its
+//! tensors live on, with or without `device.autodiff()`.
+//!
+//! ## What belongs here, and what does not
+//! This crate holds the mathematics: distributions (one file each, with their KL divergences
+//! and unit tests), the traits and shape helpers of [`distribution`], [`kl`], [`objectives`],
+//! [`inference`], [`math`], [`noise`] and [`error`]. Every formula is written in burn
+//! operations and runs on every backend. It contains no `unsafe` code (`forbid(unsafe_code)`),
+//! no CPU kernels, no network layers and no data loading: the fused CPU kernels live in the
+//! `burn-flex-kernels` crate, reached through one private module and the `fused` cargo feature
+//! (on by default; without it nothing of that crate is compiled), and no public trait carries a
+//! performance detail. The datasets, plots and models of the examples live in the workspace's
+//! `examples` package.
+//!
+//! ## Shapes
+//! `sample_shape ++ batch_shape ++ event_shape`, as in TFP and PyTorch; see
+//! [`distribution`] for how ranks are handled with burn's const-generic
+//! tensors.
+//!
+//! ## Quick start
+//! ```
+//! use burn::tensor::{Device, Tensor};
+//! use burn_probability::prelude::*;
+//!
+//! let device = Device::flex();
+//! let p = Normal::new(
+//!     Tensor::<1>::from_floats([0.0, 1.0, 2.0], &device),
+//!     Tensor::<1>::from_floats([1.0, 0.5, 2.0], &device),
+//! )?;
+//! let x = p.sample();                     // [3]
+//! let log_p = p.log_prob(x);              // [3]
+//! let q = Normal::standard([3], &device);
+//! let kl = kl_divergence(&p, &q);         // [3], closed form
+//! # let _ = (log_p, kl);
+//! # Ok::<(), burn_probability::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod distribution;
+pub mod error;
+pub mod inference;
+pub mod kl;
+pub mod math;
+pub mod noise;
+pub mod objectives;
+
+mod bernoulli;
+mod bin_concrete;
+mod fused;
+mod independent;
+mod logistic;
+mod mvn_diag;
+mod normal;
+
+pub use bernoulli::Bernoulli;
+pub use bin_concrete::BinConcrete;
+pub use distribution::{BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, Rsample};
+pub use error::{Error, Result};
+pub use independent::Independent;
+pub use kl::{
+    KlDivergence, MonteCarloEstimate, MonteCarloKl, kl_divergence, kl_monte_carlo,
+    try_kl_divergence,
+};
+pub use logistic::Logistic;
+pub use mvn_diag::MultivariateNormalDiag;
+pub use normal::Normal;
+
+/// Everything needed to use the distributions: `use burn_probability::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Bernoulli, BinConcrete, Cdf, Distribution, Entropy, Independent, KlDivergence, Logistic,
+        Mode, Moments, MonteCarloKl, MultivariateNormalDiag, Normal, Rsample, kl_divergence,
+        kl_monte_carlo,
+    };
+}
+
+/// The README's code blocks, compiled and run as doctests so that the quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,302 @@
+"""PyTorch (eager, CPU, float32) peer of burn-probability's benchmark workloads.
+
+    python peer_torch.py --list
+        prints the workload names, one per line.
+    python peer_torch.py --workload NAME [--reps N] [--warmup W] [--threads T]
+        builds the inputs, runs W untimed and N timed iterations, and prints one line of JSON
+        to stdout: lib, version, workload, median_ms, min_ms, times_ms, items_per_iter,
+        peak_rss_mb. Everything else goes to stderr.
+
+The workloads mirror examples/src/workloads.rs (same names, shapes and dtypes): the
+torch.distributions operations forward (`_fwd`) and forward + backward (`_fwdbwd`: the output
+is summed and differentiated with respect to the distribution parameters), the IWAE bound
+with its gradient, and one optimizer step of three VAEs.
+
+Argument validation of torch.distributions is switched off, as in TFP (validate_args=False)
+and burn-probability (validation is opt-in): it would otherwise check every parameter and
+value on each call.
+"""
+
+import math
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+ARGS = common.parse_args(__doc__.splitlines()[0])
+common.limit_threads(ARGS.threads)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.distributions import (  # noqa: E402
+    AffineTransform,
+    Bernoulli,
+    Distribution,
+    Independent,
+    Normal,
+    RelaxedBernoulli,
+    SigmoidTransform,
+    TransformedDistribution,
+    Uniform,
+    kl_divergence,
+)
+
+torch.set_num_threads(ARGS.threads)
+torch.set_num_interop_threads(1)
+torch.manual_seed(0)
+Distribution.set_default_validate_args(False)
+
+E = (1000, 1000)
+CONCRETE = (10000, 200)
+PIXELS = (10000, 784)
+TEMPERATURE = torch.tensor(0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def standard_normal(shape):
+    return torch.randn(shape)
+
+
+def scale_like(shape):
+    """Uniform(0.5, 1.5)."""
+    return torch.empty(shape).uniform_(0.5, 1.5)
+
+
+def binary(shape):
+    """Bernoulli(0.5) draws as 0/1 floats."""
+    return torch.bernoulli(torch.full(shape, 0.5))
+
+
+# ---------------------------------------------------------------------------------------------
+# Distribution workloads
+
+
+def logistic(loc, scale):
+    """torch.distributions has no Logistic: the canonical transformed uniform."""
+    base = Uniform(torch.zeros(1), torch.ones(1))
+    return TransformedDistribution(base, [SigmoidTransform().inv, AffineTransform(loc, scale)])
+
+
+def check_logistic(loc, scale, x):
+    with torch.no_grad():
+        z = (x - loc) / scale
+        closed_form = -z - 2 * F.softplus(-z) - scale.log()
+        err = (logistic(loc, scale).log_prob(x) - closed_form).abs().max().item()
+    if not err <= 1e-4:
+        print(f"logistic log_prob check FAILED: max |error| = {err:.3g}", file=sys.stderr)
+
+
+def normal_inputs():
+    return [standard_normal(E), scale_like(E)], [standard_normal(E)]
+
+
+def kl_inputs():
+    return [standard_normal(E), scale_like(E), standard_normal(E), scale_like(E)], []
+
+
+def logistic_inputs():
+    params, inputs = normal_inputs()
+    check_logistic(*params, *inputs)
+    return params, inputs
+
+
+def concrete_sample_inputs():
+    return [standard_normal(CONCRETE)], []
+
+
+def concrete_log_prob_inputs():
+    logits = standard_normal(CONCRETE)
+    y = RelaxedBernoulli(TEMPERATURE, logits=logits).sample().clamp(1e-6, 1 - 1e-6)
+    return [logits], [y]
+
+
+def bernoulli_inputs():
+    return [standard_normal(PIXELS)], [binary(PIXELS)]
+
+
+# name: (inputs, computation, items). `inputs()` returns (parameters, other inputs); the
+# computation takes the parameters, then the other inputs.
+DISTRIBUTIONS = {
+    "normal_log_prob": (normal_inputs, lambda loc, scale, x: Normal(loc, scale).log_prob(x), 10**6),
+    "normal_rsample": (normal_inputs, lambda loc, scale, _x: Normal(loc, scale).rsample(), 10**6),
+    "normal_entropy": (normal_inputs, lambda loc, scale, _x: Normal(loc, scale).entropy(), 10**6),
+    "normal_kl": (
+        kl_inputs,
+        lambda l1, s1, l2, s2: kl_divergence(Normal(l1, s1), Normal(l2, s2)),
+        10**6,
+    ),
+    "logistic_log_prob": (
+        logistic_inputs,
+        lambda loc, scale, x: logistic(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "binconcrete_rsample": (
+        concrete_sample_inputs,
+        lambda logits: RelaxedBernoulli(TEMPERATURE, logits=logits).rsample(),
+        2 * 10**6,
+    ),
+    "binconcrete_log_prob": (
+        concrete_log_prob_inputs,
+        lambda logits, y: RelaxedBernoulli(TEMPERATURE, logits=logits).log_prob(y),
+        2 * 10**6,
+    ),
+    "bernoulli_log_prob": (
+        bernoulli_inputs,
+        lambda logits, x: Bernoulli(logits=logits).log_prob(x),
+        7_840_000,
+    ),
+}
+
+
+def forward(make_inputs, compute, items):
+    params, inputs = make_inputs()
+    return (lambda: compute(*params, *inputs)), items
+
+
+def forward_backward(make_inputs, compute, items):
+    params, inputs = make_inputs()
+    params = [p.requires_grad_() for p in params]
+
+    def step():
+        for p in params:
+            p.grad = None
+        compute(*params, *inputs).sum().backward()
+
+    return step, items
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+def mlp(sizes, activation):
+    """Linear layers with `activation` between them (none after the last)."""
+    layers = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(d_in, d_out), activation()]
+    return nn.Sequential(*layers[:-1])
+
+
+def standard_normal_prior(latent):
+    return Independent(Normal(torch.zeros(latent), torch.ones(latent)), 1)
+
+
+class MlpVae(nn.Module):
+    """784-200-200-2L encoder (loc, softplus scale), L-200-200-784 decoder (Bernoulli logits)."""
+
+    def __init__(self, latent, activation):
+        super().__init__()
+        self.latent = latent
+        self.encoder = mlp([784, 200, 200, 2 * latent], activation)
+        self.decoder = mlp([latent, 200, 200, 784], activation)
+        self.prior = standard_normal_prior(latent)
+
+    def posterior(self, x):
+        loc, raw = self.encoder(x).chunk(2, dim=-1)
+        return Independent(Normal(loc, F.softplus(raw) + 1e-3), 1)
+
+    def likelihood(self, z):
+        """p(x | z) for latents z of shape [..., L]."""
+        logits = self.decoder(z.reshape(-1, self.latent)).reshape(*z.shape[:-1], 784)
+        return Independent(Bernoulli(logits=logits), 1)
+
+    def elbo(self, x):
+        """Monte Carlo ELBO with one reparameterized sample, averaged over the batch."""
+        q = self.posterior(x)
+        z = q.rsample()
+        return (self.likelihood(z).log_prob(x) - (q.log_prob(z) - self.prior.log_prob(z))).mean()
+
+    def iwae_bound(self, x, k):
+        """Burda et al.'s bound: mean over the batch of logsumexp_k(log w) - log k."""
+        q = self.posterior(x)
+        z = q.rsample((k,))  # [k, B, L]
+        log_w = self.likelihood(z).log_prob(x) + self.prior.log_prob(z) - q.log_prob(z)
+        return (torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
+
+
+class ConvVae(nn.Module):
+    """The Keras tutorial's convolutional VAE (latent 2, log-variance head), NCHW."""
+
+    def __init__(self, latent=2):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(14 * 14 * 64, 32), nn.ReLU(),
+        )  # fmt: skip
+        self.mean = nn.Linear(32, latent)
+        self.log_var = nn.Linear(32, latent)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, 14 * 14 * 64), nn.ReLU(),
+            nn.Unflatten(1, (64, 14, 14)),
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Conv2d(32, 1, 3, padding=1),
+        )  # fmt: skip
+        self.prior = standard_normal_prior(latent)
+
+    def loss(self, x):
+        """-ELBO with the closed-form KL, averaged over the batch."""
+        h = self.encoder(x)
+        mean, log_var = self.mean(h), self.log_var(h)
+        q = Independent(Normal(mean, torch.exp(0.5 * log_var)), 1)
+        z = q.rsample()
+        likelihood = Independent(Bernoulli(logits=self.decoder(z)), 3)
+        return (kl_divergence(q, self.prior) - likelihood.log_prob(x)).mean()
+
+
+def iwae_bound_k50():
+    model = MlpVae(latent=50, activation=nn.Tanh)
+    x = binary((64, 784))
+
+    def step():
+        model.zero_grad(set_to_none=True)
+        (-model.iwae_bound(x, k=50)).backward()
+
+    return step, 64
+
+
+def training(model, loss, optimizer, x):
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss(x).backward()
+        optimizer.step()
+
+    return step, x.shape[0]
+
+
+def train_conv():
+    model = ConvVae()
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    return training(model, model.loss, optimizer, binary((100, 1, 28, 28)))
+
+
+def train_mlp():
+    model = MlpVae(latent=2, activation=nn.ELU)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+    return training(model, lambda x: -model.elbo(x), optimizer, binary((64, 784)))
+
+
+def train_iwae():
+    model = MlpVae(latent=50, activation=nn.Tanh)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+    return training(model, lambda x: -model.iwae_bound(x, k=50), optimizer, binary((20, 784)))
+
+
+# ---------------------------------------------------------------------------------------------
+
+WORKLOADS = common.workloads(
+    DISTRIBUTIONS, forward, forward_backward,
+    iwae_bound_k50=iwae_bound_k50, train_conv=train_conv, train_mlp=train_mlp, train_iwae=train_iwae,
+)
+
+if __name__ == "__main__":
+    common.run(ARGS, "torch", f"torch {torch.__version__}", WORKLOADS)

@@ -1,0 +1,537 @@
+//! The four VAE architectures of the tutorials.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::{ModuleOptimizer, RmsPropConfig};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Tensor};
+use burn_flex_kernels::nn::{Activation, FastConv, FastLinear};
+use burn_flex_kernels::optim::FusedAdam;
+use burn_probability::math::softplus;
+use burn_probability::{Bernoulli, Independent, Logistic, MultivariateNormalDiag};
+
+/// The pixel likelihood `p(x | z)`: independent Bernoullis over the 784 pixels.
+pub type PixelLikelihood = Independent<Bernoulli<2>, 1>;
+
+fn pixels(logits: Tensor<2>) -> PixelLikelihood {
+    Independent::new(Bernoulli::new(logits), 1).expect("rank 2 logits, one event dim")
+}
+
+/// A diagonal Gaussian from an encoder output `[B, 2L]`: loc is the first half, and `scale` maps
+/// the second half to the scale.
+fn gaussian_head(
+    h: Tensor<2>,
+    latent: usize,
+    scale: impl FnOnce(Tensor<2>) -> Tensor<2>,
+) -> MultivariateNormalDiag<2, 1> {
+    let b = h.dims()[0];
+    let loc = h.clone().slice([0..b, 0..latent]);
+    let scale = scale(h.slice([0..b, latent..2 * latent]));
+    MultivariateNormalDiag::new(loc, scale).expect("loc and scale share a shape")
+}
+
+/// `scale = softplus(raw) + 1e-3` (the TFP/Edward tutorial's parameterization).
+fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+    gaussian_head(h, latent, |raw| softplus(raw) + 1e-3)
+}
+
+/// Splits `[B, 2L]` into loc and the log-variance, `scale = exp(log_var / 2)` (the Keras
+/// tutorial's parameterization), with the log-variance clamped to `[−30, 20]` (as diffusers'
+/// `DiagonalGaussianDistribution`). RMSprop's first steps move every weight by about
+/// `3·lr` in the direction of its gradient; through the 12,544-input dense layer that can
+/// throw the encoder's outputs into the hundreds for a few batches, where `exp(log_var / 2)`
+/// overflows to infinity and the loss to NaN. Clamped, such a run keeps finite losses and
+/// trains on; runs that never leave the range are unchanged. The example's learning-rate
+/// warm-up (`--warmup-steps`) keeps the first steps small; the clamp covers runs without it.
+fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+    gaussian_head(h, latent, |log_var| {
+        log_var.clamp(-30.0, 20.0).mul_scalar(0.5).exp()
+    })
+}
+
+/// Keras' default initialization: Glorot-uniform weights, zero biases.
+fn glorot() -> Initializer {
+    Initializer::XavierUniform { gain: 1.0 }
+}
+
+fn zero_bias(bias: Option<Param<Tensor<1>>>) -> Option<Param<Tensor<1>>> {
+    bias.map(|b| Param::from_tensor(b.val().zeros_like()))
+}
+
+fn keras_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(d_in, d_out)
+        .with_initializer(glorot())
+        .init(device);
+    layer.bias = zero_bias(layer.bias);
+    layer
+}
+
+fn keras_conv(config: Conv2dConfig, device: &Device) -> Conv2d {
+    let mut layer = config.with_initializer(glorot()).init(device);
+    layer.bias = zero_bias(layer.bias);
+    layer
+}
+
+/// The convolutional VAE of the Keras/TFP tutorial (latent 2 by default), with Keras'
+/// initialization and log-variance head.
+#[derive(Module, Debug)]
+pub struct ConvVae {
+    c1: Conv2d,
+    c2: Conv2d,
+    c3: Conv2d,
+    c4: Conv2d,
+    fc: Linear,
+    head: Linear,
+    d_fc: Linear,
+    d_up: ConvTranspose2d,
+    d_out: Conv2d,
+    latent: usize,
+    /// Whether the convolutions and dense layers run through `burn_flex_kernels::nn`'s kernels
+    /// (`FastConv`, `FastLinear`) rather than burn's.
+    fast_conv: bool,
+}
+
+impl ConvVae {
+    pub fn new(latent: usize, fast_conv: bool, device: &Device) -> Self {
+        let same = || PaddingConfig2d::Explicit(1, 1, 1, 1);
+        let mut d_up = ConvTranspose2dConfig::new([64, 32], [3, 3])
+            .with_stride([2, 2])
+            .with_padding([1, 1])
+            .with_padding_out([1, 1])
+            // burn's ConvTranspose2d gives no fan-out to Xavier: Glorot's bound by hand,
+            // sqrt(6 / (fan_in + fan_out)) with fans 9 * 64 and 9 * 32.
+            .with_initializer(Initializer::Uniform {
+                min: -(6.0f64 / (9.0 * 96.0)).sqrt(),
+                max: (6.0f64 / (9.0 * 96.0)).sqrt(),
+            })
+            .init(device);
+        d_up.bias = zero_bias(d_up.bias);
+        Self {
+            c1: keras_conv(
+                Conv2dConfig::new([1, 32], [3, 3]).with_padding(same()),
+                device,
+            ),
+            // TensorFlow's "same" for stride 2 pads only bottom and right.
+            c2: keras_conv(
+                Conv2dConfig::new([32, 64], [3, 3])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(0, 0, 1, 1)),
+                device,
+            ),
+            c3: keras_conv(
+                Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()),
+                device,
+            ),
+            c4: keras_conv(
+                Conv2dConfig::new([64, 64], [3, 3]).with_padding(same()),
+                device,
+            ),
+            fc: keras_linear(14 * 14 * 64, 32, device),
+            head: keras_linear(32, 2 * latent, device),
+            d_fc: keras_linear(latent, 14 * 14 * 64, device),
+            d_up,
+            d_out: keras_conv(
+                Conv2dConfig::new([32, 1], [3, 3]).with_padding(same()),
+                device,
+            ),
+            latent,
+            fast_conv,
+        }
+    }
+
+    fn conv(&self, layer: &Conv2d, h: Tensor<4>) -> Tensor<4> {
+        if self.fast_conv {
+            layer.forward_fast(h)
+        } else {
+            layer.forward(h)
+        }
+    }
+
+    /// `relu(conv(h))`; with `fast_conv`, one operation (the ReLU runs inside the kernels).
+    fn conv_relu(&self, layer: &Conv2d, h: Tensor<4>) -> Tensor<4> {
+        if self.fast_conv {
+            layer.forward_fast_relu(h)
+        } else {
+            relu(layer.forward(h))
+        }
+    }
+
+    /// A dense layer, followed by a ReLU when `then_relu`; with `fast_conv`, one operation.
+    fn dense(&self, layer: &Linear, h: Tensor<2>, then_relu: bool) -> Tensor<2> {
+        match (self.fast_conv, then_relu) {
+            (true, true) => layer.forward_fast_then(h, Activation::Relu),
+            (true, false) => layer.forward_fast(h),
+            (false, true) => relu(layer.forward(h)),
+            (false, false) => layer.forward(h),
+        }
+    }
+
+    /// `relu(up(h))`, the decoder's transposed convolution.
+    fn up_relu(&self, h: Tensor<4>) -> Tensor<4> {
+        if self.fast_conv {
+            self.d_up.forward_fast_relu(h)
+        } else {
+            relu(self.d_up.forward(h))
+        }
+    }
+
+    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
+        let b = x.dims()[0];
+        let h = x.reshape([b, 1, 28, 28]);
+        let h = self.conv_relu(&self.c1, h);
+        let h = self.conv_relu(&self.c2, h);
+        let h = self.conv_relu(&self.c3, h);
+        let h = self.conv_relu(&self.c4, h);
+        let h = self.dense(&self.fc, h.reshape([b, 14 * 14 * 64]), true);
+        gaussian_log_var(self.dense(&self.head, h, false), self.latent)
+    }
+
+    pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
+        let n = z.dims()[0];
+        let h = self.dense(&self.d_fc, z, true).reshape([n, 64, 14, 14]);
+        let h = self.up_relu(h);
+        self.conv(&self.d_out, h).reshape([n, 784])
+    }
+}
+
+/// A multilayer perceptron with a chosen activation.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    tanh: bool,
+}
+
+impl Mlp {
+    pub fn new(sizes: &[usize], tanh: bool, device: &Device) -> Self {
+        Self {
+            layers: sizes
+                .windows(2)
+                .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+                .collect(),
+            tanh,
+        }
+    }
+
+    pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let act = match (i < last, self.tanh) {
+                (false, _) => Activation::Identity,
+                (true, true) => Activation::Tanh,
+                (true, false) => Activation::Elu(1.0),
+            };
+            // The activation runs inside the layer (burn_flex_kernels::nn::linear_then).
+            x = layer.forward_fast_then(x, act);
+        }
+        x
+    }
+}
+
+/// Gaussian-latent MLP VAE: the TFP/Edward tutorial's (ELU, 200-200) or Burda et al.'s
+/// (tanh, 200-200, latent 50).
+#[derive(Module, Debug)]
+pub struct MlpVae {
+    encoder: Mlp,
+    decoder: Mlp,
+    latent: usize,
+}
+
+impl MlpVae {
+    pub fn new(latent: usize, tanh: bool, device: &Device) -> Self {
+        Self {
+            encoder: Mlp::new(&[784, 200, 200, 2 * latent], tanh, device),
+            decoder: Mlp::new(&[latent, 200, 200, 784], tanh, device),
+            latent,
+        }
+    }
+    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
+        gaussian(self.encoder.forward(x), self.latent)
+    }
+    pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(z)
+    }
+}
+
+/// The discrete-latent VAE: BinConcrete latents in logit space, q(z | x) =
+/// Logistic(logits / t, 1 / t), decoder on y = sigmoid(z).
+#[derive(Module, Debug)]
+pub struct BinaryVae {
+    encoder: Mlp,
+    decoder: Mlp,
+    latent: usize,
+    temperature: f64,
+}
+
+impl BinaryVae {
+    pub fn new(latent: usize, temperature: f64, device: &Device) -> Self {
+        Self {
+            encoder: Mlp::new(&[784, 200, 200, latent], false, device),
+            decoder: Mlp::new(&[latent, 200, 200, 784], false, device),
+            latent,
+            temperature,
+        }
+    }
+    pub fn posterior(&self, x: Tensor<2>) -> Independent<Logistic<2>, 1> {
+        let logits = self.encoder.forward(x);
+        let t = self.temperature;
+        let scale = logits.ones_like() / t;
+        Independent::new(Logistic::new(logits / t, scale).expect("same shapes"), 1).expect("rank 2")
+    }
+    pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
+        self.decoder.forward(sigmoid(z))
+    }
+    pub fn prior(&self, device: &Device) -> Independent<Logistic<2>, 1> {
+        let t = self.temperature;
+        let loc = Tensor::<2>::zeros([1, self.latent], device);
+        Independent::new(
+            Logistic::new(loc.clone(), loc.ones_like() / t).expect("same shapes"),
+            1,
+        )
+        .expect("rank 2")
+    }
+}
+
+pub fn likelihood(logits: Tensor<2>) -> PixelLikelihood {
+    pixels(logits)
+}
+
+/// One of the tutorials' architectures. Serialized in lower case (`"conv"`), the spelling of
+/// the command line and of the run's settings.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// The Keras/TFP convolutional VAE (latent 2, RMSprop 1e-3, static binarization).
+    Conv,
+    /// The TFP/Edward MLP VAE: 784-200-200 ELU, latent 2, Adam 1e-3, batch 64.
+    Mlp,
+    /// Burda et al.'s one-stochastic-layer model: 784-200-200-50 tanh, dynamic binarization.
+    Iwae,
+    /// The discrete-latent VAE: BinConcrete latents in logit space, MLP encoder and decoder.
+    Binary,
+}
+
+impl ModelKind {
+    /// The name in lower case, as the command line and the run's settings spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Conv => "conv",
+            ModelKind::Mlp => "mlp",
+            ModelKind::Iwae => "iwae",
+            ModelKind::Binary => "binary",
+        }
+    }
+}
+
+/// Which bound to train with. Serialized as the variant's name in lower case
+/// (`"elboanalytic"`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectiveKind {
+    /// The ELBO with a Monte Carlo KL (`ln q(z) − ln p(z)` from the same samples).
+    Elbo,
+    /// The ELBO with the closed-form KL (Gaussian latents only).
+    ElboAnalytic,
+    /// The IWAE bound with `-k` samples.
+    Iwae,
+    /// The IWAE bound (the ELBO for k = 1) with the STL gradient.
+    Stl,
+    /// The IWAE bound with the DReG gradient.
+    Dreg,
+}
+
+impl ObjectiveKind {
+    /// The variant's name in lower case (`"elboanalytic"`), as the run's settings spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectiveKind::Elbo => "elbo",
+            ObjectiveKind::ElboAnalytic => "elboanalytic",
+            ObjectiveKind::Iwae => "iwae",
+            ObjectiveKind::Stl => "stl",
+            ObjectiveKind::Dreg => "dreg",
+        }
+    }
+}
+
+/// One of the tutorials' VAEs. (The size difference is harmless: one model per run.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Vae {
+    Conv(ConvVae),
+    Mlp(MlpVae),
+    Binary(BinaryVae),
+}
+
+use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae};
+use burn_probability::{Distribution, Rsample};
+
+fn bound_for<Q, P>(
+    objective: ObjectiveKind,
+    k: usize,
+    q: &Q,
+    prior: &P,
+    logits: impl Fn(Tensor<2>) -> Tensor<2>,
+    x: Tensor<2>,
+) -> Bound
+where
+    Q: Rsample<2, Batch = Tensor<1>>,
+    P: Distribution<2, Batch = Tensor<1>>,
+{
+    let lik = |z: Tensor<2>| likelihood(logits(z));
+    match objective {
+        ObjectiveKind::Elbo | ObjectiveKind::ElboAnalytic => Elbo::new()
+            .num_samples(k)
+            .expect("k >= 1")
+            .monte_carlo_kl(q, prior, lik, x),
+        ObjectiveKind::Iwae => Iwae::new(k).expect("k >= 1").compute(q, prior, lik, x),
+        ObjectiveKind::Stl => Iwae::new(k)
+            .expect("k >= 1")
+            .estimator(GradientEstimator::Stl)
+            .compute(q, prior, lik, x),
+        ObjectiveKind::Dreg => Iwae::new(k)
+            .expect("k >= 1")
+            .estimator(GradientEstimator::Dreg)
+            .compute(q, prior, lik, x),
+    }
+}
+
+impl Vae {
+    pub fn latent(&self) -> usize {
+        match self {
+            Vae::Conv(m) => m.latent,
+            Vae::Mlp(m) => m.latent,
+            Vae::Binary(m) => m.latent,
+        }
+    }
+
+    fn gaussian_prior(&self, device: &Device) -> MultivariateNormalDiag<2, 1> {
+        MultivariateNormalDiag::standard([1, self.latent()], device)
+    }
+
+    /// The bound on a batch `x` of `[B, 784]` binary images.
+    pub fn bound(&self, x: Tensor<2>, objective: ObjectiveKind, k: usize) -> Bound {
+        let device = x.device();
+        let gaussian = |q: MultivariateNormalDiag<2, 1>,
+                        logits: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+            let prior = self.gaussian_prior(&device);
+            if objective == ObjectiveKind::ElboAnalytic {
+                let lik = |z: Tensor<2>| likelihood(logits(z));
+                Elbo::new()
+                    .num_samples(k)
+                    .expect("k >= 1")
+                    .analytic_kl(&q, &prior, lik, x.clone())
+            } else {
+                bound_for(objective, k, &q, &prior, logits, x.clone())
+            }
+        };
+        match self {
+            Vae::Conv(m) => gaussian(m.posterior(x.clone()), &|z| m.logits(z)),
+            Vae::Mlp(m) => gaussian(m.posterior(x.clone()), &|z| m.logits(z)),
+            Vae::Binary(m) => bound_for(
+                objective,
+                k,
+                &m.posterior(x.clone()),
+                &m.prior(&device),
+                |z| m.logits(z),
+                x,
+            ),
+        }
+    }
+
+    /// Decoder pixel probabilities for latents `z` (`[N, L]`).
+    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+        sigmoid(match self {
+            Vae::Conv(m) => m.logits(z),
+            Vae::Mlp(m) => m.logits(z),
+            Vae::Binary(m) => m.logits(z),
+        })
+    }
+
+    /// The posterior mean of the latents (for BinConcrete latents, of the logit-space variable).
+    pub fn posterior_mean(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Vae::Conv(m) => m.posterior(x).loc().clone(),
+            Vae::Mlp(m) => m.posterior(x).loc().clone(),
+            Vae::Binary(m) => m.posterior(x).base().loc().clone(),
+        }
+    }
+
+    /// `n` draws from the prior.
+    pub fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2> {
+        match self {
+            Vae::Binary(m) => {
+                let z: Tensor<3> = m.prior(device).sample_n(n);
+                z.reshape([n, self.latent()])
+            }
+            _ => {
+                let z: Tensor<3> = self.gaussian_prior(device).sample_n(n);
+                z.reshape([n, self.latent()])
+            }
+        }
+    }
+}
+
+/// Where a training step runs: on burn's global thread pool (every core), or on a pool of one
+/// thread for steps too small to split.
+///
+/// The MLP models' steps push `batch × k` rows through 200-wide layers: at batch 64 that is
+/// about 2.5 MFLOP per image, a few microseconds of work per operation, so that two threads
+/// lose more to waking each other for every operation than they gain (the measurements are in
+/// `docs/performance.md`). The results are the same either way: only where the work runs
+/// changes.
+pub struct StepThreads(Option<rayon::ThreadPool>);
+
+impl StepThreads {
+    /// Rows (`batch × k`) up to which an MLP model's step runs on one thread.
+    pub const ONE_THREAD_ROWS: usize = 256;
+
+    /// The threads for `model`'s training step with this batch size and number of samples:
+    /// one for the MLP models (`Mlp`, `Iwae`, `Binary`) up to [`Self::ONE_THREAD_ROWS`] rows,
+    /// every core otherwise (always for `Conv`).
+    pub fn for_step(model: ModelKind, batch: usize, k: usize) -> Self {
+        if model == ModelKind::Conv || batch.saturating_mul(k.max(1)) > Self::ONE_THREAD_ROWS {
+            return Self(None);
+        }
+        // A pool that cannot be built (no threads left) only costs speed.
+        Self(rayon::ThreadPoolBuilder::new().num_threads(1).build().ok())
+    }
+
+    /// Whether steps run on a single thread.
+    pub fn single(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Runs `step` on these threads and returns its result.
+    pub fn run<R: Send>(&self, step: impl FnOnce() -> R + Send) -> R {
+        match &self.0 {
+            Some(pool) => pool.install(step),
+            None => step(),
+        }
+    }
+}
+
+/// The tutorials' optimizers: RMSprop for `Conv`, Adam for the others (learning rate given
+/// at each step).
+pub fn optimizer(model: ModelKind) -> ModuleOptimizer {
+    if model == ModelKind::Conv {
+        // Keras' RMSprop: rho 0.9, and epsilon 1e-7 *inside* the square root,
+        // lr·g / sqrt(v + 1e-7), which damps the updates of weights whose gradients are tiny
+        // (in the first steps, most of the encoder's). burn adds epsilon outside,
+        // lr·g / (sqrt(v) + ε); ε = sqrt(1e-7) gives the same damping within a factor √2.
+        // (With ε = 1e-7 outside, the first update would move every weight by ±lr·√10 whatever
+        // its gradient, enough to overflow the log-variance head.)
+        RmsPropConfig::new()
+            .with_alpha(0.9)
+            .with_epsilon(1e-7f32.sqrt())
+            .init()
+    } else {
+        // Adam with PyTorch's and TensorFlow's epsilon, 1e-8 (burn's default is 1e-5), as one
+        // fused pass per parameter on flex: the same updates as burn's
+        // `AdamConfig::new().with_epsilon(1e-8)`, bit for bit.
+        FusedAdam::new().init()
+    }
+}

@@ -1,0 +1,376 @@
+//! The benchmark workloads, shared by the criterion benches (`benches/distributions.rs`,
+//! `benches/training.rs`) and by the binary that the side-by-side driver runs
+//! (`bench_workloads.rs`). `benches/peers/peer_torch.py` and `peer_tf.py` implement the same
+//! workloads, with the same names, shapes and dtypes, in PyTorch and TensorFlow + TFP.
+
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Distribution as Init, Tensor};
+use burn_probability::prelude::*;
+
+use crate::vae::model::{ConvVae, MlpVae, ModelKind, ObjectiveKind, StepThreads, Vae, optimizer};
+
+/// One benchmark workload: `run` performs one iteration and waits for its result.
+pub struct Workload {
+    /// The name shared with the peers' scripts.
+    pub name: &'static str,
+    /// Elements (distribution operations) or images (models) per iteration.
+    pub items: usize,
+    /// One iteration.
+    pub run: Box<dyn FnMut()>,
+}
+
+/// The distribution workloads, forward (`_fwd`) and forward + backward (`_fwdbwd`).
+pub const DISTRIBUTION_WORKLOADS: [&str; 16] = [
+    "normal_log_prob_fwd",
+    "normal_log_prob_fwdbwd",
+    "normal_rsample_fwd",
+    "normal_rsample_fwdbwd",
+    "normal_entropy_fwd",
+    "normal_entropy_fwdbwd",
+    "normal_kl_fwd",
+    "normal_kl_fwdbwd",
+    "logistic_log_prob_fwd",
+    "logistic_log_prob_fwdbwd",
+    "binconcrete_rsample_fwd",
+    "binconcrete_rsample_fwdbwd",
+    "binconcrete_log_prob_fwd",
+    "binconcrete_log_prob_fwdbwd",
+    "bernoulli_log_prob_fwd",
+    "bernoulli_log_prob_fwdbwd",
+];
+
+/// The model workloads: the IWAE bound with its gradient, and one training step per example.
+pub const MODEL_WORKLOADS: [&str; 4] = ["iwae_bound_k50", "train_conv", "train_mlp", "train_iwae"];
+
+/// Every workload name, distributions first.
+pub fn all_names() -> Vec<&'static str> {
+    DISTRIBUTION_WORKLOADS
+        .iter()
+        .chain(MODEL_WORKLOADS.iter())
+        .copied()
+        .collect()
+}
+
+const E: [usize; 2] = [1000, 1000];
+const CONCRETE: [usize; 2] = [10000, 200];
+const PIXELS: [usize; 2] = [10000, 784];
+/// Elements per iteration of the workloads on `E`, `CONCRETE` and `PIXELS`.
+const E_ITEMS: usize = E[0] * E[1];
+const CONCRETE_ITEMS: usize = CONCRETE[0] * CONCRETE[1];
+const PIXELS_ITEMS: usize = PIXELS[0] * PIXELS[1];
+
+fn normal(shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::random(shape, Init::Normal(0.0, 1.0), device)
+}
+
+fn uniform(shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::random(shape, Init::Uniform(0.5, 1.5), device)
+}
+
+fn binary(shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::<2>::random(shape, Init::Uniform(0.0, 1.0), device)
+        .greater_elem(0.5)
+        .float()
+}
+
+fn sync(device: &Device) {
+    device.sync().expect("the device finishes its work");
+}
+
+/// A forward workload: `f` maps the inputs to the output tensor.
+fn forward(
+    name: &'static str,
+    items: usize,
+    device: &Device,
+    f: impl Fn() -> Tensor<2> + 'static,
+) -> Workload {
+    let device = device.clone();
+    Workload {
+        name,
+        items,
+        run: Box::new(move || {
+            let out = f();
+            sync(&device);
+            drop(out);
+        }),
+    }
+}
+
+/// A forward + backward workload: the output of `f(params)` is summed and differentiated with
+/// respect to every parameter.
+fn backward<const N: usize>(
+    name: &'static str,
+    items: usize,
+    device: &Device,
+    params: [Tensor<2>; N],
+    f: impl Fn(&[Tensor<2>; N]) -> Tensor<2> + 'static,
+) -> Workload {
+    let device = device.clone();
+    let params = params.map(|p| p.require_grad());
+    Workload {
+        name,
+        items,
+        run: Box::new(move || {
+            let grads = f(&params).sum().backward();
+            let g: Vec<_> = params.iter().map(|p| p.grad(&grads)).collect();
+            sync(&device);
+            drop(g);
+        }),
+    }
+}
+
+/// Builds the workload `name` on `device` (a device without autodiff; the backward workloads
+/// turn it on themselves). `None` for an unknown name.
+pub fn build(name: &str, device: &Device) -> Option<Workload> {
+    let ad = device.clone().autodiff();
+    normal_workload(name, device, &ad)
+        .or_else(|| normal_kl_workload(name, device, &ad))
+        .or_else(|| logistic_workload(name, device, &ad))
+        .or_else(|| binconcrete_workload(name, device, &ad))
+        .or_else(|| bernoulli_workload(name, device, &ad))
+        .or_else(|| model_workload(name, &ad))
+}
+
+/// The Normal log-density, reparameterized sample and entropy workloads; `d` is the device
+/// without autodiff, `ad` the same device with it. `None` for another name.
+fn normal_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    Some(match name {
+        "normal_log_prob_fwd" => {
+            let (loc, scale, x) = (normal(E, d), uniform(E, d), normal(E, d));
+            let p = Normal::new(loc, scale).ok()?;
+            forward("normal_log_prob_fwd", E_ITEMS, d, move || {
+                p.log_prob(x.clone())
+            })
+        }
+        "normal_log_prob_fwdbwd" => {
+            let x = normal(E, ad);
+            backward(
+                "normal_log_prob_fwdbwd",
+                E_ITEMS,
+                ad,
+                [normal(E, ad), uniform(E, ad)],
+                move |[loc, scale]| {
+                    Normal::new(loc.clone(), scale.clone())
+                        .expect("same shapes")
+                        .log_prob(x.clone())
+                },
+            )
+        }
+        "normal_rsample_fwd" => {
+            let p = Normal::new(normal(E, d), uniform(E, d)).ok()?;
+            forward("normal_rsample_fwd", E_ITEMS, d, move || p.rsample())
+        }
+        "normal_rsample_fwdbwd" => backward(
+            "normal_rsample_fwdbwd",
+            E_ITEMS,
+            ad,
+            [normal(E, ad), uniform(E, ad)],
+            |[loc, scale]| {
+                Normal::new(loc.clone(), scale.clone())
+                    .expect("same shapes")
+                    .rsample()
+            },
+        ),
+        "normal_entropy_fwd" => {
+            let p = Normal::new(normal(E, d), uniform(E, d)).ok()?;
+            forward("normal_entropy_fwd", E_ITEMS, d, move || p.entropy())
+        }
+        "normal_entropy_fwdbwd" => backward(
+            "normal_entropy_fwdbwd",
+            E_ITEMS,
+            ad,
+            [normal(E, ad), uniform(E, ad)],
+            |[loc, scale]| {
+                Normal::new(loc.clone(), scale.clone())
+                    .expect("same shapes")
+                    .entropy()
+            },
+        ),
+        _ => return None,
+    })
+}
+
+/// The KL divergence between two Normals. `None` for another name.
+fn normal_kl_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    Some(match name {
+        "normal_kl_fwd" => {
+            let p = Normal::new(normal(E, d), uniform(E, d)).ok()?;
+            let q = Normal::new(normal(E, d), uniform(E, d)).ok()?;
+            forward("normal_kl_fwd", E_ITEMS, d, move || kl_divergence(&p, &q))
+        }
+        "normal_kl_fwdbwd" => backward(
+            "normal_kl_fwdbwd",
+            E_ITEMS,
+            ad,
+            [normal(E, ad), uniform(E, ad), normal(E, ad), uniform(E, ad)],
+            |[l1, s1, l2, s2]| {
+                let p = Normal::new(l1.clone(), s1.clone()).expect("same shapes");
+                let q = Normal::new(l2.clone(), s2.clone()).expect("same shapes");
+                kl_divergence(&p, &q)
+            },
+        ),
+        _ => return None,
+    })
+}
+
+/// The Logistic log-density. `None` for another name.
+fn logistic_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    Some(match name {
+        "logistic_log_prob_fwd" => {
+            let (loc, scale, x) = (normal(E, d), uniform(E, d), normal(E, d));
+            let p = Logistic::new(loc, scale).ok()?;
+            forward("logistic_log_prob_fwd", E_ITEMS, d, move || {
+                p.log_prob(x.clone())
+            })
+        }
+        "logistic_log_prob_fwdbwd" => {
+            let x = normal(E, ad);
+            backward(
+                "logistic_log_prob_fwdbwd",
+                E_ITEMS,
+                ad,
+                [normal(E, ad), uniform(E, ad)],
+                move |[loc, scale]| {
+                    Logistic::new(loc.clone(), scale.clone())
+                        .expect("same shapes")
+                        .log_prob(x.clone())
+                },
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// The binary Concrete (temperature 0.5) reparameterized sample and log-density, the latter
+/// at a sample clamped into the open unit interval. `None` for another name.
+fn binconcrete_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    Some(match name {
+        "binconcrete_rsample_fwd" => {
+            let p = BinConcrete::new(0.5, normal(CONCRETE, d)).ok()?;
+            forward("binconcrete_rsample_fwd", CONCRETE_ITEMS, d, move || {
+                p.rsample()
+            })
+        }
+        "binconcrete_rsample_fwdbwd" => backward(
+            "binconcrete_rsample_fwdbwd",
+            CONCRETE_ITEMS,
+            ad,
+            [normal(CONCRETE, ad)],
+            |[logits]| {
+                BinConcrete::new(0.5, logits.clone())
+                    .expect("valid temperature")
+                    .rsample()
+            },
+        ),
+        "binconcrete_log_prob_fwd" => {
+            let p = BinConcrete::new(0.5, normal(CONCRETE, d)).ok()?;
+            let y = p.sample().clamp(1e-6, 1.0 - 1e-6);
+            forward("binconcrete_log_prob_fwd", CONCRETE_ITEMS, d, move || {
+                p.log_prob(y.clone())
+            })
+        }
+        "binconcrete_log_prob_fwdbwd" => {
+            let y = BinConcrete::new(0.5, normal(CONCRETE, ad))
+                .ok()?
+                .sample()
+                .clamp(1e-6, 1.0 - 1e-6);
+            backward(
+                "binconcrete_log_prob_fwdbwd",
+                CONCRETE_ITEMS,
+                ad,
+                [normal(CONCRETE, ad)],
+                move |[logits]| {
+                    BinConcrete::new(0.5, logits.clone())
+                        .expect("valid temperature")
+                        .log_prob(y.clone())
+                },
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// The Bernoulli log-density of binary pixels. `None` for another name.
+fn bernoulli_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    Some(match name {
+        "bernoulli_log_prob_fwd" => {
+            let p = Bernoulli::new(normal(PIXELS, d));
+            let x = binary(PIXELS, d);
+            forward("bernoulli_log_prob_fwd", PIXELS_ITEMS, d, move || {
+                p.log_prob(x.clone())
+            })
+        }
+        "bernoulli_log_prob_fwdbwd" => {
+            let x = binary(PIXELS, ad);
+            backward(
+                "bernoulli_log_prob_fwdbwd",
+                PIXELS_ITEMS,
+                ad,
+                [normal(PIXELS, ad)],
+                move |[logits]| Bernoulli::new(logits.clone()).log_prob(x.clone()),
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// The model workloads, on the autodiff device `ad`. `None` for another name.
+fn model_workload(name: &str, ad: &Device) -> Option<Workload> {
+    Some(match name {
+        "iwae_bound_k50" => iwae_bound(ad),
+        "train_conv" => train("train_conv", Vae::Conv(ConvVae::new(2, true, ad)), 100, ad),
+        "train_mlp" => train("train_mlp", Vae::Mlp(MlpVae::new(2, false, ad)), 64, ad),
+        "train_iwae" => train("train_iwae", Vae::Mlp(MlpVae::new(50, true, ad)), 20, ad),
+        _ => return None,
+    })
+}
+
+/// The IWAE bound (k = 50) of the IWAE example's model on a fixed binary batch of 64, with its
+/// gradient with respect to the model's parameters.
+fn iwae_bound(ad: &Device) -> Workload {
+    let vae = Vae::Mlp(MlpVae::new(50, true, ad));
+    let x = binary([64, 784], ad);
+    let ad = ad.clone();
+    Workload {
+        name: "iwae_bound_k50",
+        items: 64,
+        run: Box::new(move || {
+            let bound = vae.bound(x.clone(), ObjectiveKind::Iwae, 50);
+            let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
+            sync(&ad);
+            drop(grads);
+        }),
+    }
+}
+
+/// One optimizer step of an example model on a fixed binary batch, with the example's
+/// optimizer, learning rate 1e-3 and default objective (closed-form-KL ELBO for conv,
+/// Monte Carlo ELBO for mlp, IWAE k = 50 for iwae).
+fn train(name: &'static str, vae: Vae, batch: usize, ad: &Device) -> Workload {
+    let (model, objective, k) = match name {
+        "train_conv" => (ModelKind::Conv, ObjectiveKind::ElboAnalytic, 1),
+        "train_mlp" => (ModelKind::Mlp, ObjectiveKind::Elbo, 1),
+        _ => (ModelKind::Iwae, ObjectiveKind::Iwae, 50),
+    };
+    let mut optim = optimizer(model);
+    let x = binary([batch, 784], ad);
+    let ad = ad.clone();
+    // The example's threads for this step (one thread for the small MLP steps).
+    let threads = StepThreads::for_step(model, batch, k);
+    let mut state = Some(vae);
+    Workload {
+        name,
+        items: batch,
+        run: Box::new(move || {
+            let vae = state.take().expect("the model is put back after each step");
+            let vae = threads.run(|| {
+                let bound = vae.bound(x.clone(), objective, k);
+                let grads = GradientsParams::from_grads(bound.loss.backward(), &vae);
+                let vae = optim.step(1e-3, vae, grads);
+                sync(&ad);
+                vae
+            });
+            state = Some(vae);
+        }),
+    }
+}

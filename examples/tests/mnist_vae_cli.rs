@@ -1,0 +1,560 @@
+//! The `mnist_vae` example as a user runs it: short trainings of every model on a small
+//! synthetic data set in MNIST's IDX format (and on the real MNIST when `MNIST_DIR` is set),
+//! checkpoint and resume, and clear errors for bad flags and bad data.
+//!
+//! `cargo test` builds the examples before it runs the tests; this file runs the built binary.
+//! (That is why the example has no `test = true`: with it, cargo builds only the test harness
+//! and not the binary. The modules it shares with the other programs are the library's, and
+//! their unit tests run with it.)
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The example binary beside this test's: `target/<profile>/examples/mnist_vae`, this test
+/// running from `target/<profile>/deps/`.
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary runs from target/<profile>/deps");
+    let path = profile_dir.join("examples").join("mnist_vae");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test` (which builds the examples) rather than a single test target",
+        path.display()
+    );
+    path
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bp-vae-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn gz_write(path: &Path, bytes: &[u8]) {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    std::fs::write(path, e.finish().unwrap()).unwrap();
+}
+
+/// Four prototype strokes (a bar in each quadrant) with pixel noise, as 28x28 IDX files.
+fn synthetic_mnist(dir: &Path, train: usize, test: usize) {
+    let mut state = 12345u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut split = |n: usize, images: &str, labels: &str| {
+        let mut img = Vec::new();
+        for w in [2051u32, n as u32, 28, 28] {
+            img.extend(w.to_be_bytes());
+        }
+        let mut lab = Vec::new();
+        for w in [2049u32, n as u32] {
+            lab.extend(w.to_be_bytes());
+        }
+        for i in 0..n {
+            let class = i % 4;
+            lab.push(class as u8);
+            for r in 0..28 {
+                for c in 0..28 {
+                    let on = match class {
+                        0 => (4..24).contains(&r) && (6..10).contains(&c),
+                        1 => (4..24).contains(&r) && (18..22).contains(&c),
+                        2 => (6..10).contains(&r) && (4..24).contains(&c),
+                        _ => (18..22).contains(&r) && (4..24).contains(&c),
+                    };
+                    let noise = rand() % 100 < 3;
+                    img.push(if on ^ noise { 230 } else { 10 });
+                }
+            }
+        }
+        gz_write(&dir.join(format!("{images}.gz")), &img);
+        gz_write(&dir.join(format!("{labels}.gz")), &lab);
+    };
+    split(train, "train-images-idx3-ubyte", "train-labels-idx1-ubyte");
+    split(test, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte");
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("MNIST_DIR")
+        .output()
+        .expect("the example binary runs")
+}
+
+fn stdout_stderr(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn metrics(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn assert_png(path: &Path) {
+    let decoder = png::Decoder::new(
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
+    let mut reader = decoder
+        .read_info()
+        .unwrap_or_else(|e| panic!("{} does not decode: {e}", path.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert!(
+        info.width > 50 && info.height > 50,
+        "{}: {}x{}",
+        path.display(),
+        info.width,
+        info.height
+    );
+    assert!(buf.iter().any(|&b| b < 128), "{} is blank", path.display());
+}
+
+#[test]
+fn every_model_trains_and_improves_on_a_small_data_set() {
+    let data = temp_dir("data");
+    synthetic_mnist(&data, 400, 100);
+    let data_s = data.to_str().unwrap();
+    for (model, extra) in [
+        // The tutorial's log-variance head can overflow in the first RMSprop steps on these 400
+        // synthetic images: with the crate's noise generator seed 1 reached NaN at batch 5,
+        // seeds 2-5 trained (and half the rate left the prior samples blank after 3 epochs).
+        // Real MNIST trains at the defaults (docs/mnist-vae.md: the 20-epoch runs). The log-variance is
+        // clamped, which stops the NaN; seed 2 is kept for the pictures. Without the default
+        // warm-up (its schedule is tested in tests/example_helpers.rs): a one-epoch warm-up here
+        // (20 steps) left the prior samples blank after 3 epochs on these 400 images.
+        (
+            "conv",
+            vec!["--batch-size", "20", "--seed", "2", "--warmup-steps", "0"],
+        ),
+        // The same through burn's own convolutions.
+        (
+            "conv",
+            vec![
+                "--batch-size",
+                "20",
+                "--seed",
+                "2",
+                "--warmup-steps",
+                "0",
+                "--reference-conv",
+            ],
+        ),
+        ("mlp", vec!["--lr", "3e-3"]),
+        (
+            "iwae",
+            vec!["--objective", "iwae", "-k", "4", "--lr", "3e-3"],
+        ),
+        (
+            "iwae",
+            vec!["--objective", "dreg", "-k", "4", "--lr", "3e-3"],
+        ),
+        ("binary", vec!["--temperature", "0.1", "--lr", "3e-3"]),
+        (
+            "binary",
+            vec![
+                "--temperature",
+                "0.5",
+                "--objective",
+                "iwae",
+                "-k",
+                "3",
+                "--lr",
+                "3e-3",
+            ],
+        ),
+    ] {
+        let out = temp_dir(&format!("{model}-{}", extra.join("")));
+        let mut args = vec![
+            "--model",
+            model,
+            "--epochs",
+            "3",
+            "--data-dir",
+            data_s,
+            "--eval-k",
+            "8",
+            "--eval-n",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(&extra);
+        let o = run(&args);
+        assert!(
+            o.status.success(),
+            "{model} {extra:?} failed:\n{}",
+            stdout_stderr(&o)
+        );
+        let m = metrics(&out);
+        assert_eq!(
+            m.len(),
+            4,
+            "{model}: three epochs and the final line: {m:?}"
+        );
+        let elbo = |i: usize| m[i]["test_elbo"].as_f64().unwrap();
+        assert!(
+            elbo(2) > elbo(0) && elbo(2).is_finite(),
+            "{model} {extra:?}: test ELBO did not improve: {m:?}"
+        );
+        let ll = m[3]["test_log_likelihood"].as_f64().unwrap();
+        assert!(
+            ll.is_finite() && ll < 0.0,
+            "{model}: test log-likelihood {ll}"
+        );
+        for epoch in &m[..3] {
+            assert!(
+                epoch["images_per_sec"].as_f64().unwrap() > 0.0
+                    && epoch["seconds"].as_f64().unwrap() > 0.0
+            );
+            // The moving average of the weights (on by default) is evaluated too.
+            let ema = epoch["test_elbo_ema"].as_f64();
+            assert!(
+                ema.is_some_and(f64::is_finite),
+                "{model}: test_elbo_ema in {epoch}"
+            );
+        }
+        assert_eq!(m[3]["weights"], "averaged", "{model}: {}", m[3]);
+        let mut pictures = vec!["reconstructions.png", "samples.png"];
+        if model != "iwae" && model != "binary" {
+            pictures.extend(["latent.png", "manifold.png"]);
+        }
+        for p in pictures {
+            assert_png(&out.join(p));
+        }
+        std::fs::remove_dir_all(&out).ok();
+    }
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn resume_gives_the_same_result_as_an_uninterrupted_run() {
+    let data = temp_dir("resume-data");
+    synthetic_mnist(&data, 256, 64);
+    let (full, part) = (temp_dir("full"), temp_dir("part"));
+    let common = [
+        "--model",
+        "mlp",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--eval-k",
+        "0",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = common.to_vec();
+        a.extend(extra);
+        let o = run(&a);
+        assert!(o.status.success(), "{}", stdout_stderr(&o));
+    };
+    with(&["--epochs", "3", "--out", full.to_str().unwrap()]);
+    with(&["--epochs", "1", "--out", part.to_str().unwrap()]);
+    for file in ["state.json", "model.bpk", "ema.bpk", "optim.bpk"] {
+        assert!(part.join("checkpoint").join(file).exists(), "{file}");
+    }
+    assert!(
+        !part.join("checkpoint/model.bpk.tmp").exists(),
+        "temporary checkpoint files must be renamed"
+    );
+    with(&["--epochs", "3", "--out", part.to_str().unwrap(), "--resume"]);
+    let (a, b) = (metrics(&full), metrics(&part));
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["train_loss"], y["train_loss"], "{x} vs {y}");
+        assert_eq!(x["test_elbo"], y["test_elbo"], "{x} vs {y}");
+        assert!(x["test_elbo_ema"].is_f64(), "{x}");
+        assert_eq!(x["test_elbo_ema"], y["test_elbo_ema"], "{x} vs {y}");
+    }
+    // Resuming with other settings is refused.
+    let o = run(&[
+        &common[..],
+        &[
+            "--epochs",
+            "4",
+            "--out",
+            part.to_str().unwrap(),
+            "--resume",
+            "--lr",
+            "0.1",
+        ],
+    ]
+    .concat());
+    assert!(
+        !o.status.success() && stdout_stderr(&o).contains("other settings"),
+        "{}",
+        stdout_stderr(&o)
+    );
+    for d in [data, full, part] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
+
+#[test]
+fn bad_flags_and_bad_data_are_clear_errors() {
+    let data = temp_dir("bad-data");
+    synthetic_mnist(&data, 16, 8);
+    let d = data.to_str().unwrap();
+    let home = temp_dir("home");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--model", "transformer"],
+            vec!["invalid value", "transformer", "conv"],
+        ),
+        (vec!["--data-dir", d, "--lr=-1"], vec!["--lr", "-1"]),
+        (vec!["--data-dir", d, "-k", "0"], vec!["-k"]),
+        (
+            vec!["--data-dir", d, "--ema-decay", "1"],
+            vec!["--ema-decay", "[0, 1)", "got 1"],
+        ),
+        (
+            vec!["--data-dir", d, "--temperature", "0"],
+            vec!["--temperature"],
+        ),
+        (
+            vec![
+                "--data-dir",
+                d,
+                "--model",
+                "binary",
+                "--objective",
+                "elbo-analytic",
+            ],
+            vec!["closed-form KL"],
+        ),
+        (
+            vec!["--data-dir", "/nonexistent/mnist"],
+            vec!["/nonexistent/mnist", "train-images-idx3-ubyte.gz"],
+        ),
+        (
+            vec!["--data-dir", d, "--out", "/proc/version/out"],
+            vec!["--out", "/proc/version/out"],
+        ),
+        (
+            vec!["--data-dir", d, "--resume", "--out", home.to_str().unwrap()],
+            vec!["--resume", "state.json"],
+        ),
+    ];
+    for (args, words) in cases {
+        let o = Command::new(binary())
+            .args(&args)
+            .env_remove("MNIST_DIR")
+            .env("HOME", &home)
+            .env_remove("XDG_CACHE_HOME")
+            .output()
+            .unwrap();
+        let text = stdout_stderr(&o);
+        assert!(!o.status.success(), "{args:?} should fail:\n{text}");
+        for w in words {
+            assert!(
+                text.contains(w),
+                "{args:?}: error should mention {w:?}:\n{text}"
+            );
+        }
+    }
+    // No data anywhere, and the download fails (a closed port on this machine): the message
+    // lists what was looked for and how to provide the files.
+    let o = Command::new(binary())
+        .env_remove("MNIST_DIR")
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .env("BURN_PROBABILITY_MNIST_MIRROR", "http://127.0.0.1:9/")
+        .output()
+        .unwrap();
+    let text = stdout_stderr(&o);
+    for w in [
+        "download failed",
+        "--data-dir",
+        "MNIST_DIR",
+        ".cache/burn-probability/mnist",
+        "train-images-idx3-ubyte.gz",
+    ] {
+        assert!(
+            !o.status.success() && text.contains(w),
+            "should mention {w:?}:\n{text}"
+        );
+    }
+    // A corrupt file is named.
+    std::fs::write(data.join("t10k-labels-idx1-ubyte.gz"), b"not gzip").unwrap();
+    let o = run(&["--data-dir", d]);
+    let text = stdout_stderr(&o);
+    assert!(
+        !o.status.success() && text.contains("t10k-labels-idx1-ubyte.gz"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&data).ok();
+    std::fs::remove_dir_all(&home).ok();
+}
+
+/// A short training on the real MNIST (`MNIST_DIR`), skipped with a message when it is absent.
+#[test]
+fn short_training_on_real_mnist() {
+    let Some(dir) = std::env::var_os("MNIST_DIR") else {
+        say("SKIPPED: MNIST_DIR is not set (set it to the folder with the MNIST IDX files)");
+        return;
+    };
+    let out = temp_dir("real");
+    let o = Command::new(binary())
+        .args([
+            "--model",
+            "mlp",
+            "--epochs",
+            "2",
+            "--train-n",
+            "2000",
+            "--test-n",
+            "1000",
+            "--eval-k",
+            "20",
+            "--eval-n",
+            "50",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("MNIST_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stdout_stderr(&o));
+    let m = metrics(&out);
+    let (e1, e2) = (
+        m[0]["test_elbo"].as_f64().unwrap(),
+        m[1]["test_elbo"].as_f64().unwrap(),
+    );
+    assert!(e2 > e1 && e2 > -260.0, "test ELBO {e1} -> {e2}");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// Serves the files of `dir` over HTTP on a loopback port for at most `requests` requests;
+/// returns the base URL.
+fn serve(dir: PathBuf, requests: usize) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).ok();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let name = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            match std::fs::read(dir.join(&name)) {
+                Ok(body) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes()).ok();
+                    stream.write_all(&body).ok();
+                }
+                Err(_) => {
+                    stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok();
+                }
+            }
+        }
+    });
+    url
+}
+
+/// Runs the example with no local data, `home` as its home (so the cache is
+/// `home/.cache/burn-probability/mnist`) and `url` as its download mirror.
+fn run_with_mirror(args: &[&str], home: &Path, url: &str) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("MNIST_DIR")
+        .env("HOME", home)
+        .env_remove("XDG_CACHE_HOME")
+        .env("BURN_PROBABILITY_MNIST_MIRROR", url)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn download_verifies_checksums_before_anything_reaches_the_cache() {
+    // A mirror serving files that are not the original MNIST: refused, nothing cached.
+    let fake = temp_dir("fake-mirror");
+    synthetic_mnist(&fake, 8, 4);
+    let home = temp_dir("dl-home");
+    let o = run_with_mirror(&[], &home, &serve(fake.clone(), 8));
+    let text = stdout_stderr(&o);
+    assert!(
+        !o.status.success() && text.contains("does not match the original"),
+        "{text}"
+    );
+    let cache = home.join(".cache/burn-probability/mnist");
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "nothing may reach the cache from a bad download: {left:?}"
+    );
+
+    // The real files from a loopback mirror: downloaded, verified, used.
+    let Some(real) = std::env::var_os("MNIST_DIR") else {
+        say("SKIPPED (download of the real files): MNIST_DIR is not set");
+        return;
+    };
+    let url = serve(PathBuf::from(real), 8);
+    let out = temp_dir("dl-out");
+    let o = run_with_mirror(
+        &[
+            "--model",
+            "mlp",
+            "--epochs",
+            "1",
+            "--train-n",
+            "200",
+            "--test-n",
+            "100",
+            "--eval-k",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &home,
+        &url,
+    );
+    assert!(o.status.success(), "{}", stdout_stderr(&o));
+    for name in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        assert!(cache.join(name).is_file(), "{name} should be in the cache");
+    }
+    for d in [fake, home, out] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
+
+/// Writes a line to the terminal past the test harness's output capture.
+fn say(line: impl std::fmt::Display) {
+    writeln!(std::io::stderr(), "{line}").ok();
+}
