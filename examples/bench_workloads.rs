@@ -64,7 +64,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() {
-    // The same allocator settings as the examples (see examples/common/alloc.rs).
+    // The same allocator settings as the examples (see src/alloc.rs).
     alloc::keep_freed_memory();
     // And, as the examples (and TensorFlow by default), subnormal floats flushed to zero.
     burn_flex_kernels::set_flush_denormal(true);

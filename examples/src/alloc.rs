@@ -4,10 +4,8 @@
 //! default malloc, buffers above 128 KiB (or above the size of the last freed one, up to
 //! 32 MiB) are `mmap`ed and returned to the kernel when freed, and the top of the heap is
 //! trimmed once more than twice that is free; the next step then takes a page fault, and the
-//! kernel zeroes the page, for every 4 KiB it writes. In the profiles that was 15–30% of a
-//! step. Keeping freed memory in the process instead made, on the 2-core machine of
-//! `docs/performance.md`, the conv VAE step 352 → 259 ms, the IWAE step 19.9 → 14.2 ms and
-//! `Normal` entropy with its gradient 3.5 → 1.5 ms.
+//! kernel zeroes the page, for every 4 KiB it writes. Keeping freed memory in the process
+//! avoids that (`docs/performance.md` has the measurements).
 //!
 //! Programs (not libraries) choose their allocator, so this is the examples' choice, and one
 //! that users can copy into their own `main`, or get without code from the environment:

@@ -8,6 +8,8 @@
 //!   driver time.
 //!
 //! This crate is not published: the library (`crates/burn-probability`) carries none of it.
+//! It holds what the programs share and nothing the library needs: a formula, a distribution
+//! or a kernel belongs in `burn-probability` or `burn-flex-kernels`, not here.
 
 pub mod alloc;
 pub mod mnist;

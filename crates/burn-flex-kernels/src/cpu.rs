@@ -3,13 +3,12 @@
 //! AVX2 + FMA, or the baseline the crate is compiled for).
 
 use super::ops::Formula;
-use core::mem::{ManuallyDrop, MaybeUninit};
+use crate::buffer::{PARALLEL_MIN, assume_init, uninit};
+use core::mem::MaybeUninit;
 use rayon::prelude::*;
 
 /// Elements per inner loop: long enough to vectorize well, short enough to stay in L1.
 const RUN: usize = 4096;
-/// Below this many elements one thread does all the work.
-pub(crate) const PARALLEL_MIN: usize = 1 << 16;
 
 /// An input of a fused operation: its contiguous values. Its length divides the output length,
 /// and the input repeats every `len` elements of the output (its shape is a suffix of the output
@@ -23,26 +22,6 @@ fn run_len<const N: usize>(inputs: &[Input<'_>; N], i: usize, end: usize) -> usi
     let period = inputs.iter().map(|x| x.len()).min().unwrap_or(end);
     let to_wrap = period - i % period;
     RUN.min(end - i).min(to_wrap)
-}
-
-/// `n` output slots that every kernel writes before it returns. Not zeroed: a fresh zeroed
-/// buffer would cost a `memset` pass over memory that the kernel then overwrites.
-pub(crate) fn uninit(n: usize) -> Vec<MaybeUninit<f32>> {
-    let mut v = Vec::with_capacity(n);
-    // SAFETY: `MaybeUninit` needs no initialization, and the capacity is `n`.
-    unsafe { v.set_len(n) };
-    v
-}
-
-/// The values of a buffer from [`uninit`] once every slot has been written.
-///
-/// # Safety
-/// Every element of `v` must be initialized.
-pub(crate) unsafe fn assume_init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
-    let mut v = ManuallyDrop::new(v);
-    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, the allocation is handed over
-    // unchanged, and the caller guarantees every element is initialized.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<f32>(), v.len(), v.capacity()) }
 }
 
 #[inline(always)]

@@ -10,8 +10,8 @@
 //! from the saved output and sums the bias gradient in the same pass, on every thread.
 
 use super::conv::{matmul, matmul_on};
-use super::cpu::{assume_init, uninit};
 use super::vmath::{expm1, tanh};
+use crate::buffer::{assume_init, uninit};
 pub(crate) use crate::layer::Activation;
 use core::mem::MaybeUninit;
 use rayon::prelude::*;

@@ -21,10 +21,16 @@
 //! do not depend on the backend beyond float rounding. [`set_fused_kernels`]`(false)` turns
 //! every kernel off, for comparisons.
 //!
+//! ## What belongs here, and what does not
 //! This crate holds all of the workspace's `unsafe` code: SIMD intrinsics behind run-time CPU
 //! feature checks, uninitialized output buffers filled by the kernels, and the MXCSR access of
-//! the subnormal flush. It knows nothing of probability distributions beyond the formulas
-//! listed in [`formulas`].
+//! the subnormal flush. Each kernel comes with its tests against burn's own operations. It
+//! knows nothing of probability distributions beyond the element-wise formulas named in
+//! [`formulas`]: no distribution types, no objectives, no models and no data loading. The
+//! modules depend on each other in one direction: the public `nn`, `optim` and `formulas`
+//! call the backend extension (`ext`), which calls the kernels (`conv` with its Winograd,
+//! direct and implicit algorithms, `dense`, `cpu` with the formulas of `ops`, `reduce`,
+//! `adam`), which share the leaf modules (`buffer`, `vmath`, `layer`, `device`).
 //!
 //! Build it with optimizations: unoptimized, the kernels run several times slower than burn's
 //! own operations. A workspace or path dependency that builds it in the dev profile should set
@@ -77,16 +83,14 @@ macro_rules! multiversion {
 }
 
 mod adam;
+mod buffer;
 mod conv;
 mod cpu;
 mod denormal;
 mod dense;
 mod device;
-mod direct;
 mod ext;
 pub mod formulas;
-#[cfg(target_arch = "x86_64")]
-mod implicit;
 mod layer;
 pub mod nn;
 mod ops;
@@ -96,8 +100,12 @@ mod rng;
 #[cfg(test)]
 mod tests;
 mod vmath;
-mod winograd;
 
 pub use denormal::set_flush_denormal;
 pub use device::{fused_kernels_enabled, set_fused_kernels};
 pub use formulas::{Binary, Quaternary, Ternary, Tiled, Unary};
+
+/// The README's code blocks, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

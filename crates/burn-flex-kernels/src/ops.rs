@@ -8,6 +8,50 @@
 
 use super::vmath::{exp, expm1, ln, ln1p, sigmoid, softplus, tanh};
 
+/// Fused formulas of one input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    /// `ln a + c`: the entropies of location-scale families (`ln σ + const`) in one pass
+    LogPlus(f32),
+    /// `ln(1 + eᵃ)`
+    Softplus,
+    /// `1 / (1 + e⁻ᵃ)`
+    Sigmoid,
+    /// `ln a − ln(1 − a)`
+    Logit,
+    /// `tanh a`
+    Tanh,
+    /// ELU with the given `α`: `a` for `a > 0`, else `α(eᵃ − 1)`
+    Elu(f32),
+}
+
+/// Fused formulas of two inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Binary {
+    /// `(logits, value) ↦ value·logits − softplus(logits)`
+    BernoulliLogProb,
+    /// `(value, logits) ↦` BinConcrete log-density at temperature `t`
+    BinConcreteLogProb(f32),
+    /// `(logits, noise) ↦ σ((logits + noise)/t)`
+    BinConcreteRsample(f32),
+}
+
+/// Fused formulas of three inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ternary {
+    /// `(value, loc, scale) ↦` Normal log-density
+    NormalLogProb,
+    /// `(value, loc, scale) ↦` Logistic log-density
+    LogisticLogProb,
+}
+
+/// Fused formulas of four inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Quaternary {
+    /// `(loc₁, scale₁, loc₂, scale₂) ↦ KL(N(loc₁, scale₁) ‖ N(loc₂, scale₂))`
+    NormalKl,
+}
+
 /// `ln(2π) / 2`.
 const LN_SQRT_2PI: f32 = 0.918_938_5;
 

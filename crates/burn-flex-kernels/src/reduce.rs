@@ -6,7 +6,7 @@
 //! gradient, two passes on one thread, and its `repeat_dim` copies its result twice, on one
 //! thread too. Here each is one pass, split over the rayon threads.
 
-use super::cpu::{PARALLEL_MIN, assume_init, uninit};
+use crate::buffer::{PARALLEL_MIN, assume_init, uninit};
 use core::mem::MaybeUninit;
 use rayon::prelude::*;
 

@@ -9,8 +9,8 @@
 //! output. No state is shared between positions, so the loop vectorizes and splits over
 //! threads without changing the result.
 
-use super::cpu::{assume_init, uninit};
 use super::vmath::ln;
+use crate::buffer::{assume_init, uninit};
 use core::mem::MaybeUninit;
 use rayon::prelude::*;
 

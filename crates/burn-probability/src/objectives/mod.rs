@@ -73,9 +73,12 @@ use core::any::Any;
 
 use burn::tensor::{Shape, Tensor};
 
+use crate::bernoulli::Bernoulli;
 use crate::distribution::{Distribution, Rsample, check_value_shape, repeat_rows};
+use crate::independent::Independent;
 use crate::math::logsumexp;
-use crate::{Bernoulli, Independent, MultivariateNormalDiag, Normal};
+use crate::mvn_diag::MultivariateNormalDiag;
+use crate::normal::Normal;
 
 /// A posterior `q(z | x)` over latents of shape `[B, L]` with one log-density per example: any
 /// [`Rsample<2>`](crate::Rsample) whose `Batch` is `Tensor<1>` (for example

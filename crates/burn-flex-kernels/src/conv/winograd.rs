@@ -18,14 +18,14 @@
 //! so for each of the 16 transformed positions `ξ` the sum over channels is one matrix
 //! product `M[ξ] (o × tiles) = U[ξ] (o × c) · V[ξ] (c × tiles)`: 16 products for 4 outputs per
 //! tile instead of 36, 2.25 times fewer multiplications than the patch-matrix product of
-//! [`conv`](super::conv), and each product spans several images (about a hundred tiles)
+//! [`conv`](super), and each product spans several images (about a hundred tiles)
 //! instead of one. The formula is exact in real arithmetic; in float32 its rounding stays within a few
 //! units in the last place of the largest values (the transforms only add, subtract and halve).
 //!
 //! The weight gradient is the adjoint of the same computation:
 //! `∂U[ξ] = Σ_tiles ∂M[ξ] · V[ξ]ᵀ` with `∂M = A ∂y Aᵀ`, then `∂g = Gᵀ ∂U G`. The input
 //! gradient of a stride-1 convolution is itself a stride-1 convolution (of the output gradient
-//! with the flipped weight, see [`conv::input_grad`](super::conv::input_grad)), so it runs
+//! with the flipped weight, see [`conv::input_grad`](super::input_grad)), so it runs
 //! through [`forward`] too.
 //!
 //! On CPUs with AVX-512 the forward products run through a register-blocked kernel that reads
@@ -37,9 +37,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::cpu::{assume_init, uninit};
+use crate::buffer::{assume_init, uninit};
 
-use super::conv::{
+use super::{
     Epilogue, Geometry, add_vectors, at_least, copy_blocks, images_per_task, masked_block, matmul,
 };
 
@@ -350,8 +350,8 @@ fn transform_output(
 /// than its matrix products on the conv VAE's 14 × 14 layers.
 #[cfg(target_arch = "x86_64")]
 mod wide_rows {
-    use super::super::conv::lanes;
     use super::{Epilogue, Geometry, Tiles, XI};
+    use crate::conv::lanes;
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
@@ -693,7 +693,7 @@ mod wide_rows {
 /// `U[ξ]` (16 KiB) stay in the L1 cache while the output channels are swept.
 #[cfg(target_arch = "x86_64")]
 mod product {
-    use super::super::conv::lanes;
+    use crate::conv::lanes;
     use std::arch::x86_64::*;
 
     /// Tiles per register block: three vectors.

@@ -2,10 +2,10 @@
 //! of the layers that [`winograd`](super::winograd) and [`direct`](super::direct) do not take
 //! (the conv VAE's two stride-2 layers), with no patch matrix.
 //!
-//! The patch-matrix kernels of [`conv`](super::conv) copy every input value `kh·kw` times into
+//! The patch-matrix kernels of [`conv`](super) copy every input value `kh·kw` times into
 //! the patch matrix, and gemm copies that matrix again into its packed panels before it
 //! multiplies. Here the matrix product reads the zero-padded, phase-split image
-//! ([`pad_image`](super::conv::pad_image)) in place. In that layout the input under kernel tap
+//! ([`pad_image`](super::pad_image)) in place. In that layout the input under kernel tap
 //! `(c, i, j)` of output pixel `(oy, ox)` is at `oy·sh·row + off[c, i, j] + ox` for a fixed
 //! offset per tap, so a run of output pixels of one row reads a contiguous run of each tap's
 //! values:
@@ -29,10 +29,10 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::{
+use super::{
     Epilogue, Geometry, SLACK, add_bias, add_vectors, copy_row, images_per_task, interleave, pad,
 };
-use super::cpu::{assume_init, uninit};
+use crate::buffer::{assume_init, uninit};
 
 /// Output pixels per forward register block.
 const PIXELS: usize = 14;

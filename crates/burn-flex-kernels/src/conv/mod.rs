@@ -21,10 +21,15 @@
 //! matrix multiplication per image.
 //!
 //! [`forward`] and [`weight_grad`] send 3 × 3, stride-1 geometries to
-//! [`winograd`](super::winograd) (16+ channels on both sides) or [`direct`](super::direct)
-//! (at most 4 on one side), and the rest to [`implicit`](super::implicit) on CPUs with AVX-512
+//! [`winograd`] (16+ channels on both sides) or [`direct`] (at most 4 on one side), and the
+//! rest to `implicit` on CPUs with AVX-512
 //! (the products read the padded image in place); the patch-matrix versions are
 //! [`patch_forward`] and [`patch_weight_grad`].
+
+mod direct;
+#[cfg(target_arch = "x86_64")]
+mod implicit;
+mod winograd;
 
 use rayon::prelude::*;
 
@@ -586,14 +591,14 @@ fn per_image(
 /// activation): through [`winograd`](super::winograd) or [`direct`](super::direct) where they
 /// apply, otherwise [`patch_forward`].
 pub(crate) fn forward(g: &Geometry, x: &[f32], weight: &[f32], out: Epilogue<'_>) -> Vec<f32> {
-    if super::winograd::applies(g) {
-        super::winograd::forward(g, x, weight, out)
-    } else if super::direct::applies(g) {
-        super::direct::forward(g, x, weight, out)
+    if winograd::applies(g) {
+        winograd::forward(g, x, weight, out)
+    } else if direct::applies(g) {
+        direct::forward(g, x, weight, out)
     } else {
         #[cfg(target_arch = "x86_64")]
-        if super::implicit::applies(g) {
-            return super::implicit::forward(g, x, weight, out);
+        if implicit::applies(g) {
+            return implicit::forward(g, x, weight, out);
         }
         patch_forward(g, x, weight, out)
     }
@@ -667,8 +672,8 @@ pub(crate) fn input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
         return forward(&adjoint, dy, &flipped, Epilogue::default());
     }
     #[cfg(target_arch = "x86_64")]
-    if super::implicit::applies(g) {
-        return super::implicit::input_grad(g, dy, weight);
+    if implicit::applies(g) {
+        return implicit::input_grad(g, dy, weight);
     }
     patch_input_grad(g, dy, weight)
 }
@@ -696,14 +701,14 @@ pub(crate) fn patch_input_grad(g: &Geometry, dy: &[f32], weight: &[f32]) -> Vec<
 /// The gradient with respect to the weight, `o × k`: through [`winograd`](super::winograd) or
 /// [`direct`](super::direct) where they apply, otherwise [`patch_weight_grad`].
 pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    if super::winograd::applies(g) {
-        super::winograd::weight_grad(g, x, dy)
-    } else if super::direct::applies(g) {
-        super::direct::weight_grad(g, x, dy)
+    if winograd::applies(g) {
+        winograd::weight_grad(g, x, dy)
+    } else if direct::applies(g) {
+        direct::weight_grad(g, x, dy)
     } else {
         #[cfg(target_arch = "x86_64")]
-        if super::implicit::applies(g) {
-            return super::implicit::weight_grad(g, x, dy);
+        if implicit::applies(g) {
+            return implicit::weight_grad(g, x, dy);
         }
         patch_weight_grad(g, x, dy)
     }

@@ -20,9 +20,9 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::cpu::{assume_init, uninit};
+use crate::buffer::{assume_init, uninit};
 
-use super::conv::{Epilogue, Geometry, add_vectors, copy_row, images_per_task};
+use super::{Epilogue, Geometry, add_vectors, copy_row, images_per_task};
 
 /// Values per register block.
 const LANES: usize = 16;
