@@ -170,7 +170,7 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug + 'static {
 
     /// [`Self::log_prob`] returning an [`Error::ShapeMismatch`] instead of panicking.
     fn try_log_prob(&self, value: Tensor<D>) -> Result<Self::Batch> {
-        check_value_shape(Self::NAME, &self.shape(), &value.shape())?;
+        check_value_shape(Self::NAME, &self.shape(), Self::EVENT_RANK, &value.shape())?;
         Ok(Self::Batch::from_keepdim(self.log_prob_keepdim(value)))
     }
 
@@ -209,11 +209,14 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug + 'static {
                 actual: DO,
             });
         }
-        check_value_shape(Self::NAME, &self.shape(), &value.shape())?;
+        check_value_shape(Self::NAME, &self.shape(), Self::EVENT_RANK, &value.shape())?;
         Ok(drop_trailing::<DV, DO>(self.log_prob_keepdim(value)))
     }
 
-    /// One draw, of shape [`Self::shape`], without gradient.
+    /// One draw, of shape [`Self::shape`], **without gradient**, as `torch.distributions`'
+    /// `sample()`. TFP's `sample()` is reparameterized where the family allows it: a port of
+    /// TFP code wants [`Rsample::rsample`] wherever gradients must reach the parameters (a
+    /// VAE's latent `z`, a Monte Carlo KL).
     fn sample(&self) -> Tensor<D> {
         self.sample_with_shape::<D>(&[])
     }
@@ -369,15 +372,47 @@ pub fn broadcast_shapes(
     Ok(Shape::from(out))
 }
 
-/// Checks that the trailing dimensions of a value's shape broadcast against a distribution's
-/// shape (`batch_shape ++ event_shape`), or an [`Error::ShapeMismatch`] naming both.
-pub fn check_value_shape(context: &'static str, params: &Shape, value: &Shape) -> Result<()> {
+/// Checks a value's shape against a distribution's shape (`batch_shape ++ event_shape`, the
+/// last `event_rank` dimensions forming one event), as `log_prob` needs it: the value's last
+/// `event_rank` dimensions must equal the event shape exactly, and the batch dimensions before
+/// them broadcast (equal, or 1 on either side); any further leading dimensions are sample
+/// dimensions. A wrong event shape is an [`Error::EventShapeMismatch`], never a broadcast; a
+/// batch mismatch is an [`Error::ShapeMismatch`]. Both name the two shapes.
+///
+/// # Example
+/// ```
+/// use burn::tensor::Shape;
+/// use burn_probability::distribution::check_value_shape;
+///
+/// // 32 images of 28 × 28 × 1 pixels (batch [32], event [28, 28, 1]).
+/// let shape = Shape::new([32, 28, 28, 1]);
+/// assert!(check_value_shape("Independent", &shape, 3, &Shape::new([5, 32, 28, 28, 1])).is_ok());
+/// assert!(check_value_shape("Independent", &shape, 3, &Shape::new([1, 28, 28, 1])).is_ok());
+/// // The same images in the NCHW layout: an error, not 28 × 28 × 28 broadcast terms.
+/// assert!(check_value_shape("Independent", &shape, 3, &Shape::new([32, 1, 28, 28])).is_err());
+/// ```
+pub fn check_value_shape(
+    context: &'static str,
+    params: &Shape,
+    event_rank: usize,
+    value: &Shape,
+) -> Result<()> {
     let (p, v) = (params.as_slice(), value.as_slice());
-    let ok = v.len() >= p.len()
-        && p.iter()
-            .zip(&v[v.len() - p.len()..])
+    let event = p.len().saturating_sub(event_rank);
+    if v.len() < event_rank || v[v.len() - event_rank..] != p[event..] {
+        return Err(Error::EventShapeMismatch {
+            context,
+            argument: "value",
+            shape: v.to_vec(),
+            event_shape: p[event..].to_vec(),
+        });
+    }
+    let batch_fits = v.len() >= p.len()
+        && p[..event]
+            .iter()
+            .zip(&v[v.len() - p.len()..v.len() - event_rank])
             .all(|(&a, &b)| a == b || a == 1 || b == 1);
-    if ok {
+    if batch_fits {
         Ok(())
     } else {
         Err(Error::ShapeMismatch {
@@ -388,6 +423,26 @@ pub fn check_value_shape(context: &'static str, params: &Shape, value: &Shape) -
             right: p.to_vec(),
         })
     }
+}
+
+/// Checks that two distributions compared by a KL divergence have the same event shape (their
+/// last `event_rank` dimensions) and batch shapes that broadcast; the error names both shapes.
+pub(crate) fn check_pair_shapes(
+    context: &'static str,
+    p: &Shape,
+    q: &Shape,
+    event_rank: usize,
+) -> Result<()> {
+    let event = |s: &Shape| s.as_slice()[s.num_dims().saturating_sub(event_rank)..].to_vec();
+    if event(p) != event(q) {
+        return Err(Error::EventShapeMismatch {
+            context,
+            argument: "q",
+            shape: q.to_vec(),
+            event_shape: event(p),
+        });
+    }
+    broadcast_shapes(context, "p", p, "q", q).map(|_| ())
 }
 
 /// The shape `sample_shape ++ shape` of a draw, as an array of rank `DO`.

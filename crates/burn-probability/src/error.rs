@@ -28,6 +28,19 @@ pub enum Error {
         /// Shape of the second argument.
         right: Vec<usize>,
     },
+    /// A value's event dimensions differ from the distribution's event shape. Event
+    /// dimensions never broadcast: a value in another layout (`[B, 28, 28, 1]` against an
+    /// event of `[1, 28, 28]`) would otherwise be scored as a different, larger event.
+    EventShapeMismatch {
+        /// The distribution or function that compared them.
+        context: &'static str,
+        /// The argument whose trailing dimensions are wrong (`value`, or `q` of a KL).
+        argument: &'static str,
+        /// That argument's whole shape.
+        shape: Vec<usize>,
+        /// The event shape its trailing dimensions must equal.
+        event_shape: Vec<usize>,
+    },
     /// A tensor or a requested output has the wrong rank.
     RankMismatch {
         /// The distribution or function that checked it.
@@ -90,6 +103,21 @@ impl fmt::Display for Error {
                 "{context}: shapes do not broadcast: `{left_name}` has shape {left:?} and \
                  `{right_name}` has shape {right:?} (each trailing dimension must be equal or 1)"
             ),
+            Error::EventShapeMismatch {
+                context,
+                argument,
+                shape,
+                event_shape,
+            } => {
+                let n = event_shape.len();
+                let tail = &shape[shape.len().saturating_sub(n)..];
+                write!(
+                    f,
+                    "{context}: `{argument}` has shape {shape:?}, whose last {n} dimensions {tail:?} \
+                     must equal the event_shape {event_shape:?} (event dimensions do not \
+                     broadcast; only sample and batch dimensions do)"
+                )
+            }
             Error::RankMismatch {
                 context,
                 argument,

@@ -23,7 +23,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::distribution::{BatchTensor, Distribution, Rsample, broadcast_shapes};
+use crate::distribution::{BatchTensor, Distribution, Rsample, check_pair_shapes};
 use crate::error::{Error, Result};
 
 /// A closed-form `KL(self ‖ q)`.
@@ -76,7 +76,7 @@ where
     P: KlDivergence<Q, D>,
     Q: Distribution<D>,
 {
-    broadcast_shapes("kl_divergence", "p", &p.shape(), "q", &q.shape())?;
+    check_pair_shapes("kl_divergence", &p.shape(), &q.shape(), P::EVENT_RANK)?;
     Ok(P::Batch::from_keepdim(p.kl_divergence_keepdim(q)))
 }
 
@@ -134,7 +134,7 @@ where
             actual: num_samples.to_string(),
         });
     }
-    broadcast_shapes("kl_monte_carlo", "p", &p.shape(), "q", &q.shape())?;
+    check_pair_shapes("kl_monte_carlo", &p.shape(), &q.shape(), P::EVENT_RANK)?;
     let (estimate, std_error) = p.mc_kl_keepdim(q, num_samples);
     Ok(MonteCarloEstimate {
         estimate: P::Batch::from_keepdim(estimate),

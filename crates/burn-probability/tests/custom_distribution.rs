@@ -209,9 +209,9 @@ fn works_in_independent_and_both_kls() {
         let want: f64 = each[3 * row..3 * row + 3].iter().sum();
         assert!((s - want).abs() < 1e-5, "{summed:?} vs {each:?}");
     }
-    // A value whose event does not fit is an error.
+    // A value whose event does not fit is an error, not a broadcast.
     assert!(
-        ip.try_log_prob(Tensor::<2>::zeros([2, 2], &device))
+        ip.try_log_prob(Tensor::<2>::zeros([2, 1], &device))
             .is_err()
     );
 

@@ -487,7 +487,9 @@ fn invalid_objective_settings_are_errors() {
 }
 
 #[test]
-#[should_panic(expected = "Independent: shapes do not broadcast: `value` has shape [12, 2]")]
+#[should_panic(
+    expected = "Independent: `value` has shape [12, 2], whose last 1 dimensions [2] must equal the event_shape [3]"
+)]
 fn data_that_does_not_fit_the_likelihood_is_named_with_its_stacked_shape() {
     let device = Device::flex();
     let x = tensor2(&data(), &device);

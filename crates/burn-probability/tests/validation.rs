@@ -2,6 +2,7 @@
 //! distribution, the argument, and the offending value or shapes.
 
 use burn::tensor::{Device, Tensor};
+use burn_probability::objectives::{Elbo, Iwae};
 use burn_probability::prelude::*;
 use burn_probability::{Error, try_kl_divergence};
 
@@ -168,7 +169,7 @@ fn shape_mismatches_name_both_shapes() {
     let ind: Independent<Normal<2>, 1> = Independent::new(n.clone(), 1).unwrap();
     assert_mentions(
         ind.try_log_prob(z([3, 7])).unwrap_err(),
-        &["Independent", "[3, 7]", "[3, 2]"],
+        &["Independent", "[3, 7]", "event_shape [2]"],
     );
     // log_prob_n with a value of too small a rank, or a wrong output rank.
     assert_mentions(
@@ -230,4 +231,100 @@ fn log_prob_panics_with_the_same_clear_message() {
     )
     .unwrap();
     let _ = n.log_prob(Tensor::<2>::zeros([4, 2], &d));
+}
+
+/// MNIST images in Keras' layout, `[B, 28, 28, 1]`, against a likelihood whose event is
+/// `[1, 28, 28]` (NCHW): the event dimensions must not broadcast into 28 × 28 × 28 terms.
+fn nchw_likelihood(rows: usize, device: &Device) -> Independent<Bernoulli<4>, 1> {
+    let logits = Tensor::<4>::zeros([rows, 1, 28, 28], device);
+    Independent::new(Bernoulli::new(logits), 3).unwrap()
+}
+
+#[test]
+fn a_wrong_event_shape_is_an_error_not_a_broadcast() {
+    let d = Device::flex();
+    let px = nchw_likelihood(2, &d);
+    assert_eq!(px.event_shape().to_vec(), vec![1, 28, 28]);
+    let nhwc = Tensor::<4>::zeros([2, 28, 28, 1], &d);
+    let err = px.try_log_prob(nhwc).unwrap_err();
+    assert!(matches!(err, Error::EventShapeMismatch { .. }), "{err}");
+    assert_mentions(
+        err,
+        &["Independent", "[2, 28, 28, 1]", "[1, 28, 28]", "event"],
+    );
+    // With sample dimensions in front, too.
+    let samples = Tensor::<5>::zeros([3, 2, 28, 28, 1], &d);
+    assert_mentions(
+        px.try_log_prob_n::<5, 2>(samples).unwrap_err(),
+        &["[3, 2, 28, 28, 1]", "[1, 28, 28]"],
+    );
+    // The right layout works, and batch and sample dimensions still broadcast.
+    let ok = px
+        .try_log_prob(Tensor::<4>::zeros([1, 1, 28, 28], &d))
+        .unwrap();
+    assert_eq!(ok.dims(), [2]);
+    let ok: Tensor<2> = px
+        .try_log_prob_n(Tensor::<5>::zeros([3, 1, 1, 28, 28], &d))
+        .unwrap();
+    assert_eq!(ok.dims(), [3, 2]);
+    // A vector event of size 1 does not broadcast either.
+    let mvn =
+        MultivariateNormalDiag::<2, 1>::new(Tensor::zeros([4, 3], &d), Tensor::ones([4, 3], &d))
+            .unwrap();
+    assert_mentions(
+        mvn.try_log_prob(Tensor::zeros([4, 1], &d)).unwrap_err(),
+        &["MultivariateNormalDiag", "[4, 1]", "event_shape [3]"],
+    );
+    // KL divergences between distributions of different event shapes.
+    let one = MultivariateNormalDiag::<2, 1>::standard([1, 1], &d);
+    assert_mentions(
+        try_kl_divergence(&mvn, &one).unwrap_err(),
+        &["kl_divergence", "`q`", "[1, 1]", "event_shape [3]"],
+    );
+    assert_mentions(
+        kl_monte_carlo(&mvn, &one, 10).unwrap_err(),
+        &["kl_monte_carlo", "`q`", "[1, 1]", "event_shape [3]"],
+    );
+    // A prior with a batch of 1 still broadcasts against the posterior's batch.
+    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &d);
+    assert_eq!(kl_divergence(&mvn, &prior).dims(), [4]);
+}
+
+/// A posterior and prior over 2-D latents for `rows` images, and a decoder to NCHW logits.
+#[allow(clippy::type_complexity)]
+fn image_model(
+    rows: usize,
+    d: &Device,
+) -> (
+    MultivariateNormalDiag<2, 1>,
+    MultivariateNormalDiag<2, 1>,
+    impl Fn(Tensor<2>) -> Independent<Bernoulli<4>, 1>,
+) {
+    let q = MultivariateNormalDiag::<2, 1>::new(
+        Tensor::zeros([rows, 2], d),
+        Tensor::ones([rows, 2], d),
+    )
+    .unwrap();
+    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 2], d);
+    let device = d.clone();
+    let decoder = move |z: Tensor<2>| nchw_likelihood(z.dims()[0], &device);
+    (q, prior, decoder)
+}
+
+#[test]
+#[should_panic(expected = "`value` has shape [2, 28, 28, 1], whose last 3 dimensions")]
+fn the_elbo_refuses_data_of_another_event_shape() {
+    let d = Device::flex();
+    let (q, prior, decoder) = image_model(2, &d);
+    let nhwc = Tensor::<4>::zeros([2, 28, 28, 1], &d);
+    let _ = Elbo::new().analytic_kl(&q, &prior, decoder, nhwc);
+}
+
+#[test]
+#[should_panic(expected = "`value` has shape [6, 28, 28, 1], whose last 3 dimensions")]
+fn the_iwae_bound_refuses_data_of_another_event_shape() {
+    let d = Device::flex();
+    let (q, prior, decoder) = image_model(2, &d);
+    let nhwc = Tensor::<4>::zeros([2, 28, 28, 1], &d);
+    let _ = Iwae::new(3).unwrap().compute(&q, &prior, decoder, nhwc);
 }

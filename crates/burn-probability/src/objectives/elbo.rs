@@ -144,7 +144,30 @@ impl Elbo {
         }
     }
 
-    /// The ELBO with the Monte Carlo KL `ln q(z) − ln p(z)` from the same samples.
+    /// The ELBO with the Monte Carlo KL `ln q(z) − ln p(z)` from the same reparameterized
+    /// samples `z ~ q` that the likelihood scores: `mean_k(ln p(x|z) − β(ln q(z) − ln p(z)))`.
+    /// The TFP tutorial draws a second, independent sample for the KL term; both estimators
+    /// are unbiased (`docs/porting-from-tfp.md` shows the tutorial's variant).
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::objectives::Elbo;
+    /// use burn_probability::{Bernoulli, Independent, MultivariateNormalDiag};
+    ///
+    /// let device = Device::flex();
+    /// let x = Tensor::<2>::ones([8, 5], &device);
+    /// let q = MultivariateNormalDiag::<2, 1>::new(
+    ///     Tensor::zeros([8, 2], &device),
+    ///     Tensor::ones([8, 2], &device),
+    /// )?;
+    /// let prior = MultivariateNormalDiag::<2, 1>::standard([1, 2], &device);
+    /// let w = Tensor::<2>::ones([2, 5], &device);
+    /// let decoder = |z: Tensor<2>| Independent::<_, 1>::new(Bernoulli::new(z.matmul(w.clone())), 1).unwrap();
+    /// let bound = Elbo::new().num_samples(4)?.monte_carlo_kl(&q, &prior, decoder, x);
+    /// assert_eq!(bound.value.dims(), [8]);
+    /// # Ok::<(), burn_probability::Error>(())
+    /// ```
     pub fn monte_carlo_kl<Q, P, X, F, const DX: usize>(
         &self,
         q: &Q,

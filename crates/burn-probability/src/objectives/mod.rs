@@ -202,7 +202,7 @@ where
     // where it can.
     let mut stacked = x.dims();
     stacked[0] *= k;
-    check_value_shape(X::NAME, &px.shape(), &Shape::from(stacked))
+    check_value_shape(X::NAME, &px.shape(), X::EVENT_RANK, &Shape::from(stacked))
         .unwrap_or_else(|e| panic!("{e}"));
     log_prob_stacked(&px, x.clone(), k).reshape([k, b])
 }
