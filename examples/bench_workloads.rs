@@ -25,7 +25,6 @@ enum Backend {
 
 /// Time one workload (median over `--reps` iterations after `--warmup` untimed ones).
 #[derive(Parser, Debug)]
-#[command(about)]
 struct Args {
     /// Print the workload names and exit.
     #[arg(long)]

@@ -26,7 +26,7 @@ use clap::Parser;
 
 /// Probabilistic PCA by MAP and mean-field VI (the Edward2/TFP tutorial).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Random seed (data generation, noise of VI and of the criticism samples). The default
     /// draws w = (−2.09, −1.15), of the tutorial's magnitude; seeds that draw |w| < σ give

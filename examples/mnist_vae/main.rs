@@ -67,7 +67,7 @@ enum BinarizationKind {
 
 /// Train a variational autoencoder on MNIST (or Fashion-MNIST).
 #[derive(Parser, Debug, Clone)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// The architecture (each has the tutorial's defaults for the flags below).
     #[arg(long, value_enum, default_value_t = ModelKind::Conv)]

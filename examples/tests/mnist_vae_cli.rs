@@ -136,7 +136,7 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
         // seeds 2-5 trained (and half the rate left the prior samples blank after 3 epochs).
         // Real MNIST trains at the defaults (docs/mnist-vae.md: the 20-epoch runs). The log-variance is
         // clamped, which stops the NaN; seed 2 is kept for the pictures. Without the default
-        // warm-up (its schedule is tested in tests/example_helpers.rs): a one-epoch warm-up here
+        // warm-up (its schedule is tested in src/vae/schedule.rs): a one-epoch warm-up here
         // (20 steps) left the prior samples blank after 3 epochs on these 400 images.
         (
             "conv",
