@@ -136,25 +136,10 @@ pub fn build(name: &str, device: &Device) -> Option<Workload> {
 fn normal_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
     Some(match name {
         "normal_log_prob_fwd" => {
-            let (loc, scale, x) = (normal(E, d), uniform(E, d), normal(E, d));
-            let p = Normal::new(loc, scale).ok()?;
-            forward("normal_log_prob_fwd", E_ITEMS, d, move || {
-                p.log_prob(x.clone())
-            })
+            return location_scale_log_prob("normal_log_prob_fwd", Normal::new, d, ad);
         }
         "normal_log_prob_fwdbwd" => {
-            let x = normal(E, ad);
-            backward(
-                "normal_log_prob_fwdbwd",
-                E_ITEMS,
-                ad,
-                [normal(E, ad), uniform(E, ad)],
-                move |[loc, scale]| {
-                    Normal::new(loc.clone(), scale.clone())
-                        .expect("same shapes")
-                        .log_prob(x.clone())
-                },
-            )
+            return location_scale_log_prob("normal_log_prob_fwdbwd", Normal::new, d, ad);
         }
         "normal_rsample_fwd" => {
             let p = Normal::new(normal(E, d), uniform(E, d)).ok()?;
@@ -215,30 +200,38 @@ fn normal_kl_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
 
 /// The Logistic log-density. `None` for another name.
 fn logistic_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
-    Some(match name {
+    match name {
         "logistic_log_prob_fwd" => {
-            let (loc, scale, x) = (normal(E, d), uniform(E, d), normal(E, d));
-            let p = Logistic::new(loc, scale).ok()?;
-            forward("logistic_log_prob_fwd", E_ITEMS, d, move || {
-                p.log_prob(x.clone())
-            })
+            location_scale_log_prob("logistic_log_prob_fwd", Logistic::new, d, ad)
         }
         "logistic_log_prob_fwdbwd" => {
-            let x = normal(E, ad);
-            backward(
-                "logistic_log_prob_fwdbwd",
-                E_ITEMS,
-                ad,
-                [normal(E, ad), uniform(E, ad)],
-                move |[loc, scale]| {
-                    Logistic::new(loc.clone(), scale.clone())
-                        .expect("same shapes")
-                        .log_prob(x.clone())
-                },
-            )
+            location_scale_log_prob("logistic_log_prob_fwdbwd", Logistic::new, d, ad)
         }
-        _ => return None,
-    })
+        _ => None,
+    }
+}
+
+/// The log-density of the location-scale family `make(loc, scale)` on `E` elements: forward on
+/// `d`, or, for a name ending in `_fwdbwd`, forward and backward to both parameters on `ad`.
+fn location_scale_log_prob<T: Distribution<2, Batch = Tensor<2>>>(
+    name: &'static str,
+    make: fn(Tensor<2>, Tensor<2>) -> burn_probability::Result<T>,
+    d: &Device,
+    ad: &Device,
+) -> Option<Workload> {
+    if name.ends_with("_fwdbwd") {
+        let x = normal(E, ad);
+        let params = [normal(E, ad), uniform(E, ad)];
+        Some(backward(name, E_ITEMS, ad, params, move |[loc, scale]| {
+            make(loc.clone(), scale.clone())
+                .expect("same shapes")
+                .log_prob(x.clone())
+        }))
+    } else {
+        let (loc, scale, x) = (normal(E, d), uniform(E, d), normal(E, d));
+        let p = make(loc, scale).ok()?;
+        Some(forward(name, E_ITEMS, d, move || p.log_prob(x.clone())))
+    }
 }
 
 /// The binary Concrete (temperature 0.5) reparameterized sample and log-density, the latter
