@@ -56,11 +56,8 @@ impl Objective {
         F: Fn(Tensor<2>) -> X,
     {
         match *self {
-            Objective::Elbo(e) => Elbo::new()
-                .estimator(e)
-                .unwrap()
-                .monte_carlo_kl(q, p, lik, x),
-            Objective::Iwae(k, e) => Iwae::new(k).unwrap().estimator(e).compute(q, p, lik, x),
+            Objective::Elbo(e) => Elbo::new().estimator(e).monte_carlo_kl(q, p, lik, x),
+            Objective::Iwae(k, e) => Iwae::new(k).estimator(e).compute(q, p, lik, x),
         }
     }
 }
@@ -106,12 +103,10 @@ fn conjugate(device: &Device) {
                 .without_autodiff()
                 .autodiff()
                 .require_grad();
-            let q =
-                MultivariateNormalDiag::<2, 1>::new(loc.clone(), log_scale.clone().exp()).unwrap();
-            let prior = MultivariateNormalDiag::<2, 1>::standard([1, 1], device);
+            let q = MultivariateNormalDiag::<2>::new(loc.clone(), log_scale.clone().exp());
+            let prior = MultivariateNormalDiag::<2>::standard([1, 1], device);
             let lik = |z: Tensor<2>| {
-                Independent::<_, 1>::new(Normal::new(z.clone(), z.ones_like() * S).unwrap(), 1)
-                    .unwrap()
+                Independent::<_, 1>::new(Normal::new(z.clone(), z.ones_like() * S), 1)
             };
             let bound = objective.bound(&q, &prior, lik, x);
             let grads = (bound.loss * b as f64).backward();
@@ -146,16 +141,16 @@ impl Vae {
             dec2: LinearConfig::new(200, 784).init(device),
         }
     }
-    fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
+    fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2> {
         let h = self.enc2.forward(self.enc1.forward(x).tanh());
         let [b, _] = h.dims();
         let loc = h.clone().slice([0..b, 0..LATENT]);
         let scale = softplus(h.slice([0..b, LATENT..2 * LATENT])) + 1e-3;
-        MultivariateNormalDiag::new(loc, scale).unwrap()
+        MultivariateNormalDiag::new(loc, scale)
     }
     fn likelihood(&self, z: Tensor<2>) -> Independent<Bernoulli<2>, 1> {
         let logits = self.dec2.forward(self.dec1.forward(z).tanh());
-        Independent::new(Bernoulli::new(logits), 1).unwrap()
+        Independent::new(Bernoulli::new(logits), 1)
     }
     fn encoder_grads(&self, grads: &burn::tensor::Gradients) -> Vec<f64> {
         let mut out = vals(self.enc1.weight.val().grad(grads).unwrap());
@@ -172,7 +167,7 @@ fn vae(device: &Device, dir: PathBuf) {
             return;
         }
     };
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, LATENT], device);
+    let prior = MultivariateNormalDiag::<2>::standard([1, LATENT], device);
     let mut model = Vae::new(device);
     let mut optim = FusedAdam::new().init();
     let steps = 2000;

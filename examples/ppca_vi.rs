@@ -177,16 +177,13 @@ fn ppca_model(x: &Tensor<2>, args: &Args) -> LogJoint<impl Fn(&Params) -> Tensor
             let w: Tensor<2> = p.get("w");
             let z: Tensor<2> = p.get("z");
             let lw = Normal::new(w.zeros_like(), w.ones_like() * 2.0)
-                .unwrap()
                 .log_prob(w.clone())
                 .sum();
             let lz = Normal::new(z.zeros_like(), z.ones_like())
-                .unwrap()
                 .log_prob(z.clone())
                 .sum();
             let loc = w.matmul(z);
             let lx = Normal::new(loc.clone(), loc.ones_like() * sigma)
-                .unwrap()
                 .log_prob(x_ad.clone())
                 .sum();
             lw + lz + lx

@@ -136,13 +136,18 @@ pub fn build(name: &str, device: &Device) -> Option<Workload> {
 fn normal_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
     Some(match name {
         "normal_log_prob_fwd" => {
-            return location_scale_log_prob("normal_log_prob_fwd", Normal::new, d, ad);
+            return location_scale_log_prob("normal_log_prob_fwd", |l, s| Normal::new(l, s), d, ad);
         }
         "normal_log_prob_fwdbwd" => {
-            return location_scale_log_prob("normal_log_prob_fwdbwd", Normal::new, d, ad);
+            return location_scale_log_prob(
+                "normal_log_prob_fwdbwd",
+                |l, s| Normal::new(l, s),
+                d,
+                ad,
+            );
         }
         "normal_rsample_fwd" => {
-            let p = Normal::new(normal(E, d), uniform(E, d)).ok()?;
+            let p = Normal::new(normal(E, d), uniform(E, d));
             forward("normal_rsample_fwd", E_ITEMS, d, move || p.rsample())
         }
         "normal_rsample_fwdbwd" => backward(
@@ -150,14 +155,10 @@ fn normal_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
             E_ITEMS,
             ad,
             [normal(E, ad), uniform(E, ad)],
-            |[loc, scale]| {
-                Normal::new(loc.clone(), scale.clone())
-                    .expect("same shapes")
-                    .rsample()
-            },
+            |[loc, scale]| Normal::new(loc.clone(), scale.clone()).rsample(),
         ),
         "normal_entropy_fwd" => {
-            let p = Normal::new(normal(E, d), uniform(E, d)).ok()?;
+            let p = Normal::new(normal(E, d), uniform(E, d));
             forward("normal_entropy_fwd", E_ITEMS, d, move || p.entropy())
         }
         "normal_entropy_fwdbwd" => backward(
@@ -165,11 +166,7 @@ fn normal_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
             E_ITEMS,
             ad,
             [normal(E, ad), uniform(E, ad)],
-            |[loc, scale]| {
-                Normal::new(loc.clone(), scale.clone())
-                    .expect("same shapes")
-                    .entropy()
-            },
+            |[loc, scale]| Normal::new(loc.clone(), scale.clone()).entropy(),
         ),
         _ => return None,
     })
@@ -179,8 +176,8 @@ fn normal_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
 fn normal_kl_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
     Some(match name {
         "normal_kl_fwd" => {
-            let p = Normal::new(normal(E, d), uniform(E, d)).ok()?;
-            let q = Normal::new(normal(E, d), uniform(E, d)).ok()?;
+            let p = Normal::new(normal(E, d), uniform(E, d));
+            let q = Normal::new(normal(E, d), uniform(E, d));
             forward("normal_kl_fwd", E_ITEMS, d, move || kl_divergence(&p, &q))
         }
         "normal_kl_fwdbwd" => backward(
@@ -189,8 +186,8 @@ fn normal_kl_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
             ad,
             [normal(E, ad), uniform(E, ad), normal(E, ad), uniform(E, ad)],
             |[l1, s1, l2, s2]| {
-                let p = Normal::new(l1.clone(), s1.clone()).expect("same shapes");
-                let q = Normal::new(l2.clone(), s2.clone()).expect("same shapes");
+                let p = Normal::new(l1.clone(), s1.clone());
+                let q = Normal::new(l2.clone(), s2.clone());
                 kl_divergence(&p, &q)
             },
         ),
@@ -202,11 +199,14 @@ fn normal_kl_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
 fn logistic_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
     match name {
         "logistic_log_prob_fwd" => {
-            location_scale_log_prob("logistic_log_prob_fwd", Logistic::new, d, ad)
+            location_scale_log_prob("logistic_log_prob_fwd", |l, s| Logistic::new(l, s), d, ad)
         }
-        "logistic_log_prob_fwdbwd" => {
-            location_scale_log_prob("logistic_log_prob_fwdbwd", Logistic::new, d, ad)
-        }
+        "logistic_log_prob_fwdbwd" => location_scale_log_prob(
+            "logistic_log_prob_fwdbwd",
+            |l, s| Logistic::new(l, s),
+            d,
+            ad,
+        ),
         _ => None,
     }
 }
@@ -215,7 +215,7 @@ fn logistic_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
 /// `d`, or, for a name ending in `_fwdbwd`, forward and backward to both parameters on `ad`.
 fn location_scale_log_prob<T: Distribution<2, Batch = Tensor<2>>>(
     name: &'static str,
-    make: fn(Tensor<2>, Tensor<2>) -> burn_probability::Result<T>,
+    make: fn(Tensor<2>, Tensor<2>) -> T,
     d: &Device,
     ad: &Device,
 ) -> Option<Workload> {
@@ -223,13 +223,11 @@ fn location_scale_log_prob<T: Distribution<2, Batch = Tensor<2>>>(
         let x = normal(E, ad);
         let params = [normal(E, ad), uniform(E, ad)];
         Some(backward(name, E_ITEMS, ad, params, move |[loc, scale]| {
-            make(loc.clone(), scale.clone())
-                .expect("same shapes")
-                .log_prob(x.clone())
+            make(loc.clone(), scale.clone()).log_prob(x.clone())
         }))
     } else {
         let (loc, scale, x) = (normal(E, d), uniform(E, d), normal(E, d));
-        let p = make(loc, scale).ok()?;
+        let p = make(loc, scale);
         Some(forward(name, E_ITEMS, d, move || p.log_prob(x.clone())))
     }
 }
@@ -239,7 +237,7 @@ fn location_scale_log_prob<T: Distribution<2, Batch = Tensor<2>>>(
 fn binconcrete_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
     Some(match name {
         "binconcrete_rsample_fwd" => {
-            let p = BinConcrete::new(0.5, normal(CONCRETE, d)).ok()?;
+            let p = BinConcrete::new(0.5, normal(CONCRETE, d));
             forward("binconcrete_rsample_fwd", CONCRETE_ITEMS, d, move || {
                 p.rsample()
             })
@@ -249,14 +247,10 @@ fn binconcrete_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload>
             CONCRETE_ITEMS,
             ad,
             [normal(CONCRETE, ad)],
-            |[logits]| {
-                BinConcrete::new(0.5, logits.clone())
-                    .expect("valid temperature")
-                    .rsample()
-            },
+            |[logits]| BinConcrete::new(0.5, logits.clone()).rsample(),
         ),
         "binconcrete_log_prob_fwd" => {
-            let p = BinConcrete::new(0.5, normal(CONCRETE, d)).ok()?;
+            let p = BinConcrete::new(0.5, normal(CONCRETE, d));
             let y = p.sample().clamp(1e-6, 1.0 - 1e-6);
             forward("binconcrete_log_prob_fwd", CONCRETE_ITEMS, d, move || {
                 p.log_prob(y.clone())
@@ -264,7 +258,6 @@ fn binconcrete_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload>
         }
         "binconcrete_log_prob_fwdbwd" => {
             let y = BinConcrete::new(0.5, normal(CONCRETE, ad))
-                .ok()?
                 .sample()
                 .clamp(1e-6, 1.0 - 1e-6);
             backward(
@@ -272,11 +265,7 @@ fn binconcrete_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload>
                 CONCRETE_ITEMS,
                 ad,
                 [normal(CONCRETE, ad)],
-                move |[logits]| {
-                    BinConcrete::new(0.5, logits.clone())
-                        .expect("valid temperature")
-                        .log_prob(y.clone())
-                },
+                move |[logits]| BinConcrete::new(0.5, logits.clone()).log_prob(y.clone()),
             )
         }
         _ => return None,

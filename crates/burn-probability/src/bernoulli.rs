@@ -35,11 +35,10 @@ use crate::noise;
 ///
 /// let device = Device::flex();
 /// let logits = Tensor::<2>::zeros([16, 784], &device);      // a decoder's output
-/// let px: Independent<Bernoulli<2>, 1> = Independent::new(Bernoulli::new(logits), 1)?;
+/// let px: Independent<Bernoulli<2>, 1> = Independent::new(Bernoulli::new(logits), 1);
 /// let x = Tensor::<2>::ones([16, 784], &device);           // binarized images
 /// let log_lik = px.log_prob(x);                            // [16]
 /// # let _ = log_lik;
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Bernoulli<const D: usize> {
@@ -168,9 +167,9 @@ impl<const D: usize> Mode<D> for Bernoulli<D> {
 /// `KL(p ‖ q) = p (softplus(−ℓ_q) − softplus(−ℓ_p)) + (1 − p)(softplus(ℓ_q) − softplus(ℓ_p))`
 /// with `p = σ(ℓ_p)`: each term is a finite difference times a probability, so a probability
 /// of exactly 0 or 1 gives no `0 · ∞`.
-impl<const D: usize> KlDivergence<Bernoulli<D>, D> for Bernoulli<D> {
-    fn kl_divergence_keepdim(&self, q: &Bernoulli<D>) -> Tensor<D> {
-        let (lp, lq) = (self.logits.clone(), q.logits.clone());
+impl<const D: usize, const DQ: usize> KlDivergence<Bernoulli<DQ>, D> for Bernoulli<D> {
+    fn kl_divergence_keepdim(&self, q: &Bernoulli<DQ>) -> Tensor<D> {
+        let (lp, lq) = (self.logits.clone(), lift::<DQ, D>(&q.logits));
         let p1 = sigmoid(lp.clone());
         let p0 = sigmoid(-lp.clone());
         p1 * (softplus(-lq.clone()) - softplus(-lp.clone())) + p0 * (softplus(lq) - softplus(lp))

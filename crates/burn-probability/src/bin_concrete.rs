@@ -41,13 +41,12 @@ use crate::noise;
 ///
 /// let device = Device::flex();
 /// let t = 0.5;
-/// let posterior = BinConcrete::new(t, Tensor::<2>::zeros([4, 10], &device))?;
-/// let prior = BinConcrete::new(t, Tensor::<2>::zeros([1, 10], &device))?;
+/// let posterior = BinConcrete::new(t, Tensor::<2>::zeros([4, 10], &device));
+/// let prior = BinConcrete::new(t, Tensor::<2>::zeros([1, 10], &device));
 /// let y = posterior.rsample();                                  // [4, 10] in (0, 1)
 /// // KL between the logit-space Logistics (the tutorial's `kl_local`):
-/// let kl = kl_monte_carlo(&posterior.logit_space(), &prior.logit_space(), 16)?;
+/// let kl = kl_monte_carlo(&posterior.logit_space(), &prior.logit_space(), 16);
 /// # let _ = (y, kl);
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct BinConcrete<const D: usize> {
@@ -58,10 +57,19 @@ pub struct BinConcrete<const D: usize> {
 impl<const D: usize> BinConcrete<D> {
     /// `BinConcrete(temperature, logits)`.
     ///
+    /// # Panics
+    /// Unless `temperature` is finite and `> 0`; the message is [`Self::try_new`]'s error.
+    #[track_caller]
+    pub fn new(temperature: f64, logits: Tensor<D>) -> Self {
+        Self::try_new(temperature, logits).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`] instead of panicking.
+    ///
     /// # Errors
     /// [`Error::InvalidArgument`] unless `temperature` is finite and `> 0` (checked here: it
     /// is a host scalar, so the check costs nothing).
-    pub fn new(temperature: f64, logits: Tensor<D>) -> Result<Self> {
+    pub fn try_new(temperature: f64, logits: Tensor<D>) -> Result<Self> {
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(Error::InvalidArgument {
                 context: "BinConcrete",
@@ -98,9 +106,7 @@ impl<const D: usize> BinConcrete<D> {
     /// `KL(BinConcrete(t, a) ‖ BinConcrete(t, b)) = KL(logit_space(a) ‖ logit_space(b))`.
     pub fn logit_space(&self) -> Logistic<D> {
         let t = self.temperature;
-        let loc = self.logits.clone() / t;
-        let scale = loc.ones_like() / t;
-        Logistic::new(loc, scale).expect("loc and scale share one shape")
+        Logistic::new(self.logits.clone() / t, 1.0 / t)
     }
 }
 
@@ -177,7 +183,7 @@ mod tests {
     fn temperature_is_checked() {
         let device = Device::flex();
         for t in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            let err = BinConcrete::new(t, Tensor::<1>::zeros([2], &device)).unwrap_err();
+            let err = BinConcrete::try_new(t, Tensor::<1>::zeros([2], &device)).unwrap_err();
             assert!(err.to_string().contains("temperature"), "{err}");
         }
     }
@@ -187,7 +193,7 @@ mod tests {
         // ln p(y) = ln f(z) − ln y − ln(1 − y), z = logit(y): an independent derivation.
         let device = Device::flex();
         let (t, l) = (0.7f64, 1.3f64);
-        let d = BinConcrete::new(t, Tensor::<1>::from_floats([l as f32; 3], &device)).unwrap();
+        let d = BinConcrete::new(t, Tensor::<1>::from_floats([l as f32; 3], &device));
         let ys = [0.1f64, 0.5, 0.93];
         let got: Vec<f64> = d
             .log_prob(Tensor::<1>::from_floats([0.1f32, 0.5, 0.93], &device))
@@ -210,7 +216,7 @@ mod tests {
     #[test]
     fn rsample_is_sigmoid_of_logit_space_rsample() {
         let device = Device::flex();
-        let d = BinConcrete::new(0.5, Tensor::<1>::from_floats([0.3, -2.0], &device)).unwrap();
+        let d = BinConcrete::new(0.5, Tensor::<1>::from_floats([0.3, -2.0], &device));
         let eps = Tensor::<1>::from_floats([0.7, -1.1], &device);
         let y: Vec<f64> = d
             .rsample_with_noise(eps.clone())

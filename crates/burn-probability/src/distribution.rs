@@ -56,6 +56,32 @@ impl<const D: usize, const DB: usize> BatchTensor<D> for Tensor<DB> {
     }
 }
 
+/// A rank `D` as a type, for the type-level arithmetic of [`OneLess`].
+#[derive(Clone, Copy, Debug)]
+pub struct Rank<const D: usize>;
+
+/// `D − 1` at the type level: `<Rank<D> as OneLess<D>>::Batch` is `Tensor<D − 1>`, for
+/// `D = 1..=8`. It gives a family whose event is the last dimension (such as
+/// [`MultivariateNormalDiag`](crate::MultivariateNormalDiag)) one rank parameter instead of two;
+/// stable Rust cannot write `Tensor<{D - 1}>`. You never need to name it.
+#[diagnostic::on_unimplemented(
+    message = "a distribution over vectors needs parameters of rank 1 to 8, not {D}",
+    label = "`Tensor<{D} - 1>` is its batch type"
+)]
+pub trait OneLess<const D: usize> {
+    /// `Tensor<D − 1>`.
+    type Batch: BatchTensor<D>;
+}
+
+macro_rules! impl_one_less {
+    ($($d:literal => $b:literal),*) => {$(
+        impl OneLess<$d> for Rank<$d> {
+            type Batch = Tensor<$b>;
+        }
+    )*};
+}
+impl_one_less!(1 => 0, 2 => 1, 3 => 2, 4 => 3, 5 => 4, 6 => 5, 7 => 6, 8 => 7);
+
 /// Reshapes a tensor whose trailing `DV - DO` dimensions have size 1 to rank `DO`: a keepdim
 /// result to the rank of the batch.
 ///
@@ -93,7 +119,7 @@ pub fn drop_trailing<const DV: usize, const DO: usize>(t: Tensor<DV>) -> Tensor<
 /// // A batch of 4 diagonal Gaussians over R^3.
 /// let loc = Tensor::<2>::zeros([4, 3], &device);
 /// let scale = Tensor::<2>::ones([4, 3], &device);
-/// let q: Independent<Normal<2>, 1> = Independent::new(Normal::new(loc, scale)?, 1)?;
+/// let q: Independent<Normal<2>, 1> = Independent::new(Normal::new(loc, scale), 1);
 ///
 /// let z = q.sample();                              // [4, 3]
 /// let lp = q.log_prob(z);                          // [4]: the event dim is summed out
@@ -102,7 +128,6 @@ pub fn drop_trailing<const DV: usize, const DO: usize>(t: Tensor<DV>) -> Tensor<
 /// let zs: Tensor<3> = q.sample_n(10);              // [10, 4, 3]
 /// let lps: Tensor<2> = q.log_prob_n(zs);           // [10, 4]
 /// assert_eq!(lps.dims(), [10, 4]);
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
 pub trait Distribution<const D: usize>: Clone + core::fmt::Debug + 'static {
     /// `Tensor<D - EVENT_RANK>`: the type of `log_prob` of one draw and of `entropy`.
@@ -329,9 +354,10 @@ pub fn sum_keep<const DV: usize>(mut t: Tensor<DV>, from: usize, to: usize) -> T
     t
 }
 
-/// The broadcast of two parameter shapes of equal rank (each dimension equal, or 1 on one
-/// side), or an [`Error::ShapeMismatch`] naming both: a constructor's check that its
-/// parameters fit together.
+/// The broadcast of two shapes, aligned at their last dimension as in NumPy and PyTorch (each
+/// dimension equal, or 1 on one side; the shorter shape is read with leading 1s), or an
+/// [`Error::ShapeMismatch`] naming both: a constructor's check that its parameters fit
+/// together, and a KL divergence's check that two batch shapes do.
 ///
 /// # Example
 /// ```
@@ -340,6 +366,8 @@ pub fn sum_keep<const DV: usize>(mut t: Tensor<DV>, from: usize, to: usize) -> T
 ///
 /// let s = broadcast_shapes("Laplace", "loc", &Shape::new([4, 1]), "scale", &Shape::new([1, 3]))?;
 /// assert_eq!(s, Shape::new([4, 3]));
+/// let s = broadcast_shapes("kl_divergence", "p", &Shape::new([8, 2]), "q", &Shape::new([2]))?;
+/// assert_eq!(s, Shape::new([8, 2]));
 /// assert!(broadcast_shapes("Laplace", "loc", &Shape::new([4]), "scale", &Shape::new([3])).is_err());
 /// # Ok::<(), burn_probability::Error>(())
 /// ```
@@ -350,26 +378,140 @@ pub fn broadcast_shapes(
     right_name: &'static str,
     right: &Shape,
 ) -> Result<Shape> {
-    let mismatch = || Error::ShapeMismatch {
-        context,
-        left_name,
-        left: left.to_vec(),
-        right_name,
-        right: right.to_vec(),
+    let (l, r) = (left.as_slice(), right.as_slice());
+    let rank = l.len().max(r.len());
+    let dim = |s: &[usize], i: usize| {
+        let pad = rank - s.len();
+        if i < pad { 1 } else { s[i - pad] }
     };
-    if left.num_dims() != right.num_dims() {
-        return Err(mismatch());
-    }
-    let mut out = Vec::with_capacity(left.num_dims());
-    for (&a, &b) in left.iter().zip(right.iter()) {
-        out.push(match (a, b) {
+    let mut out = Vec::with_capacity(rank);
+    for i in 0..rank {
+        out.push(match (dim(l, i), dim(r, i)) {
             (a, b) if a == b => a,
             (1, b) => b,
             (a, 1) => a,
-            _ => return Err(mismatch()),
+            _ => {
+                return Err(Error::ShapeMismatch {
+                    context,
+                    left_name,
+                    left: l.to_vec(),
+                    right_name,
+                    right: r.to_vec(),
+                });
+            }
         });
     }
     Ok(Shape::from(out))
+}
+
+/// A distribution parameter as a constructor takes it: a tensor, or a scalar that broadcasts
+/// against the other parameters (TFP's `tfd.Normal(0., 2.)`, torch's `broadcast_all`).
+///
+/// Built by `From`: a `Tensor<D>` (also by reference), an `f64` or an `f32`. A scalar becomes a
+/// tensor of shape `[1; D]` on the device of the parameters given as tensors, so at least one
+/// parameter of a call must be a tensor: it sets the device and the batch shape. A tensor of
+/// lower rank is lifted with `unsqueeze` (leading size-1 dimensions), as broadcasting reads
+/// it.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::{Distribution, Normal};
+///
+/// let device = Device::flex();
+/// let loc = Tensor::<2>::zeros([4, 3], &device);
+/// let p = Normal::new(loc.clone(), 2.0);                // scale 2 everywhere
+/// let q = Normal::new(0.0, loc.ones_like() * 0.5);      // loc 0 everywhere
+/// assert_eq!(p.batch_shape().as_slice(), [4, 3]);
+/// # let _ = q;
+/// ```
+// A `Param` lives only for the length of a constructor call: boxing the tensor to shrink it
+// would cost an allocation per parameter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Param<const D: usize> {
+    /// A tensor of the distribution's rank, broadcast against the other parameters.
+    Tensor(Tensor<D>),
+    /// One value for every batch member.
+    Scalar(f64),
+}
+
+impl<const D: usize> From<Tensor<D>> for Param<D> {
+    fn from(t: Tensor<D>) -> Self {
+        Param::Tensor(t)
+    }
+}
+
+impl<const D: usize> From<&Tensor<D>> for Param<D> {
+    fn from(t: &Tensor<D>) -> Self {
+        Param::Tensor(t.clone())
+    }
+}
+
+impl<const D: usize> From<f64> for Param<D> {
+    fn from(v: f64) -> Self {
+        Param::Scalar(v)
+    }
+}
+
+impl<const D: usize> From<f32> for Param<D> {
+    fn from(v: f32) -> Self {
+        Param::Scalar(v as f64)
+    }
+}
+
+/// Broadcasts a constructor's parameters against each other (torch's `broadcast_all`): the
+/// tensors' shapes must broadcast, the scalars fill the broadcast shape, and every result has
+/// that shape, on the tensors' device. A scalar costs one element: it is expanded, not copied.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] naming the first parameter and the one that does not fit;
+/// [`Error::InvalidArgument`] when every parameter is a scalar (there is then no device and no
+/// batch shape: give one as a tensor, for example `Tensor::full([1; D], v, &device)`).
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::distribution::broadcast_params;
+///
+/// let device = Device::flex();
+/// let [loc, scale] = broadcast_params(
+///     "Laplace",
+///     [("loc", Tensor::<2>::zeros([4, 1], &device).into()), ("scale", 2.0.into())],
+/// )?;
+/// assert_eq!((loc.dims(), scale.dims()), ([4, 1], [4, 1]));
+/// # Ok::<(), burn_probability::Error>(())
+/// ```
+pub fn broadcast_params<const D: usize, const N: usize>(
+    context: &'static str,
+    params: [(&'static str, Param<D>); N],
+) -> Result<[Tensor<D>; N]> {
+    let mut first: Option<(&'static str, Shape, Device)> = None;
+    for (name, param) in &params {
+        if let Param::Tensor(t) = param {
+            first = Some(match first {
+                None => (*name, t.shape(), t.device()),
+                Some((first_name, shape, device)) => {
+                    let shape = broadcast_shapes(context, first_name, &shape, name, &t.shape())?;
+                    (first_name, shape, device)
+                }
+            });
+        }
+    }
+    let Some((_, shape, device)) = first else {
+        return Err(Error::InvalidArgument {
+            context,
+            argument: params.first().map_or("parameters", |(name, _)| *name),
+            expected: "at least one parameter given as a tensor (it sets the device and the \
+                       batch shape)"
+                .into(),
+            actual: "only scalars".into(),
+        });
+    };
+    Ok(params.map(|(_, param)| match param {
+        Param::Tensor(t) => t.expand(shape.clone()),
+        Param::Scalar(v) => Tensor::<D>::full([1; D], v, &device).expand(shape.clone()),
+    }))
 }
 
 /// Checks a value's shape against a distribution's shape (`batch_shape ++ event_shape`, the
@@ -425,21 +567,34 @@ pub fn check_value_shape(
     }
 }
 
-/// Checks that two distributions compared by a KL divergence have the same event shape (their
-/// last `event_rank` dimensions) and batch shapes that broadcast; the error names both shapes.
+/// Checks that two distributions compared by a KL divergence (or a posterior and a prior)
+/// fit: the same event rank and event shape, batch shapes that broadcast, and `q` of at most
+/// `p`'s rank, so that the result has `p`'s batch rank (a prior of batch shape `[]` against a
+/// posterior of batch shape `[B]`). The error names both shapes.
 pub(crate) fn check_pair_shapes(
     context: &'static str,
-    p: &Shape,
-    q: &Shape,
-    event_rank: usize,
+    (p, p_event_rank): (&Shape, usize),
+    (q, q_event_rank): (&Shape, usize),
 ) -> Result<()> {
-    let event = |s: &Shape| s.as_slice()[s.num_dims().saturating_sub(event_rank)..].to_vec();
-    if event(p) != event(q) {
+    let event = |s: &Shape, rank: usize| s.as_slice()[s.num_dims().saturating_sub(rank)..].to_vec();
+    if p_event_rank != q_event_rank || event(p, p_event_rank) != event(q, q_event_rank) {
         return Err(Error::EventShapeMismatch {
             context,
             argument: "q",
             shape: q.to_vec(),
-            event_shape: event(p),
+            event_shape: event(p, p_event_rank),
+        });
+    }
+    if q.num_dims() > p.num_dims() {
+        return Err(Error::RankMismatch {
+            context,
+            argument: "q",
+            expected: format!(
+                "at most p's rank {} (p's batch shape {:?} is the result's)",
+                p.num_dims(),
+                &p.as_slice()[..p.num_dims() - p_event_rank]
+            ),
+            actual: q.num_dims(),
         });
     }
     broadcast_shapes(context, "p", p, "q", q).map(|_| ())

@@ -33,12 +33,11 @@ use crate::normal::Normal;
 /// use burn_probability::{Distribution, Independent, Normal};
 ///
 /// let device = Device::flex();
-/// let base = Normal::new(Tensor::<3>::zeros([5, 4, 3], &device), Tensor::<3>::ones([5, 4, 3], &device))?;
-/// let d: Independent<Normal<3>, 1> = Independent::new(base, 2)?; // batch [5], event [4, 3]
+/// let base = Normal::new(Tensor::<3>::zeros([5, 4, 3], &device), 1.0);
+/// let d: Independent<Normal<3>, 1> = Independent::new(base, 2); // batch [5], event [4, 3]
 /// assert_eq!(d.batch_shape().to_vec(), vec![5]);
 /// assert_eq!(d.event_shape().to_vec(), vec![4, 3]);
-/// assert!(Independent::<Normal<3>, 2>::new(d.base().clone(), 2).is_err()); // DB must be 1
-/// # Ok::<(), burn_probability::Error>(())
+/// assert!(Independent::<Normal<3>, 2>::try_new(d.base().clone(), 2).is_err()); // DB must be 1
 /// ```
 #[derive(Clone, Debug)]
 pub struct Independent<Base, const DB: usize> {
@@ -49,10 +48,24 @@ pub struct Independent<Base, const DB: usize> {
 impl<Base, const DB: usize> Independent<Base, DB> {
     /// Reinterprets the rightmost `reinterpreted_batch_ndims` batch dimensions of `base`.
     ///
+    /// # Panics
+    /// If `reinterpreted_batch_ndims` exceeds the base's batch rank, or if `DB` is not the
+    /// base's batch rank minus `reinterpreted_batch_ndims`; the message is
+    /// [`Self::try_new`]'s error.
+    #[track_caller]
+    pub fn new<const D: usize>(base: Base, reinterpreted_batch_ndims: usize) -> Self
+    where
+        Base: Distribution<D>,
+    {
+        Self::try_new(base, reinterpreted_batch_ndims).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`] instead of panicking.
+    ///
     /// # Errors
     /// [`Error::RankMismatch`] if `reinterpreted_batch_ndims` exceeds the base's batch rank, or
     /// if `DB` is not the base's batch rank minus `reinterpreted_batch_ndims`.
-    pub fn new<const D: usize>(base: Base, reinterpreted_batch_ndims: usize) -> Result<Self>
+    pub fn try_new<const D: usize>(base: Base, reinterpreted_batch_ndims: usize) -> Result<Self>
     where
         Base: Distribution<D>,
     {
@@ -219,14 +232,14 @@ impl<Base: Mode<D>, const D: usize, const DB: usize> Mode<D> for Independent<Bas
 }
 
 /// `KL(Independent(p) ‖ Independent(q)) = Σ_{reinterpreted dims} KL(p ‖ q)`, for every base pair
-/// with a closed form. Both sides have the same batch rank `DB` by their type.
-impl<P, Q, const D: usize, const DB: usize> KlDivergence<Independent<Q, DB>, D>
+/// with a closed form. `q` may have a lower batch rank (a prior of batch shape `[]`); the
+/// event ranks are equal (checked by [`kl_divergence`](crate::kl_divergence)).
+impl<P, Q, const D: usize, const DB: usize, const DBQ: usize> KlDivergence<Independent<Q, DBQ>, D>
     for Independent<P, DB>
 where
     P: KlDivergence<Q, D>,
-    Q: Distribution<D>,
 {
-    fn kl_divergence_keepdim(&self, q: &Independent<Q, DB>) -> Tensor<D> {
+    fn kl_divergence_keepdim(&self, q: &Independent<Q, DBQ>) -> Tensor<D> {
         sum_keep(
             self.base.kl_divergence_keepdim(&q.base),
             DB,
@@ -246,11 +259,10 @@ mod tests {
         let base = Normal::new(
             Tensor::<2>::from_floats([[0.0, 1.0], [2.0, 3.0]], &device),
             Tensor::<2>::from_floats([[1.0, 2.0], [0.5, 1.0]], &device),
-        )
-        .unwrap();
+        );
         let x = Tensor::<2>::from_floats([[0.5, 0.5], [2.5, 2.5]], &device);
         let each: Vec<f64> = base.log_prob(x.clone()).into_data().iter::<f64>().collect();
-        let ind: Independent<Normal<2>, 1> = Independent::new(base, 1).unwrap();
+        let ind: Independent<Normal<2>, 1> = Independent::new(base, 1);
         let got: Vec<f64> = ind.log_prob(x).into_data().iter::<f64>().collect();
         assert!((got[0] - (each[0] + each[1])).abs() < 1e-5);
         assert!((got[1] - (each[2] + each[3])).abs() < 1e-5);
@@ -260,12 +272,12 @@ mod tests {
     fn rank_errors_are_typed() {
         let device = Device::flex();
         let base = Bernoulli::new(Tensor::<2>::zeros([3, 4], &device));
-        let too_many = Independent::<Bernoulli<2>, 0>::new(base.clone(), 3).unwrap_err();
+        let too_many = Independent::<Bernoulli<2>, 0>::try_new(base.clone(), 3).unwrap_err();
         assert!(
             too_many.to_string().contains("reinterpreted_batch_ndims"),
             "{too_many}"
         );
-        let wrong_db = Independent::<Bernoulli<2>, 0>::new(base, 1).unwrap_err();
+        let wrong_db = Independent::<Bernoulli<2>, 0>::try_new(base, 1).unwrap_err();
         assert!(wrong_db.to_string().contains("expected 1"), "{wrong_db}");
     }
 
@@ -275,13 +287,12 @@ mod tests {
         let p = Normal::new(
             Tensor::<2>::ones([2, 3], &device),
             Tensor::<2>::ones([2, 3], &device),
-        )
-        .unwrap();
+        );
         let q = Normal::standard([2, 3], &device);
         let each: Vec<f64> = kl_divergence(&p, &q).into_data().iter::<f64>().collect();
         let (ip, iq) = (
-            Independent::<_, 1>::new(p, 1).unwrap(),
-            Independent::<_, 1>::new(q, 1).unwrap(),
+            Independent::<_, 1>::new(p, 1),
+            Independent::<_, 1>::new(q, 1),
         );
         let got: Vec<f64> = kl_divergence(&ip, &iq).into_data().iter::<f64>().collect();
         assert_eq!(got.len(), 2);

@@ -22,8 +22,8 @@
 //! let x = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
 //! let model = LogJoint::new(vec![("mu", vec![1])], move |p: &Params| {
 //!     let mu: Tensor<1> = p.get("mu");
-//!     let prior = Normal::new(mu.zeros_like(), mu.ones_like()).unwrap().log_prob(mu.clone());
-//!     let lik = Normal::new(mu.clone(), mu.ones_like()).unwrap().log_prob(x.clone());
+//!     let prior = Normal::new(mu.zeros_like(), mu.ones_like()).log_prob(mu.clone());
+//!     let lik = Normal::new(mu.clone(), mu.ones_like()).log_prob(x.clone());
 //!     prior + lik.sum()
 //! });
 //! let q = MeanFieldNormal::new(&model, 0.0, -1.0, &device);

@@ -28,8 +28,9 @@ use crate::error::{Error, Result};
 
 /// A closed-form `KL(self ‖ q)`.
 ///
-/// Implemented beside each distribution for the pairs that have one. `D` is the rank of both
-/// distributions' parameters.
+/// Implemented beside each distribution for the pairs that have one. `D` is the rank of
+/// `self`'s parameters; `q`'s may be lower (a prior of batch shape `[]`, read with leading
+/// size-1 dimensions) but its event shape is the same.
 #[diagnostic::on_unimplemented(
     message = "no closed-form KL divergence between `{Self}` and `{Q}`",
     label = "`kl_divergence` needs a closed form",
@@ -45,38 +46,53 @@ pub trait KlDivergence<Q, const D: usize>: Distribution<D> {
 
 /// The closed-form `KL(p ‖ q)` per batch member (shape: the broadcast of both batch shapes).
 ///
+/// `q` may have a lower rank than `p` (TFP's prior with batch shape `[]`): its batch shape is
+/// read with leading size-1 dimensions. The event shapes must be equal.
+///
 /// # Panics
-/// If the two distributions' shapes do not broadcast; the message names both shapes. See
-/// [`try_kl_divergence`].
+/// If the event shapes differ, the batch shapes do not broadcast, or `q` has a higher rank;
+/// the message names both shapes. See [`try_kl_divergence`].
 ///
 /// # Example
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use burn_probability::{kl_divergence, Independent, Normal};
+/// use burn_probability::{kl_divergence, Independent, MultivariateNormalDiag, Normal};
 ///
 /// let device = Device::flex();
-/// let q = Independent::<_, 1>::new(
-///     Normal::new(Tensor::<2>::zeros([8, 2], &device), Tensor::<2>::ones([8, 2], &device) * 0.5)?, 1)?;
-/// let prior = Independent::<_, 1>::new(Normal::standard([1, 2], &device), 1)?;
+/// let q = Independent::<_, 1>::new(Normal::new(Tensor::<2>::zeros([8, 2], &device), 0.5), 1);
+/// let prior = Independent::<_, 1>::new(Normal::standard([1, 2], &device), 1);
 /// let kl = kl_divergence(&q, &prior);       // [8]
 /// assert_eq!(kl.dims(), [8]);
-/// # Ok::<(), burn_probability::Error>(())
+///
+/// // A prior with batch shape [], as TFP's `MultivariateNormalDiag(loc=tf.zeros(2))`:
+/// let q = MultivariateNormalDiag::<2>::new(Tensor::<2>::zeros([8, 2], &device), 0.5);
+/// let prior = MultivariateNormalDiag::<1>::standard([2], &device);
+/// assert_eq!(kl_divergence(&q, &prior).dims(), [8]);
 /// ```
-pub fn kl_divergence<P, Q, const D: usize>(p: &P, q: &Q) -> P::Batch
+#[track_caller]
+pub fn kl_divergence<P, Q, const D: usize, const DQ: usize>(p: &P, q: &Q) -> P::Batch
 where
     P: KlDivergence<Q, D>,
-    Q: Distribution<D>,
+    Q: Distribution<DQ>,
 {
     try_kl_divergence(p, q).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// [`kl_divergence`] returning an [`Error::ShapeMismatch`] instead of panicking.
-pub fn try_kl_divergence<P, Q, const D: usize>(p: &P, q: &Q) -> Result<P::Batch>
+/// [`kl_divergence`] returning an [`Error`] instead of panicking.
+///
+/// # Errors
+/// [`Error::EventShapeMismatch`], [`Error::ShapeMismatch`] or [`Error::RankMismatch`], naming
+/// both shapes.
+pub fn try_kl_divergence<P, Q, const D: usize, const DQ: usize>(p: &P, q: &Q) -> Result<P::Batch>
 where
     P: KlDivergence<Q, D>,
-    Q: Distribution<D>,
+    Q: Distribution<DQ>,
 {
-    check_pair_shapes("kl_divergence", &p.shape(), &q.shape(), P::EVENT_RANK)?;
+    check_pair_shapes(
+        "kl_divergence",
+        (&p.shape(), P::EVENT_RANK),
+        (&q.shape(), Q::EVENT_RANK),
+    )?;
     Ok(P::Batch::from_keepdim(p.kl_divergence_keepdim(q)))
 }
 
@@ -97,11 +113,12 @@ pub struct MonteCarloEstimate<T> {
 ///
 /// Differentiable in both distributions' parameters (pathwise through the samples of `p`).
 /// `num_samples` must be at least 2 so that the standard error is defined. The `n` samples are
-/// drawn in one batched call, shape `[n] ++ p.shape()`.
+/// drawn in one batched call, shape `[n] ++ p.shape()`. As in [`kl_divergence`], `q` may have
+/// a lower rank than `p`.
 ///
-/// # Errors
-/// [`Error::InvalidArgument`] for `num_samples < 2`, [`Error::ShapeMismatch`] when the shapes
-/// do not broadcast.
+/// # Panics
+/// For `num_samples < 2` or shapes that do not fit; the message is [`try_kl_monte_carlo`]'s
+/// error.
 ///
 /// # Example
 /// ```
@@ -109,22 +126,39 @@ pub struct MonteCarloEstimate<T> {
 /// use burn_probability::{kl_monte_carlo, Logistic};
 ///
 /// let device = Device::flex();
-/// let p = Logistic::new(Tensor::<1>::from_floats([0.0], &device), Tensor::<1>::from_floats([1.0], &device))?;
-/// let q = Logistic::new(Tensor::<1>::from_floats([0.5], &device), Tensor::<1>::from_floats([2.0], &device))?;
-/// let kl = kl_monte_carlo(&p, &q, 10_000)?;
+/// let p = Logistic::new(Tensor::<1>::from_floats([0.0], &device), 1.0);
+/// let q = Logistic::new(Tensor::<1>::from_floats([0.5], &device), 2.0);
+/// let kl = kl_monte_carlo(&p, &q, 10_000);
 /// let (est, se): (Vec<f32>, Vec<f32>) = (kl.estimate.into_data().iter::<f32>().collect(),
 ///                                        kl.std_error.into_data().iter::<f32>().collect());
 /// assert!(est[0] > 0.0 && se[0] < 0.05);
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
-pub fn kl_monte_carlo<P, Q, const D: usize>(
+#[track_caller]
+pub fn kl_monte_carlo<P, Q, const D: usize, const DQ: usize>(
+    p: &P,
+    q: &Q,
+    num_samples: usize,
+) -> MonteCarloEstimate<P::Batch>
+where
+    P: Rsample<D> + MonteCarloKl<Q, D, DQ>,
+    Q: Distribution<DQ>,
+{
+    try_kl_monte_carlo(p, q, num_samples).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`kl_monte_carlo`] returning an [`Error`] instead of panicking.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for `num_samples < 2`; [`Error::EventShapeMismatch`],
+/// [`Error::ShapeMismatch`] or [`Error::RankMismatch`] when the shapes do not fit.
+pub fn try_kl_monte_carlo<P, Q, const D: usize, const DQ: usize>(
     p: &P,
     q: &Q,
     num_samples: usize,
 ) -> Result<MonteCarloEstimate<P::Batch>>
 where
-    P: Rsample<D> + MonteCarloKl<Q, D>,
-    Q: Distribution<D>,
+    P: Rsample<D> + MonteCarloKl<Q, D, DQ>,
+    Q: Distribution<DQ>,
 {
     if num_samples < 2 {
         return Err(Error::InvalidArgument {
@@ -134,7 +168,11 @@ where
             actual: num_samples.to_string(),
         });
     }
-    check_pair_shapes("kl_monte_carlo", &p.shape(), &q.shape(), P::EVENT_RANK)?;
+    check_pair_shapes(
+        "kl_monte_carlo",
+        (&p.shape(), P::EVENT_RANK),
+        (&q.shape(), Q::EVENT_RANK),
+    )?;
     let (estimate, std_error) = p.mc_kl_keepdim(q, num_samples);
     Ok(MonteCarloEstimate {
         estimate: P::Batch::from_keepdim(estimate),
@@ -145,15 +183,15 @@ where
 
 /// Rank plumbing for [`kl_monte_carlo`]: the samples have rank `D + 1`, which stable Rust
 /// cannot write for a generic `D`, so this is implemented for every `Rsample<D>` with
-/// `D = 1..=6`. You never need to name it.
-pub trait MonteCarloKl<Q, const D: usize> {
+/// `D = 1..=6` against every `q` of rank `DQ`. You never need to name it.
+pub trait MonteCarloKl<Q, const D: usize, const DQ: usize> {
     /// `(mean, standard error)` of `ln p(x) − ln q(x)` over `n` samples, keepdim (rank `D`).
     fn mc_kl_keepdim(&self, q: &Q, n: usize) -> (Tensor<D>, Tensor<D>);
 }
 
 macro_rules! impl_mc_kl {
     ($($d:literal => $ds:literal),*) => {$(
-        impl<P: Rsample<$d>, Q: Distribution<$d>> MonteCarloKl<Q, $d> for P {
+        impl<P: Rsample<$d>, Q: Distribution<DQ>, const DQ: usize> MonteCarloKl<Q, $d, DQ> for P {
             fn mc_kl_keepdim(&self, q: &Q, n: usize) -> (Tensor<$d>, Tensor<$d>) {
                 let x: Tensor<$ds> = self.rsample_n(n);
                 let diff = self.log_prob_keepdim(x.clone()) - q.log_prob_keepdim(x);

@@ -43,13 +43,12 @@
 //! let p = Normal::new(
 //!     Tensor::<1>::from_floats([0.0, 1.0, 2.0], &device),
 //!     Tensor::<1>::from_floats([1.0, 0.5, 2.0], &device),
-//! )?;
+//! );
 //! let x = p.sample();                     // [3]
 //! let log_p = p.log_prob(x);              // [3]
 //! let q = Normal::standard([3], &device);
 //! let kl = kl_divergence(&p, &q);         // [3], closed form
 //! # let _ = (log_p, kl);
-//! # Ok::<(), burn_probability::Error>(())
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -73,12 +72,14 @@ mod normal;
 
 pub use bernoulli::Bernoulli;
 pub use bin_concrete::BinConcrete;
-pub use distribution::{BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, Rsample};
+pub use distribution::{
+    BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, OneLess, Param, Rank, Rsample,
+};
 pub use error::{Error, Result};
 pub use independent::Independent;
 pub use kl::{
     KlDivergence, MonteCarloEstimate, MonteCarloKl, kl_divergence, kl_monte_carlo,
-    try_kl_divergence,
+    try_kl_divergence, try_kl_monte_carlo,
 };
 pub use logistic::Logistic;
 pub use mvn_diag::MultivariateNormalDiag;
@@ -97,3 +98,8 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The porting guide's code blocks, compiled and run as doctests so that its tables hold.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/porting-from-tfp.md")]
+pub struct PortingGuideDoctests;

@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Cdf, Distribution, Entropy, Mode, Moments, Rsample, broadcast_shapes, check_param,
+    Cdf, Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_params, check_param,
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
@@ -33,10 +33,9 @@ use crate::noise;
 /// use burn_probability::{Cdf, Distribution, Logistic};
 ///
 /// let device = Device::flex();
-/// let d = Logistic::new(Tensor::<1>::from_floats([0.0], &device), Tensor::<1>::from_floats([1.0], &device))?;
+/// let d = Logistic::new(Tensor::<1>::from_floats([0.0], &device), 1.0);
 /// let p: Vec<f32> = d.cdf(Tensor::<1>::from_floats([0.0], &device)).into_data().iter::<f32>().collect();
 /// assert_eq!(p, vec![0.5]);
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Logistic<const D: usize> {
@@ -45,16 +44,26 @@ pub struct Logistic<const D: usize> {
 }
 
 impl<const D: usize> Logistic<D> {
-    /// Builds a Logistic from `loc` and `scale` of broadcastable shapes.
+    /// Builds a Logistic from `loc` and `scale`: tensors whose shapes broadcast, or scalars (at
+    /// least one tensor; see [`Param`]).
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast, or both are scalars; the message is [`Self::try_new`]'s
+    /// error.
+    #[track_caller]
+    pub fn new(loc: impl Into<Param<D>>, scale: impl Into<Param<D>>) -> Self {
+        Self::try_new(loc, scale).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`](crate::Error) instead of panicking.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) naming both shapes.
-    pub fn new(loc: Tensor<D>, scale: Tensor<D>) -> Result<Self> {
-        let shape = broadcast_shapes("Logistic", "loc", &loc.shape(), "scale", &scale.shape())?;
-        Ok(Self {
-            loc: loc.expand(shape.clone()),
-            scale: scale.expand(shape),
-        })
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) naming both shapes;
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if both are scalars.
+    pub fn try_new(loc: impl Into<Param<D>>, scale: impl Into<Param<D>>) -> Result<Self> {
+        let [loc, scale] =
+            broadcast_params("Logistic", [("loc", loc.into()), ("scale", scale.into())])?;
+        Ok(Self { loc, scale })
     }
 
     /// [`Distribution::validate`] as a builder step.
@@ -177,8 +186,7 @@ mod tests {
         let d = Logistic::new(
             Tensor::<1>::from_floats([0.0, 0.0], &device),
             Tensor::<1>::from_floats([1.0, 1.0], &device),
-        )
-        .unwrap();
+        );
         let lp: Vec<f64> = d
             .log_prob(Tensor::<1>::from_floats([60.0, -90.0], &device))
             .into_data()
@@ -196,8 +204,7 @@ mod tests {
         let d = Logistic::new(
             Tensor::<1>::zeros([1], &device),
             Tensor::<1>::ones([1], &device),
-        )
-        .unwrap();
+        );
         let x: Tensor<2> = d.rsample_n(100_000);
         assert!(x.into_data().iter::<f64>().all(f64::is_finite));
     }

@@ -2,14 +2,17 @@
 
 use burn::tensor::{Device, Shape, Tensor};
 
-use crate::distribution::{Distribution, Entropy, Mode, Moments, Rsample};
-use crate::error::Result;
-use crate::independent::Independent;
+use crate::distribution::{
+    Distribution, Entropy, Mode, Moments, OneLess, Param, Rank, Rsample, broadcast_params, sum_keep,
+};
+use crate::error::{Error, Result};
 use crate::kl::KlDivergence;
 use crate::normal::Normal;
 
 /// A batch of multivariate Normals `N(μ, diag(σ²))` over `ℝᴷ`, the last dimension of the
-/// parameters being the event (`K`): parameters of rank `D`, batch rank `DB = D − 1`.
+/// parameters being the event (`K`): parameters of rank `D`, batch rank `D − 1` (derived:
+/// `MultivariateNormalDiag<2>` is a batch of vectors, `MultivariateNormalDiag<1>` one vector
+/// with batch shape `[]`).
 ///
 /// # Density function
 /// ```text
@@ -18,8 +21,8 @@ use crate::normal::Normal;
 /// Entropy `K (½ + ½ ln 2π) + Σₖ ln σₖ`. Mean and mode `μ`, variance `σ²` (the diagonal of the
 /// covariance). Reparameterized sampling `x = μ + σ ⊙ ε`, `ε ~ N(0, I)`.
 ///
-/// Equivalent to `Independent(Normal(μ, σ), 1)`, which it wraps (see [`Self::as_independent`]);
-/// TFP's `MultivariateNormalDiag(loc, scale_diag)`.
+/// Equivalent to `Independent(Normal(μ, σ), 1)` (see [`Self::as_independent`]); TFP's
+/// `MultivariateNormalDiag(loc, scale_diag)`.
 ///
 /// # Example
 /// ```
@@ -30,132 +33,131 @@ use crate::normal::Normal;
 /// // The VAE posterior q(z | x) for a batch of 32 with a 2-D latent:
 /// let loc = Tensor::<2>::zeros([32, 2], &device);
 /// let scale_diag = Tensor::<2>::ones([32, 2], &device);
-/// let q: MultivariateNormalDiag<2, 1> = MultivariateNormalDiag::new(loc, scale_diag)?;
-/// let prior = MultivariateNormalDiag::standard([1, 2], &device);
+/// let q = MultivariateNormalDiag::new(loc, scale_diag);
+/// // The prior with batch shape [], as TFP's `MultivariateNormalDiag(loc=tf.zeros(2))`:
+/// let prior = MultivariateNormalDiag::standard([2], &device);
 /// let z = q.rsample();                        // [32, 2]
 /// let kl = kl_divergence(&q, &prior);         // [32]
 /// assert_eq!(kl.dims(), [32]);
+/// assert_eq!(prior.batch_shape().num_dims(), 0);
 /// # let _ = z;
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct MultivariateNormalDiag<const D: usize, const DB: usize> {
-    inner: Independent<Normal<D>, DB>,
+pub struct MultivariateNormalDiag<const D: usize> {
+    normal: Normal<D>,
 }
 
-impl<const D: usize, const DB: usize> MultivariateNormalDiag<D, DB> {
-    /// `N(loc, diag(scale_diag²))`; `loc` and `scale_diag` broadcast; their last dimension is
-    /// the event.
+impl<const D: usize> MultivariateNormalDiag<D> {
+    /// `N(loc, diag(scale_diag²))` from tensors whose shapes broadcast, or scalars (at least
+    /// one tensor; see [`Param`]): `MultivariateNormalDiag::new(loc, 1.0)`. The last dimension
+    /// of the broadcast shape is the event.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast or both are scalars; the message is
+    /// [`Self::try_new`]'s error.
+    #[track_caller]
+    pub fn new(loc: impl Into<Param<D>>, scale_diag: impl Into<Param<D>>) -> Self {
+        Self::try_new(loc, scale_diag).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`] instead of panicking.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) naming both shapes, or
-    /// [`Error::RankMismatch`](crate::Error::RankMismatch) if `DB ≠ D − 1`.
-    pub fn new(loc: Tensor<D>, scale_diag: Tensor<D>) -> Result<Self> {
-        let normal =
-            Normal::new(loc, scale_diag).map_err(|e| rename(e, "MultivariateNormalDiag"))?;
+    /// [`Error::ShapeMismatch`] naming both shapes, or [`Error::InvalidArgument`] if both are
+    /// scalars.
+    pub fn try_new(loc: impl Into<Param<D>>, scale_diag: impl Into<Param<D>>) -> Result<Self> {
+        let [loc, scale_diag] = broadcast_params(
+            "MultivariateNormalDiag",
+            [("loc", loc.into()), ("scale_diag", scale_diag.into())],
+        )?;
         Ok(Self {
-            inner: Independent::new_in("MultivariateNormalDiag", normal, 1)?,
+            normal: Normal::new(loc, scale_diag),
         })
     }
 
-    /// The standard multivariate normal `N(0, I)` with the given shape (`batch ++ [K]`).
-    ///
-    /// # Panics
-    /// If `DB ≠ D − 1`.
+    /// The standard multivariate normal `N(0, I)` with the given shape (`batch ++ [K]`):
+    /// `standard([K], ..)` has batch shape `[]`, `standard([1, K], ..)` batch shape `[1]`.
     pub fn standard(shape: [usize; D], device: &Device) -> Self {
-        let normal = Normal::standard(shape, device);
         Self {
-            inner: Independent::new_in("MultivariateNormalDiag", normal, 1)
-                .unwrap_or_else(|e| panic!("{e}")),
+            normal: Normal::standard(shape, device),
         }
     }
 
     /// [`Distribution::validate`] as a builder step.
-    pub fn validated(self) -> Result<Self> {
+    pub fn validated(self) -> Result<Self>
+    where
+        Rank<D>: OneLess<D>,
+    {
         self.validate()?;
         Ok(self)
     }
 
     /// The mean `μ`.
     pub fn loc(&self) -> &Tensor<D> {
-        self.inner.base().loc()
+        self.normal.loc()
     }
 
     /// The per-coordinate standard deviations `σ`.
     pub fn scale_diag(&self) -> &Tensor<D> {
-        self.inner.base().scale()
+        self.normal.scale()
     }
 
-    /// The same distribution as `Independent(Normal(μ, σ), 1)`.
-    pub fn as_independent(&self) -> &Independent<Normal<D>, DB> {
-        &self.inner
+    /// The same distribution as `Independent(Normal(μ, σ), 1)`, with its batch rank `DB`
+    /// (`D − 1`, checked) named.
+    ///
+    /// # Panics
+    /// If `DB ≠ D − 1`.
+    #[track_caller]
+    pub fn as_independent<const DB: usize>(&self) -> crate::Independent<Normal<D>, DB> {
+        crate::Independent::new(self.normal.clone(), 1)
     }
-}
 
-fn rename(e: crate::Error, name: &'static str) -> crate::Error {
-    match e {
-        crate::Error::ShapeMismatch {
-            left_name,
-            left,
-            right,
-            ..
-        } => crate::Error::ShapeMismatch {
-            context: name,
-            left_name,
-            left,
-            right_name: "scale_diag",
-            right,
-        },
-        other => other,
+    /// The univariate Normals of the coordinates.
+    pub(crate) fn normal(&self) -> &Normal<D> {
+        &self.normal
     }
 }
 
-impl<const D: usize, const DB: usize> Distribution<D> for MultivariateNormalDiag<D, DB> {
-    type Batch = Tensor<DB>;
+impl<const D: usize> Distribution<D> for MultivariateNormalDiag<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    type Batch = <Rank<D> as OneLess<D>>::Batch;
     const EVENT_RANK: usize = 1;
     const NAME: &'static str = "MultivariateNormalDiag";
 
     fn shape(&self) -> Shape {
-        self.inner.shape()
+        self.normal.shape()
     }
     fn device(&self) -> Device {
-        self.inner.device()
+        self.normal.device()
     }
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
-        self.inner.log_prob_keepdim(value)
+        self.normal.log_prob_summed(value, DV - 1, 1)
     }
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
-        self.inner.sample_with_shape(sample_shape)
+        self.normal.sample_with_shape(sample_shape)
     }
     fn detach(&self) -> Self {
         Self {
-            inner: self.inner.detach(),
+            normal: self.normal.detach(),
         }
     }
     fn validate(&self) -> Result<()> {
-        self.inner.base().validate().map_err(|e| match e {
-            crate::Error::InvalidParameter {
-                parameter: "scale",
-                expected,
-                value,
-                index,
-                ..
-            } => crate::Error::InvalidParameter {
-                distribution: "MultivariateNormalDiag",
-                parameter: "scale_diag",
-                expected,
-                value,
-                index,
-            },
-            crate::Error::InvalidParameter {
+        self.normal.validate().map_err(|e| match e {
+            Error::InvalidParameter {
                 parameter,
                 expected,
                 value,
                 index,
                 ..
-            } => crate::Error::InvalidParameter {
+            } => Error::InvalidParameter {
                 distribution: "MultivariateNormalDiag",
-                parameter,
+                parameter: if parameter == "scale" {
+                    "scale_diag"
+                } else {
+                    parameter
+                },
                 expected,
                 value,
                 index,
@@ -164,51 +166,66 @@ impl<const D: usize, const DB: usize> Distribution<D> for MultivariateNormalDiag
         })
     }
     fn check_support<const DV: usize>(&self, value: &Tensor<DV>) -> Result<()> {
-        self.inner.check_support(value)
+        self.normal.check_support(value)
     }
 }
 
-impl<const D: usize, const DB: usize> Rsample<D> for MultivariateNormalDiag<D, DB> {
+impl<const D: usize> Rsample<D> for MultivariateNormalDiag<D>
+where
+    Rank<D>: OneLess<D>,
+{
     /// Standard normal noise `ε ~ N(0, I)`.
     fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
-        self.inner.noise(sample_shape)
+        self.normal.noise(sample_shape)
     }
     /// `μ + σ ⊙ ε`.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
-        self.inner.rsample_with_noise(noise)
+        self.normal.rsample_with_noise(noise)
     }
 }
 
-impl<const D: usize, const DB: usize> Entropy<D> for MultivariateNormalDiag<D, DB> {
+impl<const D: usize> Entropy<D> for MultivariateNormalDiag<D>
+where
+    Rank<D>: OneLess<D>,
+{
     fn entropy_keepdim(&self) -> Tensor<D> {
-        self.inner.entropy_keepdim()
+        sum_keep(self.normal.entropy_keepdim(), D - 1, D)
     }
 }
 
-impl<const D: usize, const DB: usize> Moments<D> for MultivariateNormalDiag<D, DB> {
+impl<const D: usize> Moments<D> for MultivariateNormalDiag<D>
+where
+    Rank<D>: OneLess<D>,
+{
     fn mean(&self) -> Tensor<D> {
-        self.inner.mean()
+        self.normal.mean()
     }
     fn variance(&self) -> Tensor<D> {
-        self.inner.variance()
+        self.normal.variance()
     }
     fn stddev(&self) -> Tensor<D> {
-        self.inner.stddev()
+        self.normal.stddev()
     }
 }
 
-impl<const D: usize, const DB: usize> Mode<D> for MultivariateNormalDiag<D, DB> {
+impl<const D: usize> Mode<D> for MultivariateNormalDiag<D>
+where
+    Rank<D>: OneLess<D>,
+{
     fn mode(&self) -> Tensor<D> {
-        self.inner.mode()
+        self.normal.mode()
     }
 }
 
 /// `KL(p ‖ q) = Σₖ KL(N(μₚₖ, σₚₖ²) ‖ N(μ_qk, σ_qk²))`: the sum of the univariate closed forms.
-impl<const D: usize, const DB: usize> KlDivergence<MultivariateNormalDiag<D, DB>, D>
-    for MultivariateNormalDiag<D, DB>
+/// `q` may have a lower rank (a prior of batch shape `[]`).
+impl<const D: usize, const DQ: usize> KlDivergence<MultivariateNormalDiag<DQ>, D>
+    for MultivariateNormalDiag<D>
+where
+    Rank<D>: OneLess<D>,
 {
-    fn kl_divergence_keepdim(&self, q: &MultivariateNormalDiag<D, DB>) -> Tensor<D> {
-        self.inner.kl_divergence_keepdim(&q.inner)
+    fn kl_divergence_keepdim(&self, q: &MultivariateNormalDiag<DQ>) -> Tensor<D> {
+        sum_keep(self.normal.kl_divergence_keepdim(&q.normal), D - 1, D)
     }
 }
 
@@ -219,7 +236,7 @@ mod tests {
     #[test]
     fn errors_name_this_distribution_and_its_parameters() {
         let device = Device::flex();
-        let e = MultivariateNormalDiag::<2, 1>::new(
+        let e = MultivariateNormalDiag::<2>::try_new(
             Tensor::zeros([2, 3], &device),
             Tensor::ones([2, 4], &device),
         )
@@ -231,17 +248,10 @@ mod tests {
                 && msg.contains("[2, 4]"),
             "{msg}"
         );
-        let e = MultivariateNormalDiag::<2, 0>::new(
-            Tensor::zeros([2, 3], &device),
-            Tensor::ones([2, 3], &device),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("MultivariateNormalDiag"), "{e}");
-        let bad = MultivariateNormalDiag::<1, 0>::new(
+        let bad = MultivariateNormalDiag::<1>::new(
             Tensor::zeros([2], &device),
             Tensor::from_floats([1.0, 0.0], &device),
-        )
-        .unwrap();
+        );
         let msg = bad.validate().unwrap_err().to_string();
         assert!(
             msg.contains("scale_diag") && msg.contains("element 1"),
@@ -252,11 +262,10 @@ mod tests {
     #[test]
     fn log_prob_matches_sum_of_univariate() {
         let device = Device::flex();
-        let d = MultivariateNormalDiag::<1, 0>::new(
+        let d = MultivariateNormalDiag::<1>::new(
             Tensor::from_floats([0.0, 1.0, -1.0], &device),
             Tensor::from_floats([1.0, 2.0, 0.5], &device),
-        )
-        .unwrap();
+        );
         let lp: Vec<f64> = d
             .log_prob(Tensor::from_floats([0.1, 0.2, 0.3], &device))
             .into_data()

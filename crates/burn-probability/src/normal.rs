@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Cdf, Distribution, Entropy, Mode, Moments, Rsample, broadcast_shapes, check_param,
+    Cdf, Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_params, check_param,
     check_values, lift, log_prob_summed_composite, sample_dims,
 };
 use crate::error::Result;
@@ -23,8 +23,8 @@ use crate::noise;
 ///
 /// Reparameterized sampling: `x = μ + σ ε` with standard normal noise `ε`.
 ///
-/// `loc` and `scale` must have the same rank and broadcastable shapes; the distribution's
-/// shape is their broadcast. Event rank 0: wrap it in [`Independent`](crate::Independent) (or
+/// `loc` and `scale` are tensors of rank `D` whose shapes broadcast, or scalars (see
+/// [`Param`]); the distribution's shape is their broadcast. Event rank 0: wrap it in [`Independent`](crate::Independent) (or
 /// use [`MultivariateNormalDiag`](crate::MultivariateNormalDiag)) to treat trailing dimensions
 /// as one event.
 ///
@@ -35,14 +35,14 @@ use crate::noise;
 ///
 /// let device = Device::flex();
 /// let p = Normal::new(Tensor::<1>::from_floats([0.0, 1.0], &device),
-///                     Tensor::<1>::from_floats([1.0, 2.0], &device))?;
+///                     Tensor::<1>::from_floats([1.0, 2.0], &device));
 /// let x = p.rsample();                          // [2], differentiable in loc and scale
 /// let lp = p.log_prob(x);                       // [2]
 /// let q = Normal::standard([2], &device);
 /// let kl = kl_divergence(&p, &q);               // [2], closed form
 /// let median = p.icdf(Tensor::<1>::from_floats([0.5, 0.5], &device));
-/// # let _ = (lp, kl, median);
-/// # Ok::<(), burn_probability::Error>(())
+/// let wide = Normal::new(p.loc(), 10.0);       // TFP's `tfd.Normal(loc, 10.)`
+/// # let _ = (lp, kl, median, wide);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Normal<const D: usize> {
@@ -51,17 +51,26 @@ pub struct Normal<const D: usize> {
 }
 
 impl<const D: usize> Normal<D> {
-    /// Builds `N(loc, scale²)`. Checks that the shapes broadcast; the values are checked only
-    /// by [`Distribution::validate`].
+    /// Builds `N(loc, scale²)` from tensors whose shapes broadcast, or scalars (at least one
+    /// tensor). The values are checked only by [`Distribution::validate`].
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast, or both parameters are scalars; the message is
+    /// [`Self::try_new`]'s error.
+    #[track_caller]
+    pub fn new(loc: impl Into<Param<D>>, scale: impl Into<Param<D>>) -> Self {
+        Self::try_new(loc, scale).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`](crate::Error) instead of panicking.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) naming both shapes.
-    pub fn new(loc: Tensor<D>, scale: Tensor<D>) -> Result<Self> {
-        let shape = broadcast_shapes("Normal", "loc", &loc.shape(), "scale", &scale.shape())?;
-        Ok(Self {
-            loc: loc.expand(shape.clone()),
-            scale: scale.expand(shape),
-        })
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) naming both shapes;
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if both are scalars.
+    pub fn try_new(loc: impl Into<Param<D>>, scale: impl Into<Param<D>>) -> Result<Self> {
+        let [loc, scale] =
+            broadcast_params("Normal", [("loc", loc.into()), ("scale", scale.into())])?;
+        Ok(Self { loc, scale })
     }
 
     /// The standard normal `N(0, 1)` with the given shape.
@@ -73,11 +82,15 @@ impl<const D: usize> Normal<D> {
     }
 
     /// Builds the distribution from `loc` and the log of the scale, `scale = exp(log_scale)`.
-    pub fn from_log_scale(loc: Tensor<D>, log_scale: Tensor<D>) -> Result<Self> {
+    ///
+    /// # Panics
+    /// As [`Self::new`]; `Normal::try_new(loc, log_scale.exp())` returns the error instead.
+    #[track_caller]
+    pub fn from_log_scale(loc: impl Into<Param<D>>, log_scale: Tensor<D>) -> Self {
         Self::new(loc, log_scale.exp())
     }
 
-    /// [`Distribution::validate`] as a builder step: `Normal::new(loc, scale)?.validated()?`.
+    /// [`Distribution::validate`] as a builder step: `Normal::new(loc, scale).validated()?`.
     pub fn validated(self) -> Result<Self> {
         self.validate()?;
         Ok(self)
@@ -207,13 +220,13 @@ impl<const D: usize> Cdf<D> for Normal<D> {
 
 /// `KL(p ‖ q)` between Normals, in the cancellation-free form
 /// `½ ((μₚ − μ_q) / σ_q)² + ½ expm1(2 δ) − δ`, with `δ = ln σₚ − ln σ_q`.
-impl<const D: usize> KlDivergence<Normal<D>, D> for Normal<D> {
-    fn kl_divergence_keepdim(&self, q: &Normal<D>) -> Tensor<D> {
+impl<const D: usize, const DQ: usize> KlDivergence<Normal<DQ>, D> for Normal<D> {
+    fn kl_divergence_keepdim(&self, q: &Normal<DQ>) -> Tensor<D> {
         let inputs = [
             self.loc.clone(),
             self.scale.clone(),
-            q.loc.clone(),
-            q.scale.clone(),
+            lift::<DQ, D>(&q.loc),
+            lift::<DQ, D>(&q.scale),
         ];
         match fused::normal_kl(inputs) {
             Ok(fused) => fused,
@@ -245,11 +258,10 @@ mod tests {
         let n = Normal::new(
             Tensor::<2>::zeros([4, 3], &d),
             Tensor::<2>::ones([1, 3], &d),
-        )
-        .unwrap();
+        );
         assert_eq!(n.shape().to_vec(), vec![4, 3]);
         assert_eq!(n.entropy().dims(), [4, 3]);
-        let err = Normal::new(
+        let err = Normal::try_new(
             Tensor::<2>::zeros([4, 3], &d),
             Tensor::<2>::ones([2, 3], &d),
         )
@@ -267,8 +279,7 @@ mod tests {
         let n = Normal::new(
             Tensor::<2>::zeros([4, 3], &d),
             Tensor::<2>::ones([4, 3], &d),
-        )
-        .unwrap();
+        );
         let x: Tensor<3> = n.sample_n(5);
         assert_eq!(x.dims(), [5, 4, 3]);
         let lp: Tensor<3> = n.log_prob_n(x);
@@ -292,8 +303,7 @@ mod tests {
         let n = Normal::new(
             Tensor::<1>::from_floats([1.0, -2.0], &d),
             Tensor::<1>::from_floats([0.5, 3.0], &d),
-        )
-        .unwrap();
+        );
         let x = vals(n.rsample_with_noise(Tensor::<1>::from_floats([2.0, -1.0], &d)));
         assert_eq!(x, vec![2.0, -5.0]);
     }
@@ -304,8 +314,7 @@ mod tests {
         let n = Normal::new(
             Tensor::<1>::from_floats([0.0, 0.0], &d),
             Tensor::<1>::from_floats([1.0, -0.5], &d),
-        )
-        .unwrap();
+        );
         let msg = n.validate().unwrap_err().to_string();
         assert!(
             msg.contains("scale") && msg.contains("-0.5") && msg.contains("element 1"),
@@ -314,8 +323,7 @@ mod tests {
         let n = Normal::new(
             Tensor::<1>::from_floats([f32::NAN], &d),
             Tensor::<1>::from_floats([1.0], &d),
-        )
-        .unwrap();
+        );
         assert!(n.validated().unwrap_err().to_string().contains("loc"));
         let ok = Normal::standard([3], &d);
         assert!(
@@ -330,8 +338,7 @@ mod tests {
         let p = Normal::new(
             Tensor::<1>::from_floats([0.3, -1.0], &d),
             Tensor::<1>::from_floats([0.7, 2.0], &d),
-        )
-        .unwrap();
+        );
         assert!(vals(kl_divergence(&p, &p)).iter().all(|&k| k.abs() < 1e-7));
         let q = Normal::standard([2], &d);
         let got = vals(kl_divergence(&p, &q));

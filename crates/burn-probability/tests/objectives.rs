@@ -58,17 +58,16 @@ fn tensor2(rows: &[Vec<f64>], device: &Device) -> Tensor<2> {
 fn likelihood(theta: Tensor<1>) -> impl Fn(Tensor<2>) -> Independent<Normal<2>, 1> {
     move |z: Tensor<2>| {
         let loc = z.clone() + theta.clone().unsqueeze::<2>();
-        Independent::new(Normal::new(loc, z.ones_like() * S).unwrap(), 1).unwrap()
+        Independent::new(Normal::new(loc, z.ones_like() * S), 1)
     }
 }
 
-fn posterior(x: &Tensor<2>, theta: f64) -> MultivariateNormalDiag<2, 1> {
+fn posterior(x: &Tensor<2>, theta: f64) -> MultivariateNormalDiag<2> {
     let var = S * S / (1.0 + S * S);
     MultivariateNormalDiag::new(
         (x.clone() - theta) / (1.0 + S * S),
         x.ones_like() * var.sqrt(),
     )
-    .unwrap()
 }
 
 fn data() -> Vec<Vec<f64>> {
@@ -88,18 +87,13 @@ fn monte_carlo_elbo_equals_the_evidence_at_the_exact_posterior() {
     let x = tensor2(&rows, &device);
     let theta = Tensor::<1>::from_floats([0.7], &device);
     let q = posterior(&x, 0.7);
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+    let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
     let want = log_evidence(&rows, 0.7);
     for bound in [
-        Elbo::new().num_samples(3).unwrap().monte_carlo_kl(
-            &q,
-            &prior,
-            likelihood(theta.clone()),
-            x.clone(),
-        ),
-        Iwae::new(7)
-            .unwrap()
-            .compute(&q, &prior, likelihood(theta.clone()), x.clone()),
+        Elbo::new()
+            .num_samples(3)
+            .monte_carlo_kl(&q, &prior, likelihood(theta.clone()), x.clone()),
+        Iwae::new(7).compute(&q, &prior, likelihood(theta.clone()), x.clone()),
     ] {
         for (got, want) in vals(bound.value).iter().zip(&want) {
             assert!(
@@ -119,13 +113,13 @@ fn elbo_is_the_evidence_minus_the_kl_to_the_posterior() {
     let rows = data();
     let x = tensor2(&rows, &device);
     let theta = Tensor::<1>::from_floats([0.0], &device);
-    let q = MultivariateNormalDiag::<2, 1>::new(x.zeros_like() + 0.3, x.ones_like() * 0.8).unwrap();
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+    let q = MultivariateNormalDiag::<2>::new(x.zeros_like() + 0.3, x.ones_like() * 0.8);
+    let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
     let gap = vals(kl_divergence(&q, &posterior(&x, 0.0)));
     let evidence = log_evidence(&rows, 0.0);
     let k = 20_000;
     for analytic in [true, false] {
-        let elbo = Elbo::new().num_samples(k).unwrap();
+        let elbo = Elbo::new().num_samples(k);
         let bound = if analytic {
             elbo.analytic_kl(&q, &prior, likelihood(theta.clone()), x.clone())
         } else {
@@ -154,8 +148,8 @@ fn iwae_with_one_sample_is_the_monte_carlo_elbo() {
     let device = Device::flex();
     let x = tensor2(&data(), &device);
     let theta = Tensor::<1>::from_floats([0.2], &device);
-    let q = MultivariateNormalDiag::<2, 1>::new(x.clone() * 0.1, x.ones_like()).unwrap();
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+    let q = MultivariateNormalDiag::<2>::new(x.clone() * 0.1, x.ones_like());
+    let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
     let noise: Tensor<3> = q.noise(&[1]);
     let elbo = Elbo::new().monte_carlo_kl_with_noise(
         &q,
@@ -164,9 +158,7 @@ fn iwae_with_one_sample_is_the_monte_carlo_elbo() {
         x.clone(),
         noise.clone(),
     );
-    let iwae = Iwae::new(1)
-        .unwrap()
-        .compute_with_noise(&q, &prior, likelihood(theta), x, noise);
+    let iwae = Iwae::new(1).compute_with_noise(&q, &prior, likelihood(theta), x, noise);
     for (a, b) in vals(elbo.value).iter().zip(vals(iwae.value)) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
@@ -182,14 +174,12 @@ fn iwae_increases_with_k_towards_the_evidence() {
     let rows = vec![vec![1.5]; b];
     let x = tensor2(&rows, &device);
     let theta = Tensor::<1>::from_floats([0.0], &device);
-    let q = MultivariateNormalDiag::<2, 1>::new(x.zeros_like(), x.ones_like()).unwrap();
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 1], &device);
+    let q = MultivariateNormalDiag::<2>::new(x.zeros_like(), x.ones_like());
+    let prior = MultivariateNormalDiag::<2>::standard([1, 1], &device);
     let evidence = log_evidence(&rows[..1], 0.0)[0];
     let mut previous = f64::NEG_INFINITY;
     for k in [1, 4, 16, 64, 512] {
-        let bound = Iwae::new(k)
-            .unwrap()
-            .compute(&q, &prior, likelihood(theta.clone()), x.clone());
+        let bound = Iwae::new(k).compute(&q, &prior, likelihood(theta.clone()), x.clone());
         let (m, se) = mean_se(&vals(bound.value));
         assert!(
             m > previous,
@@ -215,7 +205,7 @@ fn gradient_descent_on_the_elbo_recovers_the_exact_posterior() {
     let rows = data();
     let x = tensor2(&rows, &device);
     let theta = Tensor::<1>::from_floats([0.0], &device);
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+    let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
     let mut loc = (x.zeros_like() + 2.0)
         .without_autodiff()
         .autodiff()
@@ -226,12 +216,10 @@ fn gradient_descent_on_the_elbo_recovers_the_exact_posterior() {
         .require_grad();
     let elbo = Elbo::new()
         .num_samples(16)
-        .unwrap()
-        .estimator(GradientEstimator::Stl)
-        .unwrap();
+        .estimator(GradientEstimator::Stl);
     let lr = 0.05;
     for _ in 0..600 {
-        let q = MultivariateNormalDiag::<2, 1>::new(loc.clone(), log_scale.clone().exp()).unwrap();
+        let q = MultivariateNormalDiag::<2>::new(loc.clone(), log_scale.clone().exp());
         let bound = elbo.monte_carlo_kl(&q, &prior, likelihood(theta.clone()), x.clone());
         let grads = (bound.loss * rows.len() as f64).backward();
         let step = |p: &Tensor<2>| {
@@ -266,15 +254,15 @@ fn bound_gradients_match_finite_differences() {
     let rows = data();
     let x = tensor2(&rows, &device).without_autodiff();
     let theta = Tensor::<1>::from_floats([0.4], &device.clone().without_autodiff());
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &x.device());
+    let prior = MultivariateNormalDiag::<2>::standard([1, 3], &x.device());
     let loc0 = x.clone() * 0.3 - 0.2;
     let scale0 = x.ones_like() * 0.7 + x.clone().abs() * 0.1;
-    let q0 = MultivariateNormalDiag::<2, 1>::new(loc0.clone(), scale0.clone()).unwrap();
+    let q0 = MultivariateNormalDiag::<2>::new(loc0.clone(), scale0.clone());
     let noise: Tensor<3> = q0.noise(&[5]);
 
     type Objective = fn(
-        &MultivariateNormalDiag<2, 1>,
-        &MultivariateNormalDiag<2, 1>,
+        &MultivariateNormalDiag<2>,
+        &MultivariateNormalDiag<2>,
         Tensor<1>,
         Tensor<2>,
         Tensor<3>,
@@ -283,17 +271,13 @@ fn bound_gradients_match_finite_differences() {
         ("ELBO (Monte Carlo KL)", |q, p, th, x, n| {
             Elbo::new()
                 .num_samples(5)
-                .unwrap()
                 .monte_carlo_kl_with_noise(q, p, likelihood(th), x, n)
         }),
         ("IWAE k=5", |q, p, th, x, n| {
-            Iwae::new(5)
-                .unwrap()
-                .compute_with_noise(q, p, likelihood(th), x, n)
+            Iwae::new(5).compute_with_noise(q, p, likelihood(th), x, n)
         }),
         ("IWAE k=5, DReG", |q, p, th, x, n| {
             Iwae::new(5)
-                .unwrap()
                 .estimator(GradientEstimator::Dreg)
                 .compute_with_noise(q, p, likelihood(th), x, n)
         }),
@@ -302,8 +286,8 @@ fn bound_gradients_match_finite_differences() {
         // Autodiff gradient of the summed bound.
         let loc = loc0.clone().autodiff().require_grad();
         let scale = scale0.clone().autodiff().require_grad();
-        let q = MultivariateNormalDiag::<2, 1>::new(loc.clone(), scale.clone()).unwrap();
-        let prior_ad = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+        let q = MultivariateNormalDiag::<2>::new(loc.clone(), scale.clone());
+        let prior_ad = MultivariateNormalDiag::<2>::standard([1, 3], &device);
         let bound = objective(
             &q,
             &prior_ad,
@@ -318,7 +302,7 @@ fn bound_gradients_match_finite_differences() {
         );
         // Central differences of the summed value, one coordinate at a time.
         let total = |loc: Tensor<2>, scale: Tensor<2>| {
-            let q = MultivariateNormalDiag::<2, 1>::new(loc, scale).unwrap();
+            let q = MultivariateNormalDiag::<2>::new(loc, scale);
             vals(objective(&q, &prior, theta.clone(), x.clone(), noise.clone()).value)
                 .iter()
                 .sum::<f64>()
@@ -368,7 +352,7 @@ fn replicate_gradients(
     let rows = vec![vec![1.2]; b];
     let x = tensor2(&rows, &device);
     let theta = Tensor::<1>::from_floats([0.3], &device).require_grad();
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 1], &device);
+    let prior = MultivariateNormalDiag::<2>::standard([1, 1], &device);
     let loc = (x.zeros_like() + loc_value)
         .without_autodiff()
         .autodiff()
@@ -377,15 +361,18 @@ fn replicate_gradients(
         .without_autodiff()
         .autodiff()
         .require_grad();
-    let q = MultivariateNormalDiag::<2, 1>::new(loc.clone(), log_scale.clone().exp()).unwrap();
+    let q = MultivariateNormalDiag::<2>::new(loc.clone(), log_scale.clone().exp());
     let bound = if k == 0 {
-        let elbo = Elbo::new().estimator(estimator).unwrap();
+        let elbo = Elbo::new().estimator(estimator);
         elbo.monte_carlo_kl_with_noise(&q, &prior, likelihood(theta.clone()), x, noise.autodiff())
     } else {
-        Iwae::new(k)
-            .unwrap()
-            .estimator(estimator)
-            .compute_with_noise(&q, &prior, likelihood(theta.clone()), x, noise.autodiff())
+        Iwae::new(k).estimator(estimator).compute_with_noise(
+            &q,
+            &prior,
+            likelihood(theta.clone()),
+            x,
+            noise.autodiff(),
+        )
     };
     let grads = (bound.loss * -(b as f64)).backward();
     (
@@ -407,7 +394,7 @@ fn stl_and_dreg_are_unbiased_and_have_lower_variance_near_the_optimum() {
     device.seed(4);
     let b = 4000;
     let (m_star, s_star) = exact_posterior();
-    let q_shape = MultivariateNormalDiag::<2, 1>::standard([b, 1], &device);
+    let q_shape = MultivariateNormalDiag::<2>::standard([b, 1], &device);
 
     // Away from the optimum: same expectation (paired on the same noise).
     let (m, s) = (m_star - 0.5, s_star * 1.6);
@@ -477,13 +464,38 @@ fn stl_and_dreg_are_unbiased_and_have_lower_variance_near_the_optimum() {
 }
 
 #[test]
-fn invalid_objective_settings_are_errors() {
-    let msg = |e: burn_probability::Error| e.to_string();
-    assert!(msg(Iwae::new(0).unwrap_err()).contains("num_samples"));
-    assert!(msg(Elbo::new().num_samples(0).unwrap_err()).contains("num_samples"));
-    assert!(msg(Elbo::new().beta(-1.0).unwrap_err()).contains("beta"));
-    assert!(msg(Elbo::new().beta(f64::NAN).unwrap_err()).contains("beta"));
-    assert!(msg(Elbo::new().estimator(GradientEstimator::Dreg).unwrap_err()).contains("Iwae"));
+fn invalid_objective_settings_are_errors_when_the_bound_is_computed() {
+    let device = Device::flex();
+    let x = tensor2(&data(), &device);
+    let q = posterior(&x, 0.2);
+    let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
+    let lik = likelihood(Tensor::<1>::from_floats([0.2], &device));
+    let elbo_error = |elbo: Elbo| {
+        let analytic = elbo
+            .try_analytic_kl(&q, &prior, &lik, x.clone())
+            .unwrap_err();
+        let mc = elbo
+            .try_monte_carlo_kl(&q, &prior, &lik, x.clone())
+            .unwrap_err();
+        assert_eq!(analytic, mc);
+        analytic.to_string()
+    };
+    let iwae = Iwae::new(0)
+        .try_compute(&q, &prior, &lik, x.clone())
+        .unwrap_err();
+    assert!(iwae.to_string().contains("Iwae: `num_samples`"), "{iwae}");
+    assert!(elbo_error(Elbo::new().num_samples(0)).contains("Elbo: `num_samples`"));
+    assert!(elbo_error(Elbo::new().beta(-1.0)).contains("`beta` must be finite and >= 0"));
+    assert!(elbo_error(Elbo::new().beta(f64::NAN)).contains("got NaN"));
+    assert!(elbo_error(Elbo::new().estimator(GradientEstimator::Dreg)).contains("use Iwae"));
+    // The same settings are accepted by the builder and valid ones compute.
+    assert!(
+        Elbo::new()
+            .num_samples(2)
+            .beta(0.0)
+            .try_analytic_kl(&q, &prior, &lik, x)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -494,11 +506,11 @@ fn data_that_does_not_fit_the_likelihood_is_named_with_its_stacked_shape() {
     let device = Device::flex();
     let x = tensor2(&data(), &device);
     let q = posterior(&x, 0.2);
-    let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
+    let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
     // The likelihood is over 3 columns; the data has 2. With k = 3 the 4 rows are scored
     // against 12 stacked rows of the likelihood's parameters.
     let narrow = x.slice([0..4, 0..2]);
-    Iwae::new(3).unwrap().compute(
+    Iwae::new(3).compute(
         &q,
         &prior,
         likelihood(Tensor::<1>::from_floats([0.2], &device)),

@@ -84,14 +84,14 @@ fn check_sample_moments<Dist: Moments<1>>(name: &str, d: &Dist, seed: u64) {
 #[test]
 fn sample_moments_match_analytic_moments() {
     let d = flex();
-    let normal = Normal::new(t1(&[0.0, -3.0, 10.0], &d), t1(&[1.0, 0.01, 25.0], &d)).unwrap();
+    let normal = Normal::new(t1(&[0.0, -3.0, 10.0], &d), t1(&[1.0, 0.01, 25.0], &d));
     check_sample_moments("Normal", &normal, 1);
-    let logistic = Logistic::new(t1(&[0.0, 2.0, -7.0], &d), t1(&[1.0, 0.3, 4.0], &d)).unwrap();
+    let logistic = Logistic::new(t1(&[0.0, 2.0, -7.0], &d), t1(&[1.0, 0.3, 4.0], &d));
     check_sample_moments("Logistic", &logistic, 2);
     let bernoulli = Bernoulli::new(t1(&[-3.0, 0.0, 0.4, 5.0], &d));
     check_sample_moments("Bernoulli", &bernoulli, 3);
-    let mvn = MultivariateNormalDiag::<1, 0>::new(t1(&[1.0, -1.0], &d), t1(&[0.5, 2.0], &d));
-    check_sample_moments("MultivariateNormalDiag", &mvn.unwrap(), 4);
+    let mvn = MultivariateNormalDiag::<1>::new(t1(&[1.0, -1.0], &d), t1(&[0.5, 2.0], &d));
+    check_sample_moments("MultivariateNormalDiag", &mvn, 4);
 }
 
 /// `-E[ln p(X)]` by Monte Carlo against the closed-form entropy.
@@ -114,12 +114,12 @@ fn entropy_is_minus_expected_log_prob() {
     let d = flex();
     check_entropy(
         "Normal",
-        &Normal::new(t1(&[0.0, 1.0], &d), t1(&[1e-3, 30.0], &d)).unwrap(),
+        &Normal::new(t1(&[0.0, 1.0], &d), t1(&[1e-3, 30.0], &d)),
         5,
     );
     check_entropy(
         "Logistic",
-        &Logistic::new(t1(&[0.0, 1.0], &d), t1(&[0.1, 3.0], &d)).unwrap(),
+        &Logistic::new(t1(&[0.0, 1.0], &d), t1(&[0.1, 3.0], &d)),
         6,
     );
     check_entropy(
@@ -136,7 +136,7 @@ fn multivariate_entropy_is_minus_expected_log_prob() {
     d.seed(8);
     let loc = Tensor::<2>::from_floats([[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]], &d);
     let scale = Tensor::<2>::from_floats([[0.5, 1.0, 2.0], [0.1, 1.0, 3.0]], &d);
-    let q = MultivariateNormalDiag::<2, 1>::new(loc, scale).unwrap();
+    let q = MultivariateNormalDiag::<2>::new(loc, scale);
     let x: Tensor<3> = q.sample_n(100_000);
     let neg_lp: Tensor<2> = -q.log_prob_n::<3, 2>(x);
     let want = vals(q.entropy());
@@ -166,7 +166,7 @@ proptest! {
         loc in -5.0f64..5.0, scale in 0.05f64..20.0, z0 in -3.0f64..3.0,
     ) {
         let d = flex();
-        let n = Normal::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let n = Normal::new(t1(&[loc], &d), t1(&[scale], &d));
         let lp = |x: Tensor<1>| n.log_prob_n::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
         let (a, b) = (loc - 12.0 * scale, loc + 12.0 * scale);
         let total = simpson(lp, a, b, 4000);
@@ -182,7 +182,7 @@ proptest! {
         loc in -5.0f64..5.0, scale in 0.05f64..20.0, z0 in -5.0f64..5.0,
     ) {
         let d = flex();
-        let l = Logistic::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let l = Logistic::new(t1(&[loc], &d), t1(&[scale], &d));
         let lp = |x: Tensor<1>| l.log_prob_n::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
         let (a, b) = (loc - 40.0 * scale, loc + 40.0 * scale);
         let total = simpson(lp, a, b, 8000);
@@ -197,7 +197,7 @@ proptest! {
     fn bin_concrete_density_integrates_to_one(logits in -3.0f64..3.0, temperature in 1.0f64..3.0) {
         // For t >= 1 the density is bounded on (0, 1), so plain Simpson converges.
         let d = flex();
-        let bc = BinConcrete::new(temperature, t1(&[logits], &d)).unwrap();
+        let bc = BinConcrete::new(temperature, t1(&[logits], &d));
         let lp = |y: Tensor<1>| bc.log_prob_n::<2, 2>(y.unsqueeze_dim(1)).squeeze_dim(1);
         let total = simpson(lp, 1e-6, 1.0 - 1e-6, 20000);
         prop_assert!((total - 1.0).abs() < 2e-3, "integral {}", total);
@@ -206,10 +206,10 @@ proptest! {
     #[test]
     fn cdf_inverts_icdf(loc in -10.0f64..10.0, scale in 1e-3f64..1e3, q in 1e-6f64..0.999_999) {
         let d = flex();
-        let n = Normal::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let n = Normal::new(t1(&[loc], &d), t1(&[scale], &d));
         let back = vals(n.cdf(n.icdf(t1(&[q], &d))))[0];
         prop_assert!((back - q).abs() < 2e-6 + 1e-3 * q.min(1.0 - q), "Normal: {} -> {}", q, back);
-        let l = Logistic::new(t1(&[loc], &d), t1(&[scale], &d)).unwrap();
+        let l = Logistic::new(t1(&[loc], &d), t1(&[scale], &d));
         let back = vals(l.cdf(l.icdf(t1(&[q], &d))))[0];
         prop_assert!((back - q).abs() < 2e-6 + 1e-3 * q.min(1.0 - q), "Logistic: {} -> {}", q, back);
     }
@@ -219,7 +219,7 @@ proptest! {
         logits in -8.0f64..8.0, temperature in 0.05f64..5.0, z in -12.0f64..12.0,
     ) {
         let d = flex();
-        let bc = BinConcrete::new(temperature, t1(&[logits], &d)).unwrap();
+        let bc = BinConcrete::new(temperature, t1(&[logits], &d));
         let y = 1.0 / (1.0 + (-z).exp());
         let got = vals(bc.log_prob(t1(&[y], &d)))[0];
         let zf = ((y as f32) as f64 / (1.0 - (y as f32) as f64)).ln();
@@ -242,7 +242,7 @@ fn reparameterization_gradients_match_analytic_gradients() {
     // Normal: E[x²] = μ² + σ², gradient (2μ, 2σ).
     let loc = t1(&[mu], &device).require_grad();
     let scale = t1(&[sigma], &device).require_grad();
-    let normal = Normal::new(loc.clone(), scale.clone()).unwrap();
+    let normal = Normal::new(loc.clone(), scale.clone());
     let x: Tensor<2> = normal.rsample_n(n);
     let grads = x.square().mean().backward();
     let (g_loc, g_scale) = (
@@ -258,7 +258,7 @@ fn reparameterization_gradients_match_analytic_gradients() {
     // Logistic: E[x²] = μ² + s²π²/3, gradient (2μ, 2sπ²/3).
     let loc = t1(&[mu], &device).require_grad();
     let scale = t1(&[sigma], &device).require_grad();
-    let logistic = Logistic::new(loc.clone(), scale.clone()).unwrap();
+    let logistic = Logistic::new(loc.clone(), scale.clone());
     let x: Tensor<2> = logistic.rsample_n(n);
     let grads = x.square().mean().backward();
     let (g_loc, g_scale) = (
@@ -289,12 +289,12 @@ fn bin_concrete_rsample_gradient_matches_finite_differences() {
     device.seed(12);
     let (l0, t, h) = (0.4f64, 0.5f64, 1e-2f64);
     let logits = t1(&[l0], &device).require_grad();
-    let bc = BinConcrete::new(t, logits.clone()).unwrap();
+    let bc = BinConcrete::new(t, logits.clone());
     let noise: Tensor<2> = bc.noise(&[20_000]);
     let grads = bc.rsample_with_noise(noise.clone()).mean().backward();
     let g = vals(logits.grad(&grads).unwrap())[0];
     let at = |l: f64| {
-        let d = BinConcrete::new(t, t1(&[l], &device)).unwrap();
+        let d = BinConcrete::new(t, t1(&[l], &device));
         vals(d.rsample_with_noise(noise.clone()).mean())[0]
     };
     let fd = (at(l0 + h) - at(l0 - h)) / (2.0 * h);
@@ -323,10 +323,10 @@ fn finite_values_and_gradients_at_difficult_points() {
             let sc = t1(&[scale; 7], &device).require_grad();
             let x = t1(&xs, &device).require_grad();
             let (lp, extra) = if dist == "Normal" {
-                let d = Normal::new(loc.clone(), sc.clone()).unwrap();
+                let d = Normal::new(loc.clone(), sc.clone());
                 (d.log_prob(x.clone()), d.entropy() + d.cdf(x.clone()))
             } else {
-                let d = Logistic::new(loc.clone(), sc.clone()).unwrap();
+                let d = Logistic::new(loc.clone(), sc.clone());
                 (d.log_prob(x.clone()), d.entropy() + d.cdf(x.clone()))
             };
             assert_finite(
@@ -356,7 +356,7 @@ fn finite_values_and_gradients_at_difficult_points() {
     assert_finite("Bernoulli gradient", vals(logits.grad(&grads).unwrap()));
 
     let logits = t1(&[-100.0, -20.0, 0.0, 20.0, 100.0], &device).require_grad();
-    let bc = BinConcrete::new(0.1, logits.clone()).unwrap();
+    let bc = BinConcrete::new(0.1, logits.clone());
     let z = bc.logit_space().rsample();
     let lz = bc.logit_space().log_prob(z.clone());
     let lp = bc.log_prob(t1(&[1e-6, 0.3, 0.5, 0.7, 0.999_999], &device));
@@ -376,12 +376,12 @@ fn flex_and_ndarray_agree() {
         let x = Tensor::<2>::from_floats([[0.5, -1.0, 2.0], [0.3, 5.0, -100.0]], device);
         let q = Tensor::<2>::from_floats([[0.01, 0.5, 0.999], [0.2, 0.7, 1e-6]], device);
         let eps = Tensor::<2>::from_floats([[0.1, -0.2, 2.0], [1.0, -3.0, 0.0]], device);
-        let normal = Normal::new(loc.clone(), scale.clone()).unwrap();
-        let logistic = Logistic::new(loc.clone(), scale.clone()).unwrap();
+        let normal = Normal::new(loc.clone(), scale.clone());
+        let logistic = Logistic::new(loc.clone(), scale.clone());
         let bern = Bernoulli::new(loc.clone() * 30.0);
-        let bc = BinConcrete::new(0.5, loc.clone()).unwrap();
-        let mvn = MultivariateNormalDiag::<2, 1>::new(loc.clone(), scale.clone()).unwrap();
-        let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], device);
+        let bc = BinConcrete::new(0.5, loc.clone());
+        let mvn = MultivariateNormalDiag::<2>::new(loc.clone(), scale.clone());
+        let prior = MultivariateNormalDiag::<2>::standard([1, 3], device);
         let mut out = Vec::new();
         out.extend(vals(normal.log_prob(x.clone())));
         out.extend(vals(normal.cdf(x.clone())));

@@ -46,19 +46,19 @@ fn scalar<const D: usize>(t: Tensor<D>) -> f64 {
 }
 
 fn normal(p: &Value) -> Normal<1> {
-    Normal::new(s(num(p, "loc")), s(num(p, "scale"))).unwrap()
+    Normal::new(s(num(p, "loc")), s(num(p, "scale")))
 }
 fn logistic(p: &Value) -> Logistic<1> {
-    Logistic::new(s(num(p, "loc")), s(num(p, "scale"))).unwrap()
+    Logistic::new(s(num(p, "loc")), s(num(p, "scale")))
 }
 fn bernoulli(p: &Value) -> Bernoulli<1> {
     Bernoulli::new(s(num(p, "logits")))
 }
 fn bin_concrete(p: &Value) -> BinConcrete<1> {
-    BinConcrete::new(num(p, "temperature"), s(num(p, "logits"))).unwrap()
+    BinConcrete::new(num(p, "temperature"), s(num(p, "logits")))
 }
-fn mvn(p: &Value) -> MultivariateNormalDiag<2, 1> {
-    MultivariateNormalDiag::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale_diag"))).unwrap()
+fn mvn(p: &Value) -> MultivariateNormalDiag<2> {
+    MultivariateNormalDiag::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale_diag")))
 }
 
 /// What a case computes: an exact value, or a Monte Carlo estimate with its standard error.
@@ -87,10 +87,10 @@ const MC_SAMPLES: usize = 400_000;
 
 fn mc<P, Q>(p: &P, q: &Q) -> Computed
 where
-    P: Rsample<1, Batch = Tensor<1>> + MonteCarloKl<Q, 1>,
+    P: Rsample<1, Batch = Tensor<1>> + MonteCarloKl<Q, 1, 1>,
     Q: Distribution<1>,
 {
-    let kl = kl_monte_carlo(p, q, MC_SAMPLES).unwrap();
+    let kl = kl_monte_carlo(p, q, MC_SAMPLES);
     Computed::MonteCarlo {
         estimate: scalar(kl.estimate),
         std_error: scalar(kl.std_error),
@@ -135,8 +135,8 @@ fn compute(case: &Value) -> Result<Computed, String> {
             })
         }
         "Independent(Normal,1)" => {
-            let base = Normal::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale"))).unwrap();
-            let d: Independent<Normal<2>, 1> = Independent::new(base, 1).unwrap();
+            let base = Normal::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale")));
+            let d: Independent<Normal<2>, 1> = Independent::new(base, 1);
             exact(match method {
                 "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
                 "entropy" => Some(scalar(d.entropy())),
@@ -145,7 +145,7 @@ fn compute(case: &Value) -> Result<Computed, String> {
         }
         "Independent(Bernoulli,1)" => {
             let d: Independent<Bernoulli<2>, 1> =
-                Independent::new(Bernoulli::new(row(&vec_of(p, "logits"))), 1).unwrap();
+                Independent::new(Bernoulli::new(row(&vec_of(p, "logits"))), 1);
             exact(match method {
                 "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
                 "entropy" => Some(scalar(d.entropy())),

@@ -15,7 +15,7 @@ use burn_probability::{Bernoulli, Independent, Logistic, MultivariateNormalDiag}
 pub type PixelLikelihood = Independent<Bernoulli<2>, 1>;
 
 fn pixels(logits: Tensor<2>) -> PixelLikelihood {
-    Independent::new(Bernoulli::new(logits), 1).expect("rank 2 logits, one event dim")
+    Independent::new(Bernoulli::new(logits), 1)
 }
 
 /// A diagonal Gaussian from an encoder output `[B, 2L]`: loc is the first half, and `scale` maps
@@ -24,15 +24,15 @@ fn gaussian_head(
     h: Tensor<2>,
     latent: usize,
     scale: impl FnOnce(Tensor<2>) -> Tensor<2>,
-) -> MultivariateNormalDiag<2, 1> {
+) -> MultivariateNormalDiag<2> {
     let b = h.dims()[0];
     let loc = h.clone().slice([0..b, 0..latent]);
     let scale = scale(h.slice([0..b, latent..2 * latent]));
-    MultivariateNormalDiag::new(loc, scale).expect("loc and scale share a shape")
+    MultivariateNormalDiag::new(loc, scale)
 }
 
 /// `scale = softplus(raw) + 1e-3` (the TFP/Edward tutorial's parameterization).
-fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2> {
     gaussian_head(h, latent, |raw| softplus(raw) + 1e-3)
 }
 
@@ -44,7 +44,7 @@ fn gaussian(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
 /// overflows to infinity and the loss to NaN. Clamped, such a run keeps finite losses and
 /// trains on; runs that never leave the range are unchanged. The example's learning-rate
 /// warm-up (`--warmup-steps`) keeps the first steps small; the clamp covers runs without it.
-fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2, 1> {
+fn gaussian_log_var(h: Tensor<2>, latent: usize) -> MultivariateNormalDiag<2> {
     gaussian_head(h, latent, |log_var| {
         log_var.clamp(-30.0, 20.0).mul_scalar(0.5).exp()
     })
@@ -176,7 +176,7 @@ impl ConvVae {
         }
     }
 
-    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
+    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2> {
         let b = x.dims()[0];
         let h = x.reshape([b, 1, 28, 28]);
         let h = self.conv_relu(&self.c1, h);
@@ -245,7 +245,7 @@ impl MlpVae {
             latent,
         }
     }
-    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2, 1> {
+    pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2> {
         gaussian(self.encoder.forward(x), self.latent)
     }
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
@@ -272,23 +272,21 @@ impl BinaryVae {
             temperature,
         }
     }
+    /// `q(z | x) = Independent(Logistic(loc = logits / t, scale = 1 / t), 1)`: the tutorial's
+    /// `make_logistic(inference_network)`.
     pub fn posterior(&self, x: Tensor<2>) -> Independent<Logistic<2>, 1> {
         let logits = self.encoder.forward(x);
         let t = self.temperature;
-        let scale = logits.ones_like() / t;
-        Independent::new(Logistic::new(logits / t, scale).expect("same shapes"), 1).expect("rank 2")
+        Independent::new(Logistic::new(logits / t, 1.0 / t), 1)
     }
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
         self.decoder.forward(sigmoid(z))
     }
-    pub fn prior(&self, device: &Device) -> Independent<Logistic<2>, 1> {
-        let t = self.temperature;
-        let loc = Tensor::<2>::zeros([1, self.latent], device);
-        Independent::new(
-            Logistic::new(loc.clone(), loc.ones_like() / t).expect("same shapes"),
-            1,
-        )
-        .expect("rank 2")
+    /// `p(z) = Independent(Logistic(loc = zeros(latent), scale = 1 / t), 1)`, batch shape `[]`,
+    /// as the tutorial's `prior`.
+    pub fn prior(&self, device: &Device) -> Independent<Logistic<1>, 0> {
+        let loc = Tensor::<1>::zeros([self.latent], device);
+        Independent::new(Logistic::new(loc, 1.0 / self.temperature), 1)
     }
 }
 
@@ -366,10 +364,10 @@ pub enum Vae {
     Binary(BinaryVae),
 }
 
-use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae};
-use burn_probability::{Distribution, Rsample};
+use burn_probability::Distribution;
+use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae, Posterior, Prior};
 
-fn bound_for<Q, P>(
+fn bound_for<Q, P, const DP: usize>(
     objective: ObjectiveKind,
     k: usize,
     q: &Q,
@@ -378,22 +376,19 @@ fn bound_for<Q, P>(
     x: Tensor<2>,
 ) -> Bound
 where
-    Q: Rsample<2, Batch = Tensor<1>>,
-    P: Distribution<2, Batch = Tensor<1>>,
+    Q: Posterior,
+    P: Prior<DP>,
 {
     let lik = |z: Tensor<2>| likelihood(logits(z));
     match objective {
-        ObjectiveKind::Elbo | ObjectiveKind::ElboAnalytic => Elbo::new()
-            .num_samples(k)
-            .expect("k >= 1")
-            .monte_carlo_kl(q, prior, lik, x),
-        ObjectiveKind::Iwae => Iwae::new(k).expect("k >= 1").compute(q, prior, lik, x),
+        ObjectiveKind::Elbo | ObjectiveKind::ElboAnalytic => {
+            Elbo::new().num_samples(k).monte_carlo_kl(q, prior, lik, x)
+        }
+        ObjectiveKind::Iwae => Iwae::new(k).compute(q, prior, lik, x),
         ObjectiveKind::Stl => Iwae::new(k)
-            .expect("k >= 1")
             .estimator(GradientEstimator::Stl)
             .compute(q, prior, lik, x),
         ObjectiveKind::Dreg => Iwae::new(k)
-            .expect("k >= 1")
             .estimator(GradientEstimator::Dreg)
             .compute(q, prior, lik, x),
     }
@@ -408,21 +403,20 @@ impl Vae {
         }
     }
 
-    fn gaussian_prior(&self, device: &Device) -> MultivariateNormalDiag<2, 1> {
-        MultivariateNormalDiag::standard([1, self.latent()], device)
+    /// `N(0, I)` over the latents, batch shape `[]` (TFP's `MultivariateNormalDiag(loc=tf.zeros(L))`).
+    fn gaussian_prior(&self, device: &Device) -> MultivariateNormalDiag<1> {
+        MultivariateNormalDiag::standard([self.latent()], device)
     }
 
     /// The bound on a batch `x` of `[B, 784]` binary images.
     pub fn bound(&self, x: Tensor<2>, objective: ObjectiveKind, k: usize) -> Bound {
         let device = x.device();
-        let gaussian = |q: MultivariateNormalDiag<2, 1>,
-                        logits: &dyn Fn(Tensor<2>) -> Tensor<2>| {
+        let gaussian = |q: MultivariateNormalDiag<2>, logits: &dyn Fn(Tensor<2>) -> Tensor<2>| {
             let prior = self.gaussian_prior(&device);
             if objective == ObjectiveKind::ElboAnalytic {
                 let lik = |z: Tensor<2>| likelihood(logits(z));
                 Elbo::new()
                     .num_samples(k)
-                    .expect("k >= 1")
                     .analytic_kl(&q, &prior, lik, x.clone())
             } else {
                 bound_for(objective, k, &q, &prior, logits, x.clone())
@@ -462,15 +456,10 @@ impl Vae {
 
     /// `n` draws from the prior.
     pub fn sample_prior(&self, n: usize, device: &Device) -> Tensor<2> {
+        // The priors have batch shape []: n draws are [n, L].
         match self {
-            Vae::Binary(m) => {
-                let z: Tensor<3> = m.prior(device).sample_n(n);
-                z.reshape([n, self.latent()])
-            }
-            _ => {
-                let z: Tensor<3> = self.gaussian_prior(device).sample_n(n);
-                z.reshape([n, self.latent()])
-            }
+            Vae::Binary(m) => m.prior(device).sample_n(n),
+            _ => self.gaussian_prior(device).sample_n(n),
         }
     }
 }

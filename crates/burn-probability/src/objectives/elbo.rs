@@ -3,18 +3,25 @@
 use burn::tensor::Tensor;
 
 use super::{
-    Bound, GradientEstimator, Likelihood, Posterior, Prior, check_samples, sample_mean, terms,
+    Bound, GradientEstimator, Likelihood, Posterior, Prior, check_noise, check_prior,
+    check_samples, latent_terms, log_likelihood, sample_mean,
 };
+use crate::distribution::BatchTensor;
 use crate::error::{Error, Result};
-use crate::kl::{KlDivergence, kl_divergence};
+use crate::kl::KlDivergence;
 
 /// The evidence lower bound `E_q[ln p(x | z)] − β KL(q(z | x) ‖ p(z))`, estimated with `k`
 /// reparameterized samples per example (see the [module docs](super) for shapes).
 ///
 /// * [`Elbo::analytic_kl`] uses the closed-form KL (the pair must implement
 ///   [`KlDivergence`]): lower variance, and what the TFP tutorials' `analytic_kl=True` does.
-/// * [`Elbo::monte_carlo_kl`] estimates the KL from the same samples as `ln q(z) − ln p(z)`:
-///   works for any prior, and supports [`GradientEstimator::Stl`].
+/// * [`Elbo::monte_carlo_kl`] estimates the KL as `ln q(z) − ln p(z)`: works for any prior,
+///   and supports [`GradientEstimator::Stl`]. By default the KL term reuses the samples `z`
+///   the likelihood scores; [`Elbo::separate_kl_sample`] draws a second, independent sample
+///   for it, as the TFP tutorial's loss does. Both are unbiased.
+///
+/// The builder steps only record their arguments; the settings and the shapes are checked
+/// once, when the bound is computed (`try_*` methods return the [`Error`]).
 ///
 /// # Example
 /// ```
@@ -24,22 +31,22 @@ use crate::kl::{KlDivergence, kl_divergence};
 ///
 /// let device = Device::flex();
 /// let x = Tensor::<2>::ones([4, 6], &device);
-/// let q = MultivariateNormalDiag::<2, 1>::new(Tensor::zeros([4, 2], &device), Tensor::ones([4, 2], &device))?;
-/// let prior = MultivariateNormalDiag::<2, 1>::standard([1, 2], &device);
+/// let q = MultivariateNormalDiag::<2>::new(Tensor::zeros([4, 2], &device), 1.0);
+/// let prior = MultivariateNormalDiag::<1>::standard([2], &device);   // batch shape []
 /// let decoder = |z: Tensor<2>| {
 ///     let logits = z.sum_dim(1).repeat_dim(1, 6);                // a stand-in for a network
-///     Independent::<_, 1>::new(Bernoulli::new(logits), 1).unwrap()
+///     Independent::<_, 1>::new(Bernoulli::new(logits), 1)
 /// };
-/// let elbo = Elbo::new().num_samples(2)?.beta(0.5)?.estimator(GradientEstimator::Stl)?;
+/// let elbo = Elbo::new().num_samples(2).beta(0.5).estimator(GradientEstimator::Stl);
 /// let bound = elbo.monte_carlo_kl(&q, &prior, decoder, x);
 /// assert_eq!(bound.value.dims(), [4]);
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Elbo {
     num_samples: usize,
     beta: f64,
     estimator: GradientEstimator,
+    separate_kl_sample: bool,
 }
 
 impl Default for Elbo {
@@ -49,58 +56,59 @@ impl Default for Elbo {
 }
 
 impl Elbo {
-    /// One sample per example, β = 1, the plain reparameterized gradient.
+    /// One sample per example, β = 1, the plain reparameterized gradient, the KL term on the
+    /// likelihood's samples.
     pub fn new() -> Self {
         Self {
             num_samples: 1,
             beta: 1.0,
             estimator: GradientEstimator::Reparameterized,
+            separate_kl_sample: false,
         }
     }
 
-    /// The number `k ≥ 1` of samples per example.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for `k = 0`.
-    pub fn num_samples(mut self, k: usize) -> Result<Self> {
-        if k == 0 {
-            return Err(Error::InvalidArgument {
-                context: "Elbo",
-                argument: "num_samples",
-                expected: "at least 1".into(),
-                actual: "0".into(),
-            });
-        }
+    /// The number `k ≥ 1` of samples per example (checked when the bound is computed).
+    pub fn num_samples(mut self, k: usize) -> Self {
         self.num_samples = k;
-        Ok(self)
+        self
     }
 
-    /// The KL weight β ≥ 0 (β-VAE, KL annealing schedules); 1 gives the ELBO.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] unless β is finite and non-negative.
-    pub fn beta(mut self, beta: f64) -> Result<Self> {
-        if !(beta.is_finite() && beta >= 0.0) {
-            return Err(Error::InvalidArgument {
-                context: "Elbo",
-                argument: "beta",
-                expected: "finite and >= 0".into(),
-                actual: beta.to_string(),
-            });
-        }
+    /// The KL weight β ≥ 0 (β-VAE, KL annealing schedules); 1 gives the ELBO. Checked when the
+    /// bound is computed: it must be finite and non-negative.
+    pub fn beta(mut self, beta: f64) -> Self {
         self.beta = beta;
-        Ok(self)
+        self
     }
 
     /// The gradient estimator: [`GradientEstimator::Reparameterized`] or
     /// [`GradientEstimator::Stl`] (which only changes [`Elbo::monte_carlo_kl`]: with a closed-form
-    /// KL there is no score term to drop).
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for [`GradientEstimator::Dreg`], which is an estimator of the
-    /// IWAE bound: use [`Iwae`](super::Iwae).
-    pub fn estimator(mut self, estimator: GradientEstimator) -> Result<Self> {
-        if estimator == GradientEstimator::Dreg {
+    /// KL there is no score term to drop). [`GradientEstimator::Dreg`] is an estimator of the
+    /// IWAE bound: computing an ELBO with it is an error (use [`Iwae`](super::Iwae)).
+    pub fn estimator(mut self, estimator: GradientEstimator) -> Self {
+        self.estimator = estimator;
+        self
+    }
+
+    /// For [`Elbo::monte_carlo_kl`]: `true` draws a second, independent sample `z' ~ q` for the
+    /// KL term `ln q(z') − ln p(z')`, as the TFP tutorial's Monte Carlo loss does (one more
+    /// reparameterized draw, no more decoder passes); `false` (the default) reuses the `z` the
+    /// likelihood scores. Both estimators are unbiased.
+    pub fn separate_kl_sample(mut self, separate: bool) -> Self {
+        self.separate_kl_sample = separate;
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        check_samples("Elbo", self.num_samples)?;
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Err(Error::InvalidArgument {
+                context: "Elbo",
+                argument: "beta",
+                expected: "finite and >= 0".into(),
+                actual: self.beta.to_string(),
+            });
+        }
+        if self.estimator == GradientEstimator::Dreg {
             return Err(Error::InvalidArgument {
                 context: "Elbo",
                 argument: "estimator",
@@ -110,12 +118,16 @@ impl Elbo {
                 actual: "Dreg".into(),
             });
         }
-        self.estimator = estimator;
-        Ok(self)
+        Ok(())
     }
 
     /// The ELBO with the closed-form `KL(q ‖ p)`.
-    pub fn analytic_kl<Q, P, X, F, const DX: usize>(
+    ///
+    /// # Panics
+    /// On an invalid setting or shapes that do not fit; the message is
+    /// [`Self::try_analytic_kl`]'s error.
+    #[track_caller]
+    pub fn analytic_kl<Q, P, X, F, const DP: usize, const DX: usize>(
         &self,
         q: &Q,
         prior: &P,
@@ -124,30 +136,57 @@ impl Elbo {
     ) -> Bound
     where
         Q: Posterior + KlDivergence<P, 2>,
-        P: Prior,
+        P: Prior<DP>,
         F: Fn(Tensor<2>) -> X,
         X: Likelihood<DX>,
     {
-        check_samples("Elbo", self.num_samples);
+        self.try_analytic_kl(q, prior, likelihood, x)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::analytic_kl`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an invalid setting; an [`Error::EventShapeMismatch`],
+    /// [`Error::ShapeMismatch`] or [`Error::RankMismatch`] naming both shapes when the prior
+    /// does not fit the posterior or `x` does not fit the likelihood.
+    pub fn try_analytic_kl<Q, P, X, F, const DP: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        prior: &P,
+        likelihood: F,
+        x: Tensor<DX>,
+    ) -> Result<Bound>
+    where
+        Q: Posterior + KlDivergence<P, 2>,
+        P: Prior<DP>,
+        F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
+    {
+        self.check()?;
+        check_prior("Elbo", q, prior)?;
+        let kl = Tensor::<1>::from_keepdim(q.kl_divergence_keepdim(prior));
         let z: Tensor<3> = q.rsample_n(self.num_samples);
         let [k, b, l] = z.dims();
-        let log_lik = super::log_likelihood(&likelihood, &x, z.reshape([k * b, l]), k, b);
+        let log_lik = log_likelihood(&likelihood, &x, z.reshape([k * b, l]), k, b)?;
         let log_likelihood = sample_mean(log_lik);
-        let kl = kl_divergence(q, prior);
         let value = log_likelihood.clone() - kl.clone() * self.beta;
         let loss = -value.clone().mean();
-        Bound {
+        Ok(Bound {
             value,
             log_likelihood,
             kl,
             loss,
-        }
+        })
     }
 
-    /// The ELBO with the Monte Carlo KL `ln q(z) − ln p(z)` from the same reparameterized
-    /// samples `z ~ q` that the likelihood scores: `mean_k(ln p(x|z) − β(ln q(z) − ln p(z)))`.
-    /// The TFP tutorial draws a second, independent sample for the KL term; both estimators
-    /// are unbiased (`docs/porting-from-tfp.md` shows the tutorial's variant).
+    /// The ELBO with the Monte Carlo KL `ln q(z) − ln p(z)`:
+    /// `mean_k(ln p(x|z) − β(ln q(z') − ln p(z')))`, where `z' = z` (the likelihood's samples,
+    /// the default) or an independent draw ([`Self::separate_kl_sample`]).
+    ///
+    /// # Panics
+    /// On an invalid setting or shapes that do not fit; the message is
+    /// [`Self::try_monte_carlo_kl`]'s error.
     ///
     /// # Example
     /// ```
@@ -157,18 +196,18 @@ impl Elbo {
     ///
     /// let device = Device::flex();
     /// let x = Tensor::<2>::ones([8, 5], &device);
-    /// let q = MultivariateNormalDiag::<2, 1>::new(
-    ///     Tensor::zeros([8, 2], &device),
-    ///     Tensor::ones([8, 2], &device),
-    /// )?;
-    /// let prior = MultivariateNormalDiag::<2, 1>::standard([1, 2], &device);
+    /// let q = MultivariateNormalDiag::<2>::new(Tensor::zeros([8, 2], &device), 1.0);
+    /// let prior = MultivariateNormalDiag::<2>::standard([1, 2], &device);
     /// let w = Tensor::<2>::ones([2, 5], &device);
-    /// let decoder = |z: Tensor<2>| Independent::<_, 1>::new(Bernoulli::new(z.matmul(w.clone())), 1).unwrap();
-    /// let bound = Elbo::new().num_samples(4)?.monte_carlo_kl(&q, &prior, decoder, x);
+    /// let decoder = |z: Tensor<2>| Independent::<_, 1>::new(Bernoulli::new(z.matmul(w.clone())), 1);
+    /// let bound = Elbo::new().num_samples(4).monte_carlo_kl(&q, &prior, decoder, x.clone());
     /// assert_eq!(bound.value.dims(), [8]);
-    /// # Ok::<(), burn_probability::Error>(())
+    /// // The TFP tutorial's estimator: the KL term on a second sample of q.
+    /// let bound = Elbo::new().separate_kl_sample(true).monte_carlo_kl(&q, &prior, decoder, x);
+    /// # let _ = bound;
     /// ```
-    pub fn monte_carlo_kl<Q, P, X, F, const DX: usize>(
+    #[track_caller]
+    pub fn monte_carlo_kl<Q, P, X, F, const DP: usize, const DX: usize>(
         &self,
         q: &Q,
         prior: &P,
@@ -177,19 +216,45 @@ impl Elbo {
     ) -> Bound
     where
         Q: Posterior,
-        P: Prior,
+        P: Prior<DP>,
         F: Fn(Tensor<2>) -> X,
         X: Likelihood<DX>,
     {
-        check_samples("Elbo", self.num_samples);
+        self.try_monte_carlo_kl(q, prior, likelihood, x)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::monte_carlo_kl`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// As [`Self::try_analytic_kl`].
+    pub fn try_monte_carlo_kl<Q, P, X, F, const DP: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        prior: &P,
+        likelihood: F,
+        x: Tensor<DX>,
+    ) -> Result<Bound>
+    where
+        Q: Posterior,
+        P: Prior<DP>,
+        F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
+    {
+        self.check()?;
         let noise = q.noise::<3>(&[self.num_samples]);
-        self.monte_carlo_kl_with_noise(q, prior, likelihood, x, noise)
+        self.try_monte_carlo_kl_with_noise(q, prior, likelihood, x, noise)
     }
 
     /// [`Elbo::monte_carlo_kl`] with given posterior noise `[k, B, L]` (see
-    /// [`Rsample::noise`](crate::Rsample::noise)) instead of a fresh draw: deterministic, for tests and for comparing
-    /// estimators on the same samples.
-    pub fn monte_carlo_kl_with_noise<Q, P, X, F, const DX: usize>(
+    /// [`Rsample::noise`](crate::Rsample::noise)) instead of a fresh draw: deterministic, for
+    /// tests and for comparing estimators on the same samples. With
+    /// [`Self::separate_kl_sample`] the KL term's sample is still drawn fresh.
+    ///
+    /// # Panics
+    /// As [`Self::monte_carlo_kl`], and if `noise` is not `[k, B, L]`.
+    #[track_caller]
+    pub fn monte_carlo_kl_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
         &self,
         q: &Q,
         prior: &P,
@@ -199,21 +264,59 @@ impl Elbo {
     ) -> Bound
     where
         Q: Posterior,
-        P: Prior,
+        P: Prior<DP>,
         F: Fn(Tensor<2>) -> X,
         X: Likelihood<DX>,
     {
+        self.try_monte_carlo_kl_with_noise(q, prior, likelihood, x, noise)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::monte_carlo_kl_with_noise`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// As [`Self::try_analytic_kl`], and a [`Error::ShapeMismatch`] if `noise` is not
+    /// `[k, B, L]`.
+    pub fn try_monte_carlo_kl_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        prior: &P,
+        likelihood: F,
+        x: Tensor<DX>,
+        noise: Tensor<3>,
+    ) -> Result<Bound>
+    where
+        Q: Posterior,
+        P: Prior<DP>,
+        F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
+    {
+        self.check()?;
+        check_prior("Elbo", q, prior)?;
+        check_noise("Elbo", q, self.num_samples, &noise)?;
         let z = q.rsample_with_noise(noise);
+        let [k, b, l] = z.dims();
+        let z_kl = if self.separate_kl_sample {
+            q.rsample_n::<3>(self.num_samples)
+        } else {
+            z.clone()
+        };
         let stl = self.estimator == GradientEstimator::Stl;
-        let t = terms(q, prior, &likelihood, &x, z, stl);
+        let t = latent_terms(q, prior, z_kl, stl).with_likelihood(log_likelihood(
+            &likelihood,
+            &x,
+            z.reshape([k * b, l]),
+            k,
+            b,
+        )?);
         let (log_likelihood, kl) = t.summaries();
         let value = sample_mean(t.log_lik - (t.log_q - t.log_prior) * self.beta);
         let loss = -value.clone().mean();
-        Bound {
+        Ok(Bound {
             value,
             log_likelihood,
             kl,
             loss,
-        }
+        })
     }
 }

@@ -3,8 +3,11 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 
-use super::{Bound, GradientEstimator, Likelihood, Posterior, Prior, log_mean_exp, terms};
-use crate::error::{Error, Result};
+use super::{
+    Bound, GradientEstimator, Likelihood, Posterior, Prior, check_noise, check_prior,
+    check_samples, log_mean_exp, terms,
+};
+use crate::error::Result;
 
 /// The importance-weighted bound with `k` samples per example:
 /// `IWAE_k = ln (1/k) Σᵢ p(x, zᵢ) / q(zᵢ | x)`, computed with log-sum-exp (see the
@@ -22,12 +25,11 @@ use crate::error::{Error, Result};
 ///
 /// let device = Device::flex();
 /// let x = Tensor::<2>::zeros([3, 2], &device);
-/// let q = MultivariateNormalDiag::<2, 1>::new(x.clone(), x.ones_like())?;
-/// let prior = MultivariateNormalDiag::<2, 1>::standard([1, 2], &device);
-/// let lik = |z: Tensor<2>| Independent::<_, 1>::new(Normal::new(z.clone(), z.ones_like()).unwrap(), 1).unwrap();
-/// let bound = Iwae::new(50)?.estimator(GradientEstimator::Dreg).compute(&q, &prior, lik, x);
+/// let q = MultivariateNormalDiag::<2>::new(x.clone(), 1.0);
+/// let prior = MultivariateNormalDiag::<1>::standard([2], &device);
+/// let lik = |z: Tensor<2>| Independent::<_, 1>::new(Normal::new(z, 1.0), 1);
+/// let bound = Iwae::new(50).estimator(GradientEstimator::Dreg).compute(&q, &prior, lik, x);
 /// assert_eq!(bound.value.dims(), [3]);
-/// # Ok::<(), burn_probability::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Iwae {
@@ -36,23 +38,13 @@ pub struct Iwae {
 }
 
 impl Iwae {
-    /// The bound with `k ≥ 1` samples per example and the plain reparameterized gradient.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for `k = 0`.
-    pub fn new(k: usize) -> Result<Self> {
-        if k == 0 {
-            return Err(Error::InvalidArgument {
-                context: "Iwae",
-                argument: "num_samples",
-                expected: "at least 1".into(),
-                actual: "0".into(),
-            });
-        }
-        Ok(Self {
+    /// The bound with `k ≥ 1` samples per example and the plain reparameterized gradient. `k`
+    /// is checked when the bound is computed, like every setting of the objectives.
+    pub fn new(k: usize) -> Self {
+        Self {
             num_samples: k,
             estimator: GradientEstimator::Reparameterized,
-        })
+        }
     }
 
     /// The gradient estimator of [`Bound::loss`].
@@ -67,7 +59,11 @@ impl Iwae {
     }
 
     /// Evaluates the bound with fresh posterior noise.
-    pub fn compute<Q, P, X, F, const DX: usize>(
+    ///
+    /// # Panics
+    /// For `k = 0` or shapes that do not fit; the message is [`Self::try_compute`]'s error.
+    #[track_caller]
+    pub fn compute<Q, P, X, F, const DP: usize, const DX: usize>(
         &self,
         q: &Q,
         prior: &P,
@@ -76,16 +72,47 @@ impl Iwae {
     ) -> Bound
     where
         Q: Posterior,
-        P: Prior,
+        P: Prior<DP>,
         F: Fn(Tensor<2>) -> X,
         X: Likelihood<DX>,
     {
-        let noise = q.noise::<3>(&[self.num_samples]);
-        self.compute_with_noise(q, prior, likelihood, x, noise)
+        self.try_compute(q, prior, likelihood, x)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Evaluates the bound with given posterior noise `[k, B, L]` (see [`Rsample::noise`](crate::Rsample::noise)).
-    pub fn compute_with_noise<Q, P, X, F, const DX: usize>(
+    /// [`Self::compute`] returning an [`Error`](crate::Error) instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for `k = 0`; an
+    /// [`Error::EventShapeMismatch`](crate::Error::EventShapeMismatch),
+    /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) or
+    /// [`Error::RankMismatch`](crate::Error::RankMismatch) naming both shapes when the prior
+    /// does not fit the posterior or `x` does not fit the likelihood.
+    pub fn try_compute<Q, P, X, F, const DP: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        prior: &P,
+        likelihood: F,
+        x: Tensor<DX>,
+    ) -> Result<Bound>
+    where
+        Q: Posterior,
+        P: Prior<DP>,
+        F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
+    {
+        check_samples("Iwae", self.num_samples)?;
+        let noise = q.noise::<3>(&[self.num_samples]);
+        self.try_compute_with_noise(q, prior, likelihood, x, noise)
+    }
+
+    /// Evaluates the bound with given posterior noise `[k, B, L]` (see
+    /// [`Rsample::noise`](crate::Rsample::noise)).
+    ///
+    /// # Panics
+    /// As [`Self::compute`], and if `noise` is not `[k, B, L]`.
+    #[track_caller]
+    pub fn compute_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
         &self,
         q: &Q,
         prior: &P,
@@ -95,14 +122,39 @@ impl Iwae {
     ) -> Bound
     where
         Q: Posterior,
-        P: Prior,
+        P: Prior<DP>,
         F: Fn(Tensor<2>) -> X,
         X: Likelihood<DX>,
     {
+        self.try_compute_with_noise(q, prior, likelihood, x, noise)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::compute_with_noise`] returning an [`Error`](crate::Error) instead of panicking.
+    ///
+    /// # Errors
+    /// As [`Self::try_compute`].
+    pub fn try_compute_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        prior: &P,
+        likelihood: F,
+        x: Tensor<DX>,
+        noise: Tensor<3>,
+    ) -> Result<Bound>
+    where
+        Q: Posterior,
+        P: Prior<DP>,
+        F: Fn(Tensor<2>) -> X,
+        X: Likelihood<DX>,
+    {
+        check_samples("Iwae", self.num_samples)?;
+        check_prior("Iwae", q, prior)?;
+        check_noise("Iwae", q, self.num_samples, &noise)?;
         let z = q.rsample_with_noise(noise);
         let [k, b, l] = z.dims();
         let detach_q = self.estimator != GradientEstimator::Reparameterized;
-        let t = terms(q, prior, &likelihood, &x, z.clone(), detach_q);
+        let t = terms(q, prior, &likelihood, &x, z.clone(), detach_q)?;
         let (log_likelihood, kl) = t.summaries();
         let log_w = t.log_lik + t.log_prior - t.log_q;
         let value = log_mean_exp(log_w.clone());
@@ -116,10 +168,14 @@ impl Iwae {
                 // the model (likelihood and prior) parameters.
                 let z_bar = z.detach();
                 let q_bar = q.detach();
-                let log_w_bar =
-                    super::log_likelihood(&likelihood, &x, z_bar.clone().reshape([k * b, l]), k, b)
-                        + prior.log_prob_n::<3, 2>(z_bar.clone())
-                        - q_bar.log_prob_n::<3, 2>(z_bar);
+                let log_w_bar = super::log_likelihood(
+                    &likelihood,
+                    &x,
+                    z_bar.clone().reshape([k * b, l]),
+                    k,
+                    b,
+                )? + prior.log_prob_keepdim(z_bar.clone()).squeeze_dim::<2>(2)
+                    - q_bar.log_prob_n::<3, 2>(z_bar);
                 // φ: Σ w̃² ∂ln w/∂z ∂z/∂φ.  θ: Σ w̃² ∇θ ln w + Σ (w̃ − w̃²) ∇θ ln w = Σ w̃ ∇θ ln w.
                 let surrogate = (w2.clone() * log_w + (w - w2) * log_w_bar)
                     .sum_dim(0)
@@ -128,11 +184,11 @@ impl Iwae {
                 -surrogate.mean()
             }
         };
-        Bound {
+        Ok(Bound {
             value,
             log_likelihood,
             kl,
             loss,
-        }
+        })
     }
 }

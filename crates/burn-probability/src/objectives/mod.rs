@@ -5,8 +5,10 @@
 //! Every objective here takes
 //! * a posterior `q(z | x)`: any [`Rsample<2>`](crate::Rsample) over latents of shape `[B, L]`
 //!   with one log-density per example (`Batch = Tensor<1>`), for example
-//!   `MultivariateNormalDiag<2, 1>` or `Independent<Normal<2>, 1>`;
-//! * a prior `p(z)` over the same latents (shape `[B, L]` or `[1, L]`);
+//!   `MultivariateNormalDiag<2>` or `Independent<Normal<2>, 1>`;
+//! * a prior `p(z)` over the same latents, of any batch shape that broadcasts against `[B]`:
+//!   batch shape `[B]` or `[1]` (shape `[B, L]`, `[1, L]`), or `[]` (shape `[L]`, TFP's
+//!   `MultivariateNormalDiag(loc=tf.zeros(L))`, here `MultivariateNormalDiag::<1>`);
 //! * a likelihood: a closure from latents `z` of shape `[k·B, L]` to a distribution over `x`
 //!   with one log-density per row (`Batch = Tensor<1>`), typically a decoder followed by
 //!   `Independent::new(Bernoulli::new(logits), 1)`;
@@ -15,6 +17,13 @@
 //! The `k` samples of all `B` examples are drawn and decoded in one batched pass: the latents
 //! are `[k, B, L]`, flattened to `[k·B, L]` (sample-major) for the likelihood, and `x` is
 //! repeated `k` times along its first dimension to match.
+//!
+//! # Errors
+//! Every objective checks its settings and shapes once per call, on the host: the prior's and
+//! the posterior's event shapes must be equal, `x` must have the likelihood's event shape
+//! exactly (a `[B, 28, 28, 1]` batch against a `[B, 1, 28, 28]` likelihood is an error, never
+//! a broadcast), `k ≥ 1`. The plain methods panic with the error's message; their `try_`
+//! twins return the [`Error`](enum@crate::Error).
 //!
 //! # Bounds
 //! With importance weights `ln wᵢ = ln p(x | zᵢ) + ln p(zᵢ) − ln q(zᵢ | x)`, `zᵢ ~ q`:
@@ -50,17 +59,14 @@
 //! let device = Device::flex();
 //! let x = Tensor::<2>::ones([8, 3], &device);
 //! // q(z | x) from an "encoder", p(z), and a "decoder" p(x | z) = N(z, 0.5²).
-//! let q = MultivariateNormalDiag::<2, 1>::new(x.clone() * 0.5, x.ones_like() * 0.8)?;
-//! let prior = MultivariateNormalDiag::<2, 1>::standard([1, 3], &device);
-//! let likelihood = |z: Tensor<2>| {
-//!     Independent::<_, 1>::new(Normal::new(z.clone(), z.ones_like() * 0.5).unwrap(), 1).unwrap()
-//! };
+//! let q = MultivariateNormalDiag::<2>::new(x.clone() * 0.5, 0.8);
+//! let prior = MultivariateNormalDiag::<1>::standard([3], &device);
+//! let likelihood = |z: Tensor<2>| Independent::<_, 1>::new(Normal::new(z, 0.5), 1);
 //! let elbo = Elbo::new().analytic_kl(&q, &prior, likelihood, x.clone());      // closed-form KL
-//! let iwae = Iwae::new(16)?.estimator(GradientEstimator::Dreg).compute(&q, &prior, likelihood, x);
+//! let iwae = Iwae::new(16).estimator(GradientEstimator::Dreg).compute(&q, &prior, likelihood, x);
 //! let loss = iwae.loss;             // minimize this; its gradient is the DReG estimator
 //! assert_eq!(elbo.value.dims(), [8]);
 //! # let _ = loss;
-//! # Ok::<(), burn_probability::Error>(())
 //! ```
 
 mod elbo;
@@ -74,7 +80,10 @@ use core::any::Any;
 use burn::tensor::{Shape, Tensor};
 
 use crate::bernoulli::Bernoulli;
-use crate::distribution::{Distribution, Rsample, check_value_shape, repeat_rows};
+use crate::distribution::{
+    Distribution, Rsample, check_pair_shapes, check_value_shape, repeat_rows,
+};
+use crate::error::{Error, Result};
 use crate::independent::Independent;
 use crate::math::logsumexp;
 use crate::mvn_diag::MultivariateNormalDiag;
@@ -82,14 +91,16 @@ use crate::normal::Normal;
 
 /// A posterior `q(z | x)` over latents of shape `[B, L]` with one log-density per example: any
 /// [`Rsample<2>`](crate::Rsample) whose `Batch` is `Tensor<1>` (for example
-/// `MultivariateNormalDiag<2, 1>`, `Independent<Normal<2>, 1>`, `Independent<Logistic<2>, 1>`).
+/// `MultivariateNormalDiag<2>`, `Independent<Normal<2>, 1>`, `Independent<Logistic<2>, 1>`).
 pub trait Posterior: Rsample<2, Batch = Tensor<1>> {}
 impl<T: Rsample<2, Batch = Tensor<1>>> Posterior for T {}
 
-/// A prior `p(z)` over latents of shape `[B, L]` (or `[1, L]`, broadcast), one log-density per
-/// example.
-pub trait Prior: Distribution<2, Batch = Tensor<1>> {}
-impl<T: Distribution<2, Batch = Tensor<1>>> Prior for T {}
+/// A prior `p(z)` over latents of shape `[B, L]`: any distribution of rank `DP ≤ 2` with the
+/// posterior's event shape `[L]` and a batch shape that broadcasts against `[B]`: `[B]`, `[1]`
+/// (`MultivariateNormalDiag::<2>::standard([1, L], ..)`) or `[]`
+/// (`MultivariateNormalDiag::<1>::standard([L], ..)`). The rank is inferred from the type.
+pub trait Prior<const DP: usize>: Distribution<DP> {}
+impl<T: Distribution<DP>, const DP: usize> Prior<DP> for T {}
 
 /// A likelihood `p(x | z)` over data of rank `DX` with one log-density per row: what the
 /// likelihood closure returns (typically `Independent<Bernoulli<2>, 1>`).
@@ -154,44 +165,77 @@ impl Terms {
     }
 }
 
-/// Draws `z = q.rsample_with_noise(noise)`, `[k, B, L]`, and evaluates the weight terms.
-pub(crate) fn terms<Q, P, X, F, const DX: usize>(
+/// `ln q(z | x)` and `ln p(z)` of latents `[k, B, L]`, both `[k, B]`.
+pub(crate) struct LatentTerms {
+    log_q: Tensor<2>,
+    log_prior: Tensor<2>,
+}
+
+impl LatentTerms {
+    /// Completes the terms with `ln p(x | z)`.
+    pub fn with_likelihood(self, log_lik: Tensor<2>) -> Terms {
+        Terms {
+            log_lik,
+            log_prior: self.log_prior,
+            log_q: self.log_q,
+        }
+    }
+}
+
+/// `ln q(z | x)` (with the posterior's parameters detached if `detach_q`) and `ln p(z)` of
+/// latents `z`, `[k, B, L]`. The shapes have been checked by [`check_prior`].
+pub(crate) fn latent_terms<Q, P, const DP: usize>(
+    q: &Q,
+    prior: &P,
+    z: Tensor<3>,
+    detach_q: bool,
+) -> LatentTerms
+where
+    Q: Posterior,
+    P: Prior<DP>,
+{
+    let log_q = if detach_q {
+        q.detach().log_prob_n::<3, 2>(z.clone())
+    } else {
+        q.log_prob_n::<3, 2>(z.clone())
+    };
+    // The prior's keepdim log-density of a rank-3 value is rank 3, its event dimension of
+    // size 1, whatever the prior's own rank.
+    let log_prior = prior.log_prob_keepdim(z).squeeze_dim::<2>(2);
+    LatentTerms { log_q, log_prior }
+}
+
+/// Evaluates the weight terms of latents `z`, `[k, B, L]`.
+pub(crate) fn terms<Q, P, X, F, const DP: usize, const DX: usize>(
     q: &Q,
     prior: &P,
     likelihood: &F,
     x: &Tensor<DX>,
     z: Tensor<3>,
     detach_q: bool,
-) -> Terms
+) -> Result<Terms>
 where
     Q: Posterior,
-    P: Prior,
+    P: Prior<DP>,
     F: Fn(Tensor<2>) -> X,
     X: Likelihood<DX>,
 {
     let [k, b, l] = z.dims();
-    let log_q = if detach_q {
-        q.detach().log_prob_n::<3, 2>(z.clone())
-    } else {
-        q.log_prob_n::<3, 2>(z.clone())
-    };
-    let log_prior: Tensor<2> = prior.log_prob_n::<3, 2>(z.clone());
-    let log_lik = log_likelihood(likelihood, x, z.reshape([k * b, l]), k, b);
-    Terms {
-        log_lik,
-        log_prior,
-        log_q,
-    }
+    let log_lik = log_likelihood(likelihood, x, z.clone().reshape([k * b, l]), k, b)?;
+    Ok(latent_terms(q, prior, z, detach_q).with_likelihood(log_lik))
 }
 
 /// `ln p(x | z)` for `z` of shape `[k·B, L]`, as `[k, B]`.
+///
+/// # Errors
+/// If `x` does not fit the likelihood's shape (checked against the `k` stacked copies).
 pub(crate) fn log_likelihood<X, F, const DX: usize>(
     likelihood: &F,
     x: &Tensor<DX>,
     z_flat: Tensor<2>,
     k: usize,
     b: usize,
-) -> Tensor<2>
+) -> Result<Tensor<2>>
 where
     F: Fn(Tensor<2>) -> X,
     X: Likelihood<DX>,
@@ -202,9 +246,84 @@ where
     // where it can.
     let mut stacked = x.dims();
     stacked[0] *= k;
-    check_value_shape(X::NAME, &px.shape(), X::EVENT_RANK, &Shape::from(stacked))
-        .unwrap_or_else(|e| panic!("{e}"));
-    log_prob_stacked(&px, x.clone(), k).reshape([k, b])
+    check_value_shape(X::NAME, &px.shape(), X::EVENT_RANK, &Shape::from(stacked))?;
+    Ok(log_prob_stacked(&px, x.clone(), k).reshape([k, b]))
+}
+
+/// Checks that the prior fits the posterior: the same event shape, batch shapes that
+/// broadcast, and a rank no higher than the posterior's.
+pub(crate) fn check_prior<Q, P, const DP: usize>(
+    context: &'static str,
+    q: &Q,
+    prior: &P,
+) -> Result<()>
+where
+    Q: Posterior,
+    P: Prior<DP>,
+{
+    check_pair_shapes(
+        context,
+        (&q.shape(), Q::EVENT_RANK),
+        (&prior.shape(), P::EVENT_RANK),
+    )
+    .map_err(|e| match e {
+        Error::EventShapeMismatch {
+            context,
+            shape,
+            event_shape,
+            ..
+        } => Error::EventShapeMismatch {
+            context,
+            argument: "prior",
+            shape,
+            event_shape,
+        },
+        Error::ShapeMismatch {
+            context,
+            left,
+            right,
+            ..
+        } => Error::ShapeMismatch {
+            context,
+            left_name: "posterior",
+            left,
+            right_name: "prior",
+            right,
+        },
+        Error::RankMismatch {
+            context,
+            expected,
+            actual,
+            ..
+        } => Error::RankMismatch {
+            context,
+            argument: "prior",
+            expected,
+            actual,
+        },
+        other => other,
+    })
+}
+
+/// Checks that given posterior noise has the shape `[k, B, L]` of `k` draws.
+pub(crate) fn check_noise<Q: Posterior>(
+    context: &'static str,
+    q: &Q,
+    k: usize,
+    noise: &Tensor<3>,
+) -> Result<()> {
+    let mut want = vec![k];
+    want.extend_from_slice(q.shape().as_slice());
+    if noise.dims().as_slice() != want.as_slice() {
+        return Err(Error::ShapeMismatch {
+            context,
+            left_name: "noise",
+            left: noise.dims().to_vec(),
+            right_name: "[num_samples] ++ posterior shape",
+            right: want,
+        });
+    }
+    Ok(())
 }
 
 /// `px.log_prob_keepdim` of `x` stacked `times` times along dimension 0. The likelihoods whose
@@ -223,8 +342,8 @@ fn log_prob_stacked<X: Distribution<DX>, const DX: usize>(
     if let Some(d) = any.downcast_ref::<Independent<Normal<DX>, 1>>() {
         return d.log_prob_stacked(x, times);
     }
-    if let Some(d) = any.downcast_ref::<MultivariateNormalDiag<DX, 1>>() {
-        return d.as_independent().log_prob_stacked(x, times);
+    if let Some(d) = any.downcast_ref::<MultivariateNormalDiag<DX>>() {
+        return d.normal().log_prob_summed(x, DX - 1, times);
     }
     px.log_prob_keepdim(repeat_rows(x, times))
 }
@@ -241,11 +360,16 @@ pub(crate) fn sample_mean(t: Tensor<2>) -> Tensor<1> {
 }
 
 /// Checks the number of samples.
-pub(crate) fn check_samples(context: &'static str, k: usize) {
-    assert!(
-        k >= 1,
-        "{context}: `num_samples` must be at least 1, got {k}"
-    );
+pub(crate) fn check_samples(context: &'static str, k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::InvalidArgument {
+            context,
+            argument: "num_samples",
+            expected: "at least 1".into(),
+            actual: "0".into(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -315,31 +439,28 @@ mod tests {
             let name = format!("{device:?}");
             check_tiled(
                 &format!("Bernoulli on {name}"),
-                |l| Independent::<Bernoulli<2>, 1>::new(Bernoulli::new(l), 1).unwrap(),
+                |l| Independent::<Bernoulli<2>, 1>::new(Bernoulli::new(l), 1),
                 param(0.1),
                 bits,
                 k,
             );
             check_tiled(
                 &format!("Normal on {name}"),
-                |m| Independent::<Normal<2>, 1>::new(Normal::new(m, scale()).unwrap(), 1).unwrap(),
+                |m| Independent::<Normal<2>, 1>::new(Normal::new(m, scale()), 1),
                 param(0.2),
                 real.clone(),
                 k,
             );
             check_tiled(
                 &format!("MultivariateNormalDiag on {name}"),
-                |m| MultivariateNormalDiag::<2, 1>::new(m, scale()).unwrap(),
+                |m| MultivariateNormalDiag::<2>::new(m, scale()),
                 param(0.4),
                 real.clone(),
                 k,
             );
             check_tiled(
                 &format!("Logistic on {name}"),
-                |m| {
-                    Independent::<Logistic<2>, 1>::new(Logistic::new(m, scale()).unwrap(), 1)
-                        .unwrap()
-                },
+                |m| Independent::<Logistic<2>, 1>::new(Logistic::new(m, scale()), 1),
                 param(0.5),
                 real,
                 k,
