@@ -82,6 +82,70 @@ macro_rules! impl_one_less {
 }
 impl_one_less!(1 => 0, 2 => 1, 3 => 2, 4 => 3, 5 => 4, 6 => 5, 7 => 6, 8 => 7);
 
+/// `D + 1` at the type level: `<Rank<D> as OneMore<D>>::Tensor` is `Tensor<D + 1>`, for
+/// `D = 0..=8`: the type of `n` draws of a distribution of rank `D`, which lets
+/// [`Distribution::sample_n`], [`Rsample::rsample_n`] and [`Distribution::log_prob_n`] infer
+/// their ranks. You never need to name it.
+#[diagnostic::on_unimplemented(
+    message = "`sample_n`, `rsample_n` and `log_prob_n` support distributions of rank 0 to 8, not {D}",
+    note = "use `sample_with_shape::<DO>(&[n])` or `log_prob_with_shape::<DV, DO>(value)` instead"
+)]
+pub trait OneMore<const D: usize> {
+    /// `Tensor<D + 1>`.
+    type Tensor;
+    /// `dist.sample_with_shape(&[n])`.
+    fn sample_n<T: Distribution<D>>(dist: &T, n: usize) -> Self::Tensor;
+    /// `dist.rsample_with_shape(&[n])`.
+    fn rsample_n<T: Rsample<D>>(dist: &T, n: usize) -> Self::Tensor;
+    /// `dist.try_log_prob_with_shape(value)` with the output rank of [`SampleStack`].
+    fn try_log_prob_n<T: Distribution<D>>(
+        dist: &T,
+        value: Self::Tensor,
+    ) -> Result<<T::Batch as SampleStack>::Stacked>
+    where
+        T::Batch: SampleStack;
+}
+
+/// A batch type with one more leading (sample) dimension: `Tensor<DB>` → `Tensor<DB + 1>`, for
+/// `DB = 0..=8`, the output type of [`Distribution::log_prob_n`].
+pub trait SampleStack {
+    /// `Tensor<DB + 1>`.
+    type Stacked;
+    /// Removes the trailing size-1 event dimensions of a keepdim tensor of rank `DS`.
+    fn stacked_from_keepdim<const DS: usize>(keepdim: Tensor<DS>) -> Self::Stacked;
+}
+
+macro_rules! impl_one_more {
+    ($($d:literal => $u:literal),*) => {$(
+        impl OneMore<$d> for Rank<$d> {
+            type Tensor = Tensor<$u>;
+            fn sample_n<T: Distribution<$d>>(dist: &T, n: usize) -> Tensor<$u> {
+                dist.sample_with_shape::<$u>(&[n])
+            }
+            fn rsample_n<T: Rsample<$d>>(dist: &T, n: usize) -> Tensor<$u> {
+                dist.rsample_with_shape::<$u>(&[n])
+            }
+            fn try_log_prob_n<T: Distribution<$d>>(
+                dist: &T,
+                value: Tensor<$u>,
+            ) -> Result<<T::Batch as SampleStack>::Stacked>
+            where
+                T::Batch: SampleStack,
+            {
+                check_value_shape(T::NAME, &dist.shape(), T::EVENT_RANK, &value.shape())?;
+                Ok(<T::Batch as SampleStack>::stacked_from_keepdim(dist.log_prob_keepdim(value)))
+            }
+        }
+        impl SampleStack for Tensor<$d> {
+            type Stacked = Tensor<$u>;
+            fn stacked_from_keepdim<const DS: usize>(keepdim: Tensor<DS>) -> Tensor<$u> {
+                drop_trailing::<DS, $u>(keepdim)
+            }
+        }
+    )*};
+}
+impl_one_more!(0 => 1, 1 => 2, 2 => 3, 3 => 4, 4 => 5, 5 => 6, 6 => 7, 7 => 8, 8 => 9);
+
 /// Reshapes a tensor whose trailing `DV - DO` dimensions have size 1 to rank `DO`: a keepdim
 /// result to the rank of the batch.
 ///
@@ -199,18 +263,68 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug + 'static {
         Ok(Self::Batch::from_keepdim(self.log_prob_keepdim(value)))
     }
 
-    /// Log-density of values with leading sample dimensions: `value` of rank `DV >= D` and
-    /// shape `sample_shape ++ batch ++ event`, result of rank `DO = DV - EVENT_RANK` and shape
-    /// `sample_shape ++ batch`.
+    /// Log-density of values with one leading sample dimension, as [`Self::sample_n`] and
+    /// [`Rsample::rsample_n`] draw them: `value` of shape `[n] ++ batch ++ event` (rank
+    /// `D + 1`), the result `[n] ++ batch`. Both ranks follow from the distribution's type, so
+    /// no annotation is needed; for more sample dimensions use [`Self::log_prob_with_shape`].
     ///
     /// # Panics
-    /// If the ranks or shapes do not fit; use [`Self::try_log_prob_n`] for an [`Error`].
-    fn log_prob_n<const DV: usize, const DO: usize>(&self, value: Tensor<DV>) -> Tensor<DO> {
+    /// If the shapes do not fit; use [`Self::try_log_prob_n`] for an [`Error`].
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::{Distribution, MultivariateNormalDiag, Rsample};
+    ///
+    /// let device = Device::flex();
+    /// let q = MultivariateNormalDiag::new(Tensor::<2>::zeros([32, 2], &device), 1.0);
+    /// let z = q.rsample_n(5);                 // [5, 32, 2]
+    /// let log_q = q.log_prob_n(z);            // [5, 32]
+    /// assert_eq!(log_q.dims(), [5, 32]);
+    /// ```
+    #[track_caller]
+    fn log_prob_n(
+        &self,
+        value: <Rank<D> as OneMore<D>>::Tensor,
+    ) -> <Self::Batch as SampleStack>::Stacked
+    where
+        Rank<D>: OneMore<D>,
+        Self::Batch: SampleStack,
+    {
         self.try_log_prob_n(value).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`Self::log_prob_n`] returning an [`Error`] instead of panicking.
-    fn try_log_prob_n<const DV: usize, const DO: usize>(
+    fn try_log_prob_n(
+        &self,
+        value: <Rank<D> as OneMore<D>>::Tensor,
+    ) -> Result<<Self::Batch as SampleStack>::Stacked>
+    where
+        Rank<D>: OneMore<D>,
+        Self::Batch: SampleStack,
+    {
+        <Rank<D> as OneMore<D>>::try_log_prob_n(self, value)
+    }
+
+    /// Log-density of values with any number of leading sample dimensions: `value` of rank
+    /// `DV >= D` and shape `sample_shape ++ batch ++ event`, result of rank
+    /// `DO = DV - EVENT_RANK` and shape `sample_shape ++ batch`. `DV` comes from the value;
+    /// `DO` is written (`log_prob_with_shape::<4, 3>`) or inferred from where the result goes.
+    ///
+    /// # Panics
+    /// If the ranks or shapes do not fit; use [`Self::try_log_prob_with_shape`] for an
+    /// [`Error`].
+    #[track_caller]
+    fn log_prob_with_shape<const DV: usize, const DO: usize>(
+        &self,
+        value: Tensor<DV>,
+    ) -> Tensor<DO> {
+        self.try_log_prob_with_shape(value)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::log_prob_with_shape`] returning an [`Error`] instead of panicking.
+    fn try_log_prob_with_shape<const DV: usize, const DO: usize>(
         &self,
         value: Tensor<DV>,
     ) -> Result<Tensor<DO>> {
@@ -246,10 +360,13 @@ pub trait Distribution<const D: usize>: Clone + core::fmt::Debug + 'static {
         self.sample_with_shape::<D>(&[])
     }
 
-    /// `n` draws stacked along a new leading dimension: shape `[n] ++ shape()`, rank
-    /// `DO = D + 1` (checked).
-    fn sample_n<const DO: usize>(&self, n: usize) -> Tensor<DO> {
-        self.sample_with_shape::<DO>(&[n])
+    /// `n` draws stacked along a new leading dimension: shape `[n] ++ shape()`, rank `D + 1`
+    /// (from the type: no annotation needed). No gradient; see [`Rsample::rsample_n`].
+    fn sample_n(&self, n: usize) -> <Rank<D> as OneMore<D>>::Tensor
+    where
+        Rank<D>: OneMore<D>,
+    {
+        <Rank<D> as OneMore<D>>::sample_n(self, n)
     }
 }
 
@@ -270,9 +387,13 @@ pub trait Rsample<const D: usize>: Distribution<D> {
         self.rsample_with_noise(self.noise::<D>(&[]))
     }
 
-    /// `n` reparameterized draws along a new leading dimension (rank `DO = D + 1`).
-    fn rsample_n<const DO: usize>(&self, n: usize) -> Tensor<DO> {
-        self.rsample_with_noise(self.noise::<DO>(&[n]))
+    /// `n` reparameterized draws along a new leading dimension: shape `[n] ++ shape()`, rank
+    /// `D + 1` (from the type: no annotation needed).
+    fn rsample_n(&self, n: usize) -> <Rank<D> as OneMore<D>>::Tensor
+    where
+        Rank<D>: OneMore<D>,
+    {
+        <Rank<D> as OneMore<D>>::rsample_n(self, n)
     }
 
     /// Reparameterized draws of shape `sample_shape ++ shape()`.

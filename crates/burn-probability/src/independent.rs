@@ -45,6 +45,55 @@ pub struct Independent<Base, const DB: usize> {
     reinterpreted: usize,
 }
 
+impl<Base> Independent<Base, 1> {
+    /// TFP's `tfd.Independent(base)` with the default `reinterpreted_batch_ndims=None`: every
+    /// batch dimension of `base` but the first becomes an event dimension, so the result has
+    /// batch shape `[B]`, and no rank needs writing. A decoder's
+    /// `Independent::all_but_first(Bernoulli::new(logits))` over `[B, 28, 28, 1]` logits is an
+    /// `Independent<Bernoulli<4>, 1>` with event shape `[28, 28, 1]`.
+    ///
+    /// # Panics
+    /// If `base` has no batch dimension; the message is [`Self::try_all_but_first`]'s error.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::{Bernoulli, Distribution, Independent};
+    ///
+    /// let device = Device::flex();
+    /// let px = Independent::all_but_first(Bernoulli::new(Tensor::<4>::zeros([8, 28, 28, 1], &device)));
+    /// assert_eq!(px.event_shape().to_vec(), vec![28, 28, 1]);
+    /// assert_eq!(px.log_prob(Tensor::<4>::ones([8, 28, 28, 1], &device)).dims(), [8]);
+    /// ```
+    #[track_caller]
+    pub fn all_but_first<const D: usize>(base: Base) -> Self
+    where
+        Base: Distribution<D>,
+    {
+        Self::try_all_but_first(base).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::all_but_first`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::RankMismatch`] if `base` has no batch dimension.
+    pub fn try_all_but_first<const D: usize>(base: Base) -> Result<Self>
+    where
+        Base: Distribution<D>,
+    {
+        let base_batch = D - Base::EVENT_RANK;
+        if base_batch == 0 {
+            return Err(Error::RankMismatch {
+                context: "Independent::all_but_first",
+                argument: "base batch rank",
+                expected: "at least 1 (the batch dimension to keep)".into(),
+                actual: 0,
+            });
+        }
+        Self::new_in("Independent", base, base_batch - 1)
+    }
+}
+
 impl<Base, const DB: usize> Independent<Base, DB> {
     /// Reinterprets the rightmost `reinterpreted_batch_ndims` batch dimensions of `base`.
     ///

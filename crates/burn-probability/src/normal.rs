@@ -285,11 +285,11 @@ mod tests {
         let lp: Tensor<3> = n.log_prob_n(x);
         assert_eq!(lp.dims(), [5, 4, 3]);
         let bad = n
-            .try_log_prob_n::<3, 3>(Tensor::<3>::zeros([5, 2, 3], &d))
+            .try_log_prob_with_shape::<3, 3>(Tensor::<3>::zeros([5, 2, 3], &d))
             .unwrap_err();
         assert!(bad.to_string().contains("[5, 2, 3]"), "{bad}");
         let bad_rank = n
-            .try_log_prob_n::<3, 2>(Tensor::<3>::zeros([5, 4, 3], &d))
+            .try_log_prob_with_shape::<3, 2>(Tensor::<3>::zeros([5, 4, 3], &d))
             .unwrap_err();
         assert!(
             bad_rank.to_string().contains("log_prob output"),

@@ -310,3 +310,43 @@ fn the_tutorials_monte_carlo_kl_uses_a_second_sample() {
         );
     }
 }
+
+#[test]
+fn sample_and_log_prob_ranks_follow_from_the_types() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Device::flex();
+    let q = posterior(&d);
+    // No annotation: [n] ++ batch ++ event in, [n] ++ batch out.
+    let z = q.rsample_n(4);
+    assert_eq!(z.dims(), [4, 2, 3]);
+    let lp = q.log_prob_n(z.clone());
+    assert_eq!(lp.dims(), [4, 2]);
+    // Each draw scored alone gives the same numbers.
+    let got = vals(lp);
+    for i in 0..4 {
+        let one: Tensor<2> = z.clone().slice([i..i + 1]).squeeze_dim(0);
+        let want = vals(q.log_prob(one));
+        assert_close(&got[2 * i..2 * i + 2], &want, 1e-6, "log_prob_n row");
+    }
+    // A prior of batch shape []: n draws are [n, L], scored as [n].
+    let prior = MultivariateNormalDiag::standard([3], &d);
+    let draws = prior.sample_n(5);
+    assert_eq!(draws.dims(), [5, 3]);
+    assert_eq!(prior.log_prob_n(draws).dims(), [5]);
+}
+
+#[test]
+fn independent_all_but_first_keeps_one_batch_dimension() {
+    let d = Device::flex();
+    let logits = Tensor::<4>::zeros([2, 28, 28, 1], &d);
+    let px = Independent::all_but_first(Bernoulli::new(logits));
+    assert_eq!(px.batch_shape().to_vec(), vec![2]);
+    assert_eq!(px.event_shape().to_vec(), vec![28, 28, 1]);
+    // Every pixel at logit 0 has probability 1/2: ln p(x) = −784 ln 2 per image.
+    let lp = vals(px.log_prob(Tensor::<4>::ones([2, 28, 28, 1], &d)));
+    assert_close(&lp, &[-784.0 * 2f64.ln(); 2], 1e-6, "all_but_first");
+    // A base with batch shape [] has no batch dimension to keep.
+    let err =
+        Independent::try_all_but_first(MultivariateNormalDiag::standard([3], &d)).unwrap_err();
+    assert!(err.to_string().contains("all_but_first"), "{err}");
+}

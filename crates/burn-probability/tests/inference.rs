@@ -33,7 +33,7 @@ fn conjugate(device: &Device) -> (impl Model, [f64; 2], f64) {
             .log_prob(mu.clone())
             .sum();
         let lik = Normal::new(mu.clone(), mu.ones_like() * s)
-            .log_prob_n::<2, 2>(x.clone())
+            .log_prob_with_shape::<2, 2>(x.clone())
             .sum();
         prior + lik
     });

@@ -82,7 +82,7 @@ fn closed_forms_agree_with_monte_carlo() {
     let p = Bernoulli::new(t1(&[-2.0, 0.0, 1.5, 4.0]));
     let q = Bernoulli::new(t1(&[1.0, 0.5, -1.0, 4.0]));
     let x: Tensor<2> = p.sample_n(n);
-    let diff: Tensor<2> = p.log_prob_n::<2, 2>(x.clone()) - q.log_prob_n::<2, 2>(x);
+    let diff: Tensor<2> = p.log_prob_with_shape::<2, 2>(x.clone()) - q.log_prob_n(x);
     let (var, mean) = diff.var_mean(0);
     let se: Vec<f64> = vals(var)
         .iter()

@@ -102,7 +102,7 @@ where
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     d.device().seed(seed);
     let x: Tensor<2> = d.sample_n(100_000);
-    let neg_lp: Tensor<2> = -d.log_prob_n::<2, 2>(x);
+    let neg_lp: Tensor<2> = -d.log_prob_n(x);
     let want = vals(d.entropy());
     for (i, (h, se)) in column_stats(neg_lp).into_iter().enumerate() {
         assert_within_se(&format!("{name}[{i}] entropy"), h, se, want[i]);
@@ -138,7 +138,7 @@ fn multivariate_entropy_is_minus_expected_log_prob() {
     let scale = Tensor::<2>::from_floats([[0.5, 1.0, 2.0], [0.1, 1.0, 3.0]], &d);
     let q = MultivariateNormalDiag::<2>::new(loc, scale);
     let x: Tensor<3> = q.sample_n(100_000);
-    let neg_lp: Tensor<2> = -q.log_prob_n::<3, 2>(x);
+    let neg_lp: Tensor<2> = -q.log_prob_n(x);
     let want = vals(q.entropy());
     for (i, (h, se)) in column_stats(neg_lp).into_iter().enumerate() {
         assert_within_se(&format!("MVN[{i}] entropy"), h, se, want[i]);
@@ -167,7 +167,7 @@ proptest! {
     ) {
         let d = flex();
         let n = Normal::new(t1(&[loc], &d), t1(&[scale], &d));
-        let lp = |x: Tensor<1>| n.log_prob_n::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
+        let lp = |x: Tensor<1>| n.log_prob_with_shape::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
         let (a, b) = (loc - 12.0 * scale, loc + 12.0 * scale);
         let total = simpson(lp, a, b, 4000);
         prop_assert!((total - 1.0).abs() < 1e-4, "integral {}", total);
@@ -183,7 +183,7 @@ proptest! {
     ) {
         let d = flex();
         let l = Logistic::new(t1(&[loc], &d), t1(&[scale], &d));
-        let lp = |x: Tensor<1>| l.log_prob_n::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
+        let lp = |x: Tensor<1>| l.log_prob_with_shape::<2, 2>(x.unsqueeze_dim(1)).squeeze_dim(1);
         let (a, b) = (loc - 40.0 * scale, loc + 40.0 * scale);
         let total = simpson(lp, a, b, 8000);
         prop_assert!((total - 1.0).abs() < 1e-4, "integral {}", total);
@@ -198,7 +198,7 @@ proptest! {
         // For t >= 1 the density is bounded on (0, 1), so plain Simpson converges.
         let d = flex();
         let bc = BinConcrete::new(temperature, t1(&[logits], &d));
-        let lp = |y: Tensor<1>| bc.log_prob_n::<2, 2>(y.unsqueeze_dim(1)).squeeze_dim(1);
+        let lp = |y: Tensor<1>| bc.log_prob_with_shape::<2, 2>(y.unsqueeze_dim(1)).squeeze_dim(1);
         let total = simpson(lp, 1e-6, 1.0 - 1e-6, 20000);
         prop_assert!((total - 1.0).abs() < 2e-3, "integral {}", total);
     }

@@ -159,7 +159,7 @@ fn shape_mismatches_name_both_shapes() {
     );
     // log_prob_n with a value of too small a rank, or a wrong output rank.
     assert_mentions(
-        ind.try_log_prob_n::<2, 2>(z([3, 2])).unwrap_err(),
+        ind.try_log_prob_with_shape::<2, 2>(z([3, 2])).unwrap_err(),
         &["log_prob output", "expected 1"],
     );
     // KL between distributions of incompatible shapes.
@@ -234,7 +234,7 @@ fn a_wrong_event_shape_is_an_error_not_a_broadcast() {
     // With sample dimensions in front, too.
     let samples = Tensor::<5>::zeros([3, 2, 28, 28, 1], &d);
     assert_mentions(
-        px.try_log_prob_n::<5, 2>(samples).unwrap_err(),
+        px.try_log_prob_with_shape::<5, 2>(samples).unwrap_err(),
         &["[3, 2, 28, 28, 1]", "[1, 28, 28]"],
     );
     // The right layout works, and batch and sample dimensions still broadcast.

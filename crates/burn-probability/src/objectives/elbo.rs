@@ -297,7 +297,7 @@ impl Elbo {
         let z = q.rsample_with_noise(noise);
         let [k, b, l] = z.dims();
         let z_kl = if self.separate_kl_sample {
-            q.rsample_n::<3>(self.num_samples)
+            q.rsample_n(self.num_samples)
         } else {
             z.clone()
         };

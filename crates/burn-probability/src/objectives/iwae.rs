@@ -175,7 +175,7 @@ impl Iwae {
                     k,
                     b,
                 )? + prior.log_prob_keepdim(z_bar.clone()).squeeze_dim::<2>(2)
-                    - q_bar.log_prob_n::<3, 2>(z_bar);
+                    - q_bar.log_prob_n(z_bar);
                 // φ: Σ w̃² ∂ln w/∂z ∂z/∂φ.  θ: Σ w̃² ∇θ ln w + Σ (w̃ − w̃²) ∇θ ln w = Σ w̃ ∇θ ln w.
                 let surrogate = (w2.clone() * log_w + (w - w2) * log_w_bar)
                     .sum_dim(0)

@@ -195,9 +195,9 @@ where
     P: Prior<DP>,
 {
     let log_q = if detach_q {
-        q.detach().log_prob_n::<3, 2>(z.clone())
+        q.detach().log_prob_n(z.clone())
     } else {
-        q.log_prob_n::<3, 2>(z.clone())
+        q.log_prob_n(z.clone())
     };
     // The prior's keepdim log-density of a rank-3 value is rank 3, its event dimension of
     // size 1, whatever the prior's own rank.
