@@ -135,15 +135,11 @@ struct Args {
     /// ELBO of both (`test_elbo`, `test_elbo_ema`).
     #[arg(long, default_value_t = 0.999)]
     ema_decay: f64,
-    /// Run every formula as plain burn operations instead of the crate's fused CPU kernels
-    /// (same results up to float rounding, slower; for comparing the two).
+    /// Run every formula and layer as plain burn operations instead of burn-flex-kernels'
+    /// fused CPU kernels (the conv model's convolutions and dense layers included: same results
+    /// up to float rounding, about 3.5× slower training; for comparing the two).
     #[arg(long)]
     no_fused: bool,
-    /// conv model: run the convolutions with burn's own `Conv2d`/`ConvTranspose2d` forward and
-    /// backward instead of burn-flex-kernels' (`nn::FastConv`, the default on flex: the same
-    /// results up to float rounding, about 3.5× faster training).
-    #[arg(long)]
-    reference_conv: bool,
 }
 
 /// The resolved settings of a run. `state.json` keeps them, and `--resume` requires the same.
@@ -164,8 +160,6 @@ struct Settings {
     seed: u64,
     #[serde(default)]
     ema_decay: f64,
-    #[serde(default)]
-    fast_conv: bool,
 }
 
 impl Settings {
@@ -196,7 +190,6 @@ impl std::fmt::Debug for Settings {
             .field("train_n", &self.train_n)
             .field("seed", &self.seed)
             .field("ema_decay", &self.ema_decay)
-            .field("fast_conv", &self.fast_conv)
             .finish()
     }
 }
@@ -279,7 +272,6 @@ fn settings(args: &Args, train_len: usize) -> Settings {
         train_n: args.train_n.unwrap_or(train_len).min(train_len),
         seed: args.seed,
         ema_decay: args.ema_decay,
-        fast_conv: !args.reference_conv,
     };
     if s.k == 0 || s.batch_size == 0 || s.latent == 0 || s.train_n == 0 {
         fail("-k, --batch-size, --latent and --train-n must be at least 1");
@@ -309,7 +301,7 @@ fn settings(args: &Args, train_len: usize) -> Settings {
 
 fn build(s: &Settings, device: &Device) -> Vae {
     match s.model {
-        ModelKind::Conv => Vae::Conv(ConvVae::new(s.latent, s.fast_conv, device)),
+        ModelKind::Conv => Vae::Conv(ConvVae::new(s.latent, device)),
         ModelKind::Mlp => Vae::Mlp(MlpVae::new(s.latent, false, device)),
         ModelKind::Iwae => Vae::Mlp(MlpVae::new(s.latent, true, device)),
         ModelKind::Binary => Vae::Binary(BinaryVae::new(s.latent, s.temperature, device)),

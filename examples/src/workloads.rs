@@ -300,7 +300,7 @@ fn bernoulli_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
 fn model_workload(name: &str, ad: &Device) -> Option<Workload> {
     Some(match name {
         "iwae_bound_k50" => iwae_bound(ad),
-        "train_conv" => train("train_conv", Vae::Conv(ConvVae::new(2, true, ad)), 100, ad),
+        "train_conv" => train("train_conv", Vae::Conv(ConvVae::new(2, ad)), 100, ad),
         "train_mlp" => train("train_mlp", Vae::Mlp(MlpVae::new(2, false, ad)), 64, ad),
         "train_iwae" => train("train_iwae", Vae::Mlp(MlpVae::new(50, true, ad)), 20, ad),
         _ => return None,

@@ -1,6 +1,7 @@
-//! The `mnist_vae` example as a user runs it: short trainings of every model on a small
-//! synthetic data set in MNIST's IDX format (and on the real MNIST when `MNIST_DIR` is set),
-//! checkpoint and resume, and clear errors for bad flags and bad data.
+//! The MNIST examples as a user runs them: short trainings of every `mnist_vae` model on a
+//! small synthetic data set in MNIST's IDX format (and on the real MNIST when `MNIST_DIR` is
+//! set), checkpoint and resume, clear errors for bad flags and bad data, and the `tfp_conv_vae`
+//! port with both KL estimators.
 //!
 //! `cargo test` builds the examples before it runs the tests; this file runs the built binary.
 //! (That is why the example has no `test = true`: with it, cargo builds only the test harness
@@ -11,15 +12,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The example binary beside this test's: `target/<profile>/examples/mnist_vae`, this test
-/// running from `target/<profile>/deps/`.
+/// The `mnist_vae` binary.
 fn binary() -> PathBuf {
+    example_binary("mnist_vae")
+}
+
+/// An example binary beside this test's: `target/<profile>/examples/<name>`, this test
+/// running from `target/<profile>/deps/`.
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("the test binary runs from target/<profile>/deps");
-    let path = profile_dir.join("examples").join("mnist_vae");
+    let path = profile_dir.join("examples").join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo test` (which builds the examples) rather than a single test target",
@@ -142,7 +148,7 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
             "conv",
             vec!["--batch-size", "20", "--seed", "2", "--warmup-steps", "0"],
         ),
-        // The same through burn's own convolutions.
+        // The same through burn's own layers and formulas.
         (
             "conv",
             vec![
@@ -152,7 +158,7 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
                 "2",
                 "--warmup-steps",
                 "0",
-                "--reference-conv",
+                "--no-fused",
             ],
         ),
         ("mlp", vec!["--lr", "3e-3"]),
@@ -557,4 +563,44 @@ fn download_verifies_checksums_before_anything_reaches_the_cache() {
 /// Writes a line to the terminal past the test harness's output capture.
 fn say(line: impl std::fmt::Display) {
     writeln!(std::io::stderr(), "{line}").ok();
+}
+
+#[test]
+fn the_tfp_conv_vae_port_trains_with_both_kl_estimators() {
+    let data = temp_dir("tfp-data");
+    synthetic_mnist(&data, 400, 100);
+    let o = Command::new(example_binary("tfp_conv_vae"))
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["--epochs", "2", "--batch-size", "20", "--test-n", "100"])
+        .env_remove("MNIST_DIR")
+        .output()
+        .expect("the example binary runs");
+    let text = stdout_stderr(&o);
+    assert!(o.status.success(), "{text}");
+    // One line per epoch: the epoch, then the two test ELBOs.
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| {
+            l.split_whitespace()
+                .take(3)
+                .map(|v| v.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    // Each model beats the model of independent fair-coin pixels, 784 ln 2 = 543.4 nats.
+    for (name, elbo) in [("analytic", rows[1][1]), ("Monte Carlo", rows[1][2])] {
+        assert!(
+            elbo.is_finite() && elbo > -543.4 && elbo < 0.0,
+            "{name}-KL test ELBO {elbo}: {text}"
+        );
+    }
+    // Without data, the error says where to put it.
+    let o = Command::new(example_binary("tfp_conv_vae"))
+        .env_remove("MNIST_DIR")
+        .output()
+        .expect("the example binary runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout_stderr(&o).contains("--data-dir or $MNIST_DIR"));
 }

@@ -45,6 +45,34 @@ pub struct Independent<Base, const DB: usize> {
     reinterpreted: usize,
 }
 
+impl<Base> Independent<Base, 0> {
+    /// Every batch dimension of `base` becomes an event dimension: one distribution with batch
+    /// shape `[]`, as TFP's `Independent(base, reinterpreted_batch_ndims=len(batch_shape))`.
+    /// The tutorials' priors are written this way: `Independent::all_batch_dims(Logistic::new(
+    /// Tensor::<1>::zeros([latent], &device), 1.0 / t))`.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::{Distribution, Independent, Logistic};
+    ///
+    /// let device = Device::flex();
+    /// let prior = Independent::all_batch_dims(Logistic::new(Tensor::<1>::zeros([20], &device), 2.0));
+    /// assert_eq!(prior.batch_shape().num_dims(), 0);
+    /// assert_eq!(prior.event_shape().to_vec(), vec![20]);
+    /// ```
+    pub fn all_batch_dims<const D: usize>(base: Base) -> Self
+    where
+        Base: Distribution<D>,
+    {
+        let reinterpreted = D - Base::EVENT_RANK;
+        Self {
+            base,
+            reinterpreted,
+        }
+    }
+}
+
 impl<Base> Independent<Base, 1> {
     /// TFP's `tfd.Independent(base)` with the default `reinterpreted_batch_ndims=None`: every
     /// batch dimension of `base` but the first becomes an event dimension, so the result has

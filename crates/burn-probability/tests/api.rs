@@ -336,7 +336,7 @@ fn sample_and_log_prob_ranks_follow_from_the_types() {
 }
 
 #[test]
-fn independent_all_but_first_keeps_one_batch_dimension() {
+fn independent_all_but_first_and_all_batch_dims() {
     let d = Device::flex();
     let logits = Tensor::<4>::zeros([2, 28, 28, 1], &d);
     let px = Independent::all_but_first(Bernoulli::new(logits));
@@ -345,6 +345,15 @@ fn independent_all_but_first_keeps_one_batch_dimension() {
     // Every pixel at logit 0 has probability 1/2: ln p(x) = −784 ln 2 per image.
     let lp = vals(px.log_prob(Tensor::<4>::ones([2, 28, 28, 1], &d)));
     assert_close(&lp, &[-784.0 * 2f64.ln(); 2], 1e-6, "all_but_first");
+    // all_batch_dims: one event over every dimension, batch shape [].
+    let prior = Independent::all_batch_dims(Normal::new(Tensor::<1>::zeros([3], &d), 2.0));
+    assert_eq!(prior.batch_shape().num_dims(), 0);
+    let x = Tensor::<1>::from_floats([0.5, -1.0, 0.0], &d);
+    let want: f64 = [0.5, -1.0, 0.0]
+        .iter()
+        .map(|&v| ln_normal(v, 0.0, 2.0))
+        .sum();
+    assert_close(&vals(prior.log_prob(x)), &[want], 1e-6, "all_batch_dims");
     // A base with batch shape [] has no batch dimension to keep.
     let err =
         Independent::try_all_but_first(MultivariateNormalDiag::standard([3], &d)).unwrap_err();

@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{ModuleOptimizer, RmsPropConfig};
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 use burn_flex_kernels::nn::{Activation, FastConv, FastLinear};
 use burn_flex_kernels::optim::FusedAdam;
@@ -59,7 +59,8 @@ fn zero_bias(bias: Option<Param<Tensor<1>>>) -> Option<Param<Tensor<1>>> {
     bias.map(|b| Param::from_tensor(b.val().zeros_like()))
 }
 
-fn keras_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+/// Keras' `Dense(d_out)` on `d_in` inputs: Glorot-uniform weights, zero bias.
+pub fn keras_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     let mut layer = LinearConfig::new(d_in, d_out)
         .with_initializer(glorot())
         .init(device);
@@ -67,14 +68,37 @@ fn keras_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     layer
 }
 
-fn keras_conv(config: Conv2dConfig, device: &Device) -> Conv2d {
+/// Keras' `Conv2D` initialization for `config`: Glorot-uniform kernel, zero bias.
+pub fn keras_conv(config: Conv2dConfig, device: &Device) -> Conv2d {
     let mut layer = config.with_initializer(glorot()).init(device);
+    layer.bias = zero_bias(layer.bias);
+    layer
+}
+
+/// Keras' `Conv2DTranspose` initialization for `config`: Glorot-uniform kernel (bound
+/// `√(6 / (k_h k_w (c_in + c_out)))`, given by hand since burn's transposed convolution gives
+/// Xavier no fan-out), zero bias.
+pub fn keras_conv_transpose(config: ConvTranspose2dConfig, device: &Device) -> ConvTranspose2d {
+    let [c_in, c_out] = config.channels;
+    let [kh, kw] = config.kernel_size;
+    let bound = (6.0 / ((kh * kw * (c_in + c_out)) as f64)).sqrt();
+    let mut layer = config
+        .with_initializer(Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        })
+        .init(device);
     layer.bias = zero_bias(layer.bias);
     layer
 }
 
 /// The convolutional VAE of the Keras/TFP tutorial (latent 2 by default), with Keras'
 /// initialization and log-variance head.
+///
+/// The layers are called through `burn_flex_kernels::nn` (`forward_fast_relu`,
+/// `forward_fast_then`): on `flex` with the kernels on, one kernel per layer and activation; on
+/// any other device, or after `burn_flex_kernels::set_fused_kernels(false)` (the example's
+/// `--no-fused`), burn's own layers followed by the activation. The model code does not choose.
 #[derive(Module, Debug)]
 pub struct ConvVae {
     c1: Conv2d,
@@ -87,26 +111,18 @@ pub struct ConvVae {
     d_up: ConvTranspose2d,
     d_out: Conv2d,
     latent: usize,
-    /// Whether the convolutions and dense layers run through `burn_flex_kernels::nn`'s kernels
-    /// (`FastConv`, `FastLinear`) rather than burn's.
-    fast_conv: bool,
 }
 
 impl ConvVae {
-    pub fn new(latent: usize, fast_conv: bool, device: &Device) -> Self {
+    pub fn new(latent: usize, device: &Device) -> Self {
         let same = || PaddingConfig2d::Explicit(1, 1, 1, 1);
-        let mut d_up = ConvTranspose2dConfig::new([64, 32], [3, 3])
-            .with_stride([2, 2])
-            .with_padding([1, 1])
-            .with_padding_out([1, 1])
-            // burn's ConvTranspose2d gives no fan-out to Xavier: Glorot's bound by hand,
-            // sqrt(6 / (fan_in + fan_out)) with fans 9 * 64 and 9 * 32.
-            .with_initializer(Initializer::Uniform {
-                min: -(6.0f64 / (9.0 * 96.0)).sqrt(),
-                max: (6.0f64 / (9.0 * 96.0)).sqrt(),
-            })
-            .init(device);
-        d_up.bias = zero_bias(d_up.bias);
+        let d_up = keras_conv_transpose(
+            ConvTranspose2dConfig::new([64, 32], [3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .with_padding_out([1, 1]),
+            device,
+        );
         Self {
             c1: keras_conv(
                 Conv2dConfig::new([1, 32], [3, 3]).with_padding(same()),
@@ -136,62 +152,27 @@ impl ConvVae {
                 device,
             ),
             latent,
-            fast_conv,
-        }
-    }
-
-    fn conv(&self, layer: &Conv2d, h: Tensor<4>) -> Tensor<4> {
-        if self.fast_conv {
-            layer.forward_fast(h)
-        } else {
-            layer.forward(h)
-        }
-    }
-
-    /// `relu(conv(h))`; with `fast_conv`, one operation (the ReLU runs inside the kernels).
-    fn conv_relu(&self, layer: &Conv2d, h: Tensor<4>) -> Tensor<4> {
-        if self.fast_conv {
-            layer.forward_fast_relu(h)
-        } else {
-            relu(layer.forward(h))
-        }
-    }
-
-    /// A dense layer, followed by a ReLU when `then_relu`; with `fast_conv`, one operation.
-    fn dense(&self, layer: &Linear, h: Tensor<2>, then_relu: bool) -> Tensor<2> {
-        match (self.fast_conv, then_relu) {
-            (true, true) => layer.forward_fast_then(h, Activation::Relu),
-            (true, false) => layer.forward_fast(h),
-            (false, true) => relu(layer.forward(h)),
-            (false, false) => layer.forward(h),
-        }
-    }
-
-    /// `relu(up(h))`, the decoder's transposed convolution.
-    fn up_relu(&self, h: Tensor<4>) -> Tensor<4> {
-        if self.fast_conv {
-            self.d_up.forward_fast_relu(h)
-        } else {
-            relu(self.d_up.forward(h))
         }
     }
 
     pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2> {
         let b = x.dims()[0];
         let h = x.reshape([b, 1, 28, 28]);
-        let h = self.conv_relu(&self.c1, h);
-        let h = self.conv_relu(&self.c2, h);
-        let h = self.conv_relu(&self.c3, h);
-        let h = self.conv_relu(&self.c4, h);
-        let h = self.dense(&self.fc, h.reshape([b, 14 * 14 * 64]), true);
-        gaussian_log_var(self.dense(&self.head, h, false), self.latent)
+        let h = self.c1.forward_fast_relu(h);
+        let h = self.c2.forward_fast_relu(h);
+        let h = self.c3.forward_fast_relu(h);
+        let h = self.c4.forward_fast_relu(h);
+        let h = self
+            .fc
+            .forward_fast_then(h.reshape([b, 14 * 14 * 64]), Activation::Relu);
+        gaussian_log_var(self.head.forward_fast(h), self.latent)
     }
 
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
         let n = z.dims()[0];
-        let h = self.dense(&self.d_fc, z, true).reshape([n, 64, 14, 14]);
-        let h = self.up_relu(h);
-        self.conv(&self.d_out, h).reshape([n, 784])
+        let h = self.d_fc.forward_fast_then(z, Activation::Relu);
+        let h = self.d_up.forward_fast_relu(h.reshape([n, 64, 14, 14]));
+        self.d_out.forward_fast(h).reshape([n, 784])
     }
 }
 
@@ -286,7 +267,7 @@ impl BinaryVae {
     /// as the tutorial's `prior`.
     pub fn prior(&self, device: &Device) -> Independent<Logistic<1>, 0> {
         let loc = Tensor::<1>::zeros([self.latent], device);
-        Independent::new(Logistic::new(loc, 1.0 / self.temperature), 1)
+        Independent::all_batch_dims(Logistic::new(loc, 1.0 / self.temperature))
     }
 }
 
