@@ -530,9 +530,9 @@ pub fn broadcast_shapes(
 ///
 /// Built by `From`: a `Tensor<D>` (also by reference), an `f64` or an `f32`. A scalar becomes a
 /// tensor of shape `[1; D]` on the device of the parameters given as tensors, so at least one
-/// parameter of a call must be a tensor: it sets the device and the batch shape. A tensor of
-/// lower rank is lifted with `unsqueeze` (leading size-1 dimensions), as broadcasting reads
-/// it.
+/// parameter of a call must be a tensor: it sets the device and the batch shape. Tensors have
+/// the distribution's rank `D` (which the compiler infers from them); lift one of lower rank
+/// with `t.unsqueeze::<D>()`, which adds leading size-1 dimensions as broadcasting reads it.
 ///
 /// # Example
 /// ```

@@ -39,6 +39,7 @@ use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Distribution as Init, Tensor};
 
+use crate::error::{Error, Result};
 use crate::math::softplus;
 
 /// Named tensors: the values of a model's latent variables.
@@ -72,22 +73,39 @@ impl Params {
     /// The value of `name` with rank `D`.
     ///
     /// # Panics
-    /// If there is no such entry, or it does not have rank `D`; the message names both.
+    /// If there is no such entry, or it does not have rank `D`; the message is
+    /// [`Self::try_get`]'s error.
+    #[track_caller]
     pub fn get<const D: usize>(&self, name: &str) -> Tensor<D> {
-        let (flat, shape) = self.entries.get(name).unwrap_or_else(|| {
-            panic!(
-                "Params: no latent named `{name}` (have: {:?})",
-                self.names()
-            )
-        });
-        assert!(
-            shape.len() == D,
-            "Params: `{name}` has shape {shape:?} (rank {}), requested rank {D}",
-            shape.len()
-        );
+        self.try_get(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::get`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the missing latent and the ones present, or the
+    /// latent's shape and the requested rank.
+    pub fn try_get<const D: usize>(&self, name: &str) -> Result<Tensor<D>> {
+        let (flat, shape) = self
+            .entries
+            .get(name)
+            .ok_or_else(|| Error::InvalidArgument {
+                context: "Params::get",
+                argument: "name",
+                expected: format!("one of {:?}", self.names()),
+                actual: format!("`{name}`"),
+            })?;
+        if shape.len() != D {
+            return Err(Error::InvalidArgument {
+                context: "Params::get",
+                argument: "D (the requested rank)",
+                expected: format!("{} (`{name}` has shape {shape:?})", shape.len()),
+                actual: D.to_string(),
+            });
+        }
         let mut dims = [0usize; D];
         dims.copy_from_slice(shape);
-        flat.clone().reshape(dims)
+        Ok(flat.clone().reshape(dims))
     }
 
     /// The flat value and shape of `name`, if present.
@@ -160,16 +178,28 @@ impl<'a, M: Model> Fixed<'a, M> {
     /// Fixes the latents present in `fixed`.
     ///
     /// # Panics
-    /// If `fixed` names a latent the model does not have.
+    /// If `fixed` names a latent the model does not have; the message is
+    /// [`Self::try_new`]'s error.
+    #[track_caller]
     pub fn new(model: &'a M, fixed: Params) -> Self {
+        Self::try_new(model, fixed).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the unknown latent and the model's latents.
+    pub fn try_new(model: &'a M, fixed: Params) -> Result<Self> {
         let names: Vec<String> = model.latents().into_iter().map(|(n, _)| n).collect();
-        for n in fixed.names() {
-            assert!(
-                names.contains(&n),
-                "Fixed: the model has no latent named `{n}` (have: {names:?})"
-            );
+        if let Some(n) = fixed.names().into_iter().find(|n| !names.contains(n)) {
+            return Err(Error::InvalidArgument {
+                context: "Fixed",
+                argument: "fixed",
+                expected: format!("values for latents among {names:?}"),
+                actual: format!("a value for `{n}`"),
+            });
         }
-        Self { model, fixed }
+        Ok(Self { model, fixed })
     }
 }
 
@@ -289,23 +319,41 @@ fn minimize<L: Fn(&[Tensor<1>]) -> Tensor<1>>(
 /// with Adam. Returns the estimate and the energy `−ln p(θ, x)` after each step.
 ///
 /// # Panics
-/// If `init` lacks one of the model's latents.
+/// If `init` lacks one of the model's latents; the message is [`try_fit_map`]'s error.
+#[track_caller]
 pub fn fit_map<M: Model>(
     model: &M,
     init: &Params,
     config: AdamConfig,
     steps: usize,
 ) -> (Params, Vec<f64>) {
+    try_fit_map(model, init, config, steps).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`fit_map`] returning an [`Error`] instead of panicking.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the latent `init` has no value for.
+pub fn try_fit_map<M: Model>(
+    model: &M,
+    init: &Params,
+    config: AdamConfig,
+    steps: usize,
+) -> Result<(Params, Vec<f64>)> {
     let latents = model.latents();
-    let values: Vec<Tensor<1>> = latents
-        .iter()
-        .map(|(n, _)| {
-            init.get_flat(n)
-                .unwrap_or_else(|| panic!("fit_map: `init` has no value for latent `{n}`"))
-                .0
-                .clone()
-        })
-        .collect();
+    let mut values: Vec<Tensor<1>> = Vec::with_capacity(latents.len());
+    for (n, _) in &latents {
+        let (value, _) = init.get_flat(n).ok_or_else(|| Error::InvalidArgument {
+            context: "fit_map",
+            argument: "init",
+            expected: format!(
+                "a value for every latent of the model, {:?}",
+                model.latents()
+            ),
+            actual: format!("no value for `{n}`"),
+        })?;
+        values.push(value.clone());
+    }
     let pack = |vs: &[Tensor<1>]| {
         let mut p = Params::new();
         for ((name, shape), v) in latents.iter().zip(vs) {
@@ -314,7 +362,7 @@ pub fn fit_map<M: Model>(
         p
     };
     let (values, trace) = minimize(values, config, steps, |vs| -model.log_joint(&pack(vs)));
-    (pack(&values), trace)
+    Ok((pack(&values), trace))
 }
 
 /// A mean-field Normal surrogate posterior over a model's latents:
@@ -383,6 +431,11 @@ impl MeanFieldNormal {
 /// Fits a [`MeanFieldNormal`] surrogate to `model` by maximizing the ELBO
 /// `E_q[ln p(θ, x)] + H[q]`, estimated with `samples_per_step` reparameterized samples and the
 /// closed-form entropy of `q`. Returns the fitted surrogate and the ELBO after each step.
+///
+/// # Panics
+/// If the model has no latents or `samples_per_step` is 0; the message is
+/// [`try_fit_mean_field`]'s error.
+#[track_caller]
 pub fn fit_mean_field<M: Model>(
     model: &M,
     init: MeanFieldNormal,
@@ -390,7 +443,38 @@ pub fn fit_mean_field<M: Model>(
     steps: usize,
     samples_per_step: usize,
 ) -> (MeanFieldNormal, Vec<f64>) {
-    let samples = samples_per_step.max(1);
+    try_fit_mean_field(model, init, config, steps, samples_per_step)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`fit_mean_field`] returning an [`Error`] instead of panicking.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if the surrogate has no latents or `samples_per_step` is 0.
+pub fn try_fit_mean_field<M: Model>(
+    model: &M,
+    init: MeanFieldNormal,
+    config: AdamConfig,
+    steps: usize,
+    samples_per_step: usize,
+) -> Result<(MeanFieldNormal, Vec<f64>)> {
+    if init.locs.is_empty() {
+        return Err(Error::InvalidArgument {
+            context: "fit_mean_field",
+            argument: "init",
+            expected: "a surrogate over at least one latent".into(),
+            actual: "no latents".into(),
+        });
+    }
+    if samples_per_step == 0 {
+        return Err(Error::InvalidArgument {
+            context: "fit_mean_field",
+            argument: "samples_per_step",
+            expected: "at least 1".into(),
+            actual: "0".into(),
+        });
+    }
+    let samples = samples_per_step;
     let n = init.locs.len();
     let mut values = init.locs.clone();
     values.extend(init.raw_scales.iter().cloned());
@@ -421,12 +505,12 @@ pub fn fit_mean_field<M: Model>(
     });
     let trace = trace.into_iter().map(|l| -l).collect();
     let (locs, raws) = values.split_at(n);
-    (
+    Ok((
         MeanFieldNormal {
             latents: init.latents,
             locs: locs.to_vec(),
             raw_scales: raws.to_vec(),
         },
         trace,
-    )
+    ))
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use burn::tensor::{Device, Distribution as Init, Tensor};
 use burn_probability::inference::{
     AdamConfig, Fixed, LogJoint, MeanFieldNormal, Model, Params, fit_map, fit_mean_field,
+    try_fit_map, try_fit_mean_field,
 };
 use burn_probability::{Distribution, Normal};
 
@@ -114,13 +115,50 @@ fn fixing_a_latent_leaves_a_model_over_the_others() {
 }
 
 #[test]
-#[should_panic(expected = "no latent named `c`")]
+#[should_panic(
+    expected = "Fixed: `fixed` must be values for latents among [\"a\"], got a value for `c`"
+)]
 fn fixing_an_unknown_latent_is_a_clear_error() {
     let model = LogJoint::new(vec![("a", vec![1])], |p: &Params| p.get::<1>("a"));
     let _ = Fixed::new(
         &model,
         Params::new().with("c", Tensor::<1>::zeros([1], &Device::flex())),
     );
+}
+
+#[test]
+fn inference_errors_name_the_argument_and_what_was_expected() {
+    let device = Device::flex().autodiff();
+    let model = LogJoint::new(vec![("a", vec![2])], |p: &Params| p.get::<1>("a").sum());
+    let p = Params::new().with("a", Tensor::<1>::zeros([2], &device));
+    let msg = |e: burn_probability::Error| e.to_string();
+    let missing = msg(p.try_get::<1>("b").unwrap_err());
+    assert!(
+        missing.contains("one of [\"a\"]") && missing.contains("`b`"),
+        "{missing}"
+    );
+    let rank = msg(p.try_get::<2>("a").unwrap_err());
+    assert!(
+        rank.contains("shape [2]") && rank.contains("got 2"),
+        "{rank}"
+    );
+    let no_init = msg(try_fit_map(&model, &Params::new(), AdamConfig::new(0.1), 1).unwrap_err());
+    assert!(
+        no_init.contains("fit_map: `init`") && no_init.contains("`a`"),
+        "{no_init}"
+    );
+    let q = MeanFieldNormal::new(&model, 0.0, 0.0, &device);
+    let zero = msg(try_fit_mean_field(&model, q, AdamConfig::new(0.1), 1, 0).unwrap_err());
+    assert!(
+        zero.contains("samples_per_step") && zero.contains("at least 1"),
+        "{zero}"
+    );
+    let empty = LogJoint::new(vec![], |_: &Params| {
+        Tensor::<1>::zeros([1], &Device::flex())
+    });
+    let q = MeanFieldNormal::new(&empty, 0.0, 0.0, &device);
+    let none = msg(try_fit_mean_field(&empty, q, AdamConfig::new(0.1), 1, 1).unwrap_err());
+    assert!(none.contains("no latents"), "{none}");
 }
 
 #[test]
