@@ -1,5 +1,6 @@
 //! A distribution the crate does not have, written by a user with nothing but the public API:
-//! Laplace(loc, scale), with broadcast parameters checked by the shape helpers, opt-in
+//! Laplace(loc, scale), with scalar or broadcast parameters (`broadcast_params`), the crate's
+//! error style (`new` panics with the message `try_new` returns), opt-in
 //! validation, `Rsample` by noise and transform, a closed-form KL against the built-in
 //! `Normal`. The tests show that it then works in `Independent`, `kl_divergence`,
 //! `kl_monte_carlo` and the objectives like a built-in family.
@@ -8,7 +9,7 @@ use std::sync::Mutex;
 
 use burn::tensor::{Device, Shape, Tensor};
 use burn_probability::distribution::{
-    broadcast_shapes, check_param, check_values, lift, sample_dims,
+    Param, broadcast_params, check_param, check_values, lift, sample_dims,
 };
 use burn_probability::math::LN_SQRT_2PI;
 use burn_probability::objectives::{Elbo, Iwae};
@@ -23,15 +24,17 @@ struct Laplace<const D: usize> {
 }
 
 impl<const D: usize> Laplace<D> {
-    /// Parameters of any shapes that broadcast against each other; the batch shape is their
-    /// broadcast.
-    fn new(loc: Tensor<D>, scale: Tensor<D>) -> Result<Self> {
-        let shape = broadcast_shapes("Laplace", "loc", &loc.shape(), "scale", &scale.shape())?;
-        let dims: [usize; D] = shape.dims();
-        Ok(Self {
-            loc: loc.expand(dims),
-            scale: scale.expand(dims),
-        })
+    /// Tensors whose shapes broadcast against each other, or scalars; the batch shape is their
+    /// broadcast. Panics with [`Self::try_new`]'s message.
+    #[track_caller]
+    fn new(loc: impl Into<Param<D>>, scale: impl Into<Param<D>>) -> Self {
+        Self::try_new(loc, scale).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_new(loc: impl Into<Param<D>>, scale: impl Into<Param<D>>) -> Result<Self> {
+        let [loc, scale] =
+            broadcast_params("Laplace", [("loc", loc.into()), ("scale", scale.into())])?;
+        Ok(Self { loc, scale })
     }
 }
 
@@ -131,7 +134,7 @@ fn t1(xs: &[f32]) -> Tensor<1> {
 #[test]
 fn log_prob_matches_the_formula_and_broadcasts() {
     // A scalar scale broadcast against three locations: batch shape [3].
-    let d = Laplace::new(t1(&[0.0, 1.0, -2.0]), t1(&[2.0])).unwrap();
+    let d = Laplace::new(t1(&[0.0, 1.0, -2.0]), 2.0);
     assert_eq!(d.batch_shape().to_vec(), vec![3]);
     let got = floats(d.log_prob(t1(&[0.0, 3.0, -2.5])));
     // ln p = −|x − μ| / b − ln 2b with b = 2: −ln 4, −1 − ln 4, −0.25 − ln 4.
@@ -140,11 +143,11 @@ fn log_prob_matches_the_formula_and_broadcasts() {
         assert!((g - want).abs() < 1e-6, "{got:?}");
     }
     // Parameters that do not broadcast are an error naming both shapes.
-    let err = Laplace::new(t1(&[0.0, 1.0, 2.0]), t1(&[1.0, 2.0])).unwrap_err();
+    let err = Laplace::try_new(t1(&[0.0, 1.0, 2.0]), t1(&[1.0, 2.0])).unwrap_err();
     assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
     assert!(err.to_string().contains("[3]") && err.to_string().contains("[2]"));
     // Opt-in validation names the parameter and the offending element.
-    let bad = Laplace::new(t1(&[0.0, 1.0]), t1(&[1.0, -1.0])).unwrap();
+    let bad = Laplace::new(t1(&[0.0, 1.0]), t1(&[1.0, -1.0]));
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("scale") && err.contains("element 1"), "{err}");
     // A value whose shape does not fit is an error, not a broadcast.
@@ -158,7 +161,7 @@ fn rsample_has_the_laplace_moments_and_gradients() {
     device.seed(7);
     let loc = Tensor::<1>::from_floats([1.5, -3.0], &device).require_grad();
     let scale = Tensor::<1>::from_floats([0.5, 2.0], &device).require_grad();
-    let laplace = || Laplace::new(loc.clone(), scale.clone()).unwrap();
+    let laplace = || Laplace::new(loc.clone(), scale.clone());
     let n = 100_000;
     let eps: Tensor<2> = laplace().noise(&[n]);
     let x = laplace().rsample_with_noise(eps.clone());
@@ -198,7 +201,7 @@ fn works_in_independent_and_both_kls() {
     Device::flex().seed(3);
     let device = Device::flex();
     let loc = Tensor::<2>::from_floats([[0.0, 1.0, 2.0], [-1.0, 0.5, 0.0]], &device);
-    let p = Laplace::new(loc.clone(), Tensor::<2>::from_floats([[0.7]], &device)).unwrap();
+    let p = Laplace::new(loc.clone(), Tensor::<2>::from_floats([[0.7]], &device));
     let each = floats(p.log_prob(loc.clone() + 0.3));
 
     // Independent sums the reinterpreted dimension: [2, 3] -> batch [2], event [3].
@@ -253,16 +256,14 @@ fn works_as_posterior_prior_and_likelihood_in_the_objectives() {
         Laplace::new(
             Tensor::from_floats([[0.2, -0.1], [0.0, 0.4], [1.0, 0.3]], &device),
             Tensor::from_floats([[0.5, 0.8]], &device),
-        )
-        .unwrap(),
+        ),
         1,
     );
     let prior: Independent<Laplace<2>, 1> = Independent::new(
         Laplace::new(
             Tensor::zeros([1, l], &device),
             Tensor::ones([1, l], &device),
-        )
-        .unwrap(),
+        ),
         1,
     );
     // p(x | z) = Laplace(z W, 0.6) over three observed values.
@@ -270,7 +271,7 @@ fn works_as_posterior_prior_and_likelihood_in_the_objectives() {
     let likelihood = |z: Tensor<2>| {
         let loc = z.matmul(w.clone());
         let scale = Tensor::<2>::from_floats([[0.6]], &device);
-        Independent::<_, 1>::new(Laplace::new(loc, scale).unwrap(), 1)
+        Independent::<_, 1>::new(Laplace::new(loc, scale), 1)
     };
     let noise: Tensor<3> = q.noise(&[k]);
 
