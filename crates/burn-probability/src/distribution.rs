@@ -688,20 +688,21 @@ pub fn check_value_shape(
     }
 }
 
-/// Checks that two distributions compared by a KL divergence (or a posterior and a prior)
-/// fit: the same event rank and event shape, batch shapes that broadcast, and `q` of at most
-/// `p`'s rank, so that the result has `p`'s batch rank (a prior of batch shape `[]` against a
-/// posterior of batch shape `[B]`). The error names both shapes.
+/// Checks that two distributions compared by a KL divergence (`p` and `q`) or by an objective
+/// (`posterior` and `prior`) fit: the same event rank and event shape, batch shapes that
+/// broadcast, and the second of at most the first's rank, so that the result has the first's
+/// batch rank (a prior of batch shape `[]` against a posterior of batch shape `[B]`). The error
+/// names both arguments and shapes.
 pub(crate) fn check_pair_shapes(
     context: &'static str,
-    (p, p_event_rank): (&Shape, usize),
-    (q, q_event_rank): (&Shape, usize),
+    (p_name, p, p_event_rank): (&'static str, &Shape, usize),
+    (q_name, q, q_event_rank): (&'static str, &Shape, usize),
 ) -> Result<()> {
     let event = |s: &Shape, rank: usize| s.as_slice()[s.num_dims().saturating_sub(rank)..].to_vec();
     if p_event_rank != q_event_rank || event(p, p_event_rank) != event(q, q_event_rank) {
         return Err(Error::EventShapeMismatch {
             context,
-            argument: "q",
+            argument: q_name,
             shape: q.to_vec(),
             event_shape: event(p, p_event_rank),
         });
@@ -709,16 +710,16 @@ pub(crate) fn check_pair_shapes(
     if q.num_dims() > p.num_dims() {
         return Err(Error::RankMismatch {
             context,
-            argument: "q",
+            argument: q_name,
             expected: format!(
-                "at most p's rank {} (p's batch shape {:?} is the result's)",
+                "at most {p_name}'s rank {} ({p_name}'s batch shape {:?} is the result's)",
                 p.num_dims(),
                 &p.as_slice()[..p.num_dims() - p_event_rank]
             ),
             actual: q.num_dims(),
         });
     }
-    broadcast_shapes(context, "p", p, "q", q).map(|_| ())
+    broadcast_shapes(context, p_name, p, q_name, q).map(|_| ())
 }
 
 /// The shape `sample_shape ++ shape` of a draw, as an array of rank `DO`.

@@ -90,8 +90,8 @@ where
 {
     check_pair_shapes(
         "kl_divergence",
-        (&p.shape(), P::EVENT_RANK),
-        (&q.shape(), Q::EVENT_RANK),
+        ("p", &p.shape(), P::EVENT_RANK),
+        ("q", &q.shape(), Q::EVENT_RANK),
     )?;
     Ok(P::Batch::from_keepdim(p.kl_divergence_keepdim(q)))
 }
@@ -170,8 +170,8 @@ where
     }
     check_pair_shapes(
         "kl_monte_carlo",
-        (&p.shape(), P::EVENT_RANK),
-        (&q.shape(), Q::EVENT_RANK),
+        ("p", &p.shape(), P::EVENT_RANK),
+        ("q", &q.shape(), Q::EVENT_RANK),
     )?;
     let (estimate, std_error) = p.mc_kl_keepdim(q, num_samples);
     Ok(MonteCarloEstimate {

@@ -263,46 +263,9 @@ where
 {
     check_pair_shapes(
         context,
-        (&q.shape(), Q::EVENT_RANK),
-        (&prior.shape(), P::EVENT_RANK),
+        ("posterior", &q.shape(), Q::EVENT_RANK),
+        ("prior", &prior.shape(), P::EVENT_RANK),
     )
-    .map_err(|e| match e {
-        Error::EventShapeMismatch {
-            context,
-            shape,
-            event_shape,
-            ..
-        } => Error::EventShapeMismatch {
-            context,
-            argument: "prior",
-            shape,
-            event_shape,
-        },
-        Error::ShapeMismatch {
-            context,
-            left,
-            right,
-            ..
-        } => Error::ShapeMismatch {
-            context,
-            left_name: "posterior",
-            left,
-            right_name: "prior",
-            right,
-        },
-        Error::RankMismatch {
-            context,
-            expected,
-            actual,
-            ..
-        } => Error::RankMismatch {
-            context,
-            argument: "prior",
-            expected,
-            actual,
-        },
-        other => other,
-    })
 }
 
 /// Checks that given posterior noise has the shape `[k, B, L]` of `k` draws.
