@@ -6,6 +6,8 @@
 //! cargo run --release --example mnist_vae -- --model mlp --epochs 10
 //! cargo run --release --example mnist_vae -- --model iwae --objective iwae -k 50
 //! cargo run --release --example mnist_vae -- --model binary --temperature 0.5
+//! cargo run --release --example mnist_vae -- --model categorical --epochs 50
+//! cargo run --release --example mnist_vae -- --model categorical --straight-through
 //! cargo run --release --example mnist_vae -- --help
 //! ```
 //!
@@ -35,7 +37,7 @@ use burn_probability_examples::alloc;
 use burn_probability_examples::mnist::{Binarization, Mnist};
 use burn_probability_examples::vae::ema::Ema;
 use burn_probability_examples::vae::model::{
-    self, BinaryVae, ConvVae, MlpVae, ModelKind, ObjectiveKind, StepThreads, Vae,
+    self, BinaryVae, CategoricalVae, ConvVae, MlpVae, ModelKind, ObjectiveKind, StepThreads, Vae,
 };
 use clap::{Parser, ValueEnum};
 
@@ -73,7 +75,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = ModelKind::Conv)]
     model: ModelKind,
     /// The training objective. Default: elbo-analytic for conv (the Keras tutorial's closed-form
-    /// KL), elbo for the others (iwae for --model iwae is not implied: choose it).
+    /// KL) and categorical (Jang et al.'s categorical KL against the uniform prior), elbo for
+    /// the others (iwae for --model iwae is not implied: choose it).
     #[arg(long, value_enum)]
     objective: Option<ObjectiveKind>,
     /// Samples per example for the objective.
@@ -82,7 +85,8 @@ struct Args {
     /// Epochs (passes over the training set).
     #[arg(long, default_value_t = 20)]
     epochs: usize,
-    /// Batch size. Default: 100 for conv, 64 for mlp, 20 for iwae, 100 for binary.
+    /// Batch size. Default: 100 for conv, 64 for mlp, 20 for iwae, 100 for binary and
+    /// categorical.
     #[arg(long)]
     batch_size: Option<usize>,
     /// Learning rate (RMSprop for conv, Adam otherwise).
@@ -94,13 +98,30 @@ struct Args {
     /// encoder's 32 ReLUs and some seeds collapse in epoch 1: see docs/mnist-vae.md), 0 for the others.
     #[arg(long)]
     warmup_steps: Option<usize>,
-    /// Latent dimension. Default: 2 (conv, mlp), 50 (iwae), 20 (binary).
+    /// Latent dimension. Default: 2 (conv, mlp), 50 (iwae), 20 (binary); for categorical the
+    /// number of categorical variables N, default 30.
     #[arg(long)]
     latent: Option<usize>,
-    /// BinConcrete temperature (binary model).
+    /// Classes K of each categorical variable (categorical model).
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    /// The relaxation's temperature: BinConcrete's (binary model, default 0.5), or the initial
+    /// Gumbel-softmax temperature τ₀ (categorical model, default 1.0).
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Temperature annealing (categorical model): τ = max(--min-temperature, τ₀·exp(−r·t)) at
+    /// optimizer step t, updated every 1000 steps, as Jang et al.'s code (r = 3e-5 there, the
+    /// default; 0 keeps τ₀).
+    #[arg(long, default_value_t = 3e-5)]
+    anneal_rate: f64,
+    /// The temperature's floor under annealing (categorical model).
     #[arg(long, default_value_t = 0.5)]
-    temperature: f64,
-    /// Binarization. Default: static for conv and mlp, dynamic for iwae and binary.
+    min_temperature: f64,
+    /// Train the categorical model with the straight-through Gumbel-softmax estimator (one-hot
+    /// latents carrying the relaxed gradient) instead of the relaxed samples.
+    #[arg(long)]
+    straight_through: bool,
+    /// Binarization. Default: static for conv, mlp and categorical, dynamic for iwae and binary.
     #[arg(long, value_enum)]
     binarization: Option<BinarizationKind>,
     /// The data set.
@@ -154,6 +175,14 @@ struct Settings {
     warmup_steps: usize,
     latent: usize,
     temperature: f64,
+    #[serde(default)]
+    classes: usize,
+    #[serde(default)]
+    anneal_rate: f64,
+    #[serde(default)]
+    min_temperature: f64,
+    #[serde(default)]
+    straight_through: bool,
     dynamic: bool,
     dataset: DatasetKind,
     train_n: usize,
@@ -163,6 +192,16 @@ struct Settings {
 }
 
 impl Settings {
+    /// The temperature at optimizer step `step`: `max(min, τ₀ exp(−r·t))` with `t` the step
+    /// rounded down to a multiple of 1000 (categorical model), else the fixed temperature.
+    fn temperature_at(&self, step: usize) -> f64 {
+        if self.model != ModelKind::Categorical || self.anneal_rate == 0.0 {
+            return self.temperature;
+        }
+        let t = (step / 1000 * 1000) as f64;
+        (self.temperature * (-self.anneal_rate * t).exp()).max(self.min_temperature)
+    }
+
     /// How the training and test images are binarized.
     fn binarization(&self) -> Binarization {
         if self.dynamic {
@@ -185,6 +224,10 @@ impl std::fmt::Debug for Settings {
             .field("warmup_steps", &self.warmup_steps)
             .field("latent", &self.latent)
             .field("temperature", &self.temperature)
+            .field("classes", &self.classes)
+            .field("anneal_rate", &self.anneal_rate)
+            .field("min_temperature", &self.min_temperature)
+            .field("straight_through", &self.straight_through)
             .field("dynamic", &self.dynamic)
             .field("dataset", &self.dataset.name())
             .field("train_n", &self.train_n)
@@ -243,7 +286,7 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 /// The objective flag, or the model's default.
 fn objective_of(args: &Args) -> ObjectiveKind {
     args.objective.unwrap_or(match args.model {
-        ModelKind::Conv => ObjectiveKind::ElboAnalytic,
+        ModelKind::Conv | ModelKind::Categorical => ObjectiveKind::ElboAnalytic,
         _ => ObjectiveKind::Elbo,
     })
 }
@@ -254,7 +297,9 @@ fn settings(args: &Args, train_len: usize) -> Settings {
         ModelKind::Mlp => (64, 2, false, 0),
         ModelKind::Iwae => (20, 50, true, 0),
         ModelKind::Binary => (100, 20, true, 0),
+        ModelKind::Categorical => (100, 30, false, 0),
     };
+    let categorical = args.model == ModelKind::Categorical;
     let s = Settings {
         model: args.model,
         objective: objective_of(args),
@@ -263,7 +308,17 @@ fn settings(args: &Args, train_len: usize) -> Settings {
         lr: args.lr,
         warmup_steps: args.warmup_steps.unwrap_or(warmup),
         latent: args.latent.unwrap_or(latent),
-        temperature: args.temperature,
+        temperature: args
+            .temperature
+            .unwrap_or(if categorical { 1.0 } else { 0.5 }),
+        classes: if categorical { args.classes } else { 0 },
+        anneal_rate: if categorical { args.anneal_rate } else { 0.0 },
+        min_temperature: if categorical {
+            args.min_temperature
+        } else {
+            0.0
+        },
+        straight_through: args.straight_through,
         dynamic: args
             .binarization
             .map(|b| b == BinarizationKind::Dynamic)
@@ -291,6 +346,27 @@ fn settings(args: &Args, train_len: usize) -> Settings {
             s.temperature
         ));
     }
+    if categorical {
+        if s.classes < 2 {
+            fail(format!("--classes must be at least 2, got {}", s.classes));
+        }
+        if !(s.anneal_rate.is_finite() && s.anneal_rate >= 0.0) {
+            fail(format!(
+                "--anneal-rate must be finite and >= 0, got {}",
+                s.anneal_rate
+            ));
+        }
+        if !(s.min_temperature.is_finite() && s.min_temperature > 0.0) {
+            fail(format!(
+                "--min-temperature must be finite and > 0, got {}",
+                s.min_temperature
+            ));
+        }
+    } else if args.straight_through {
+        fail(
+            "--straight-through is an estimator of the categorical model: add --model categorical",
+        );
+    }
     if args.model == ModelKind::Binary && args.objective == Some(ObjectiveKind::ElboAnalytic) {
         fail(
             "--objective elbo-analytic needs Gaussian latents: BinConcrete pairs have no closed-form KL (use elbo, which estimates it in logit space)",
@@ -305,6 +381,13 @@ fn build(s: &Settings, device: &Device) -> Vae {
         ModelKind::Mlp => Vae::Mlp(MlpVae::new(s.latent, false, device)),
         ModelKind::Iwae => Vae::Mlp(MlpVae::new(s.latent, true, device)),
         ModelKind::Binary => Vae::Binary(BinaryVae::new(s.latent, s.temperature, device)),
+        ModelKind::Categorical => Vae::Categorical(CategoricalVae::new(
+            s.latent,
+            s.classes,
+            s.temperature,
+            s.straight_through,
+            device,
+        )),
     }
 }
 
@@ -334,7 +417,23 @@ fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
         s.objective.name(),
         s.k,
         s.batch_size,
-        s.latent,
+        if s.model == ModelKind::Categorical {
+            format!(
+                "{} × {} classes, {} estimator, temperature {} annealed at rate {} to {}",
+                s.latent,
+                s.classes,
+                if s.straight_through {
+                    "straight-through"
+                } else {
+                    "relaxed"
+                },
+                s.temperature,
+                s.anneal_rate,
+                s.min_temperature
+            )
+        } else {
+            s.latent.to_string()
+        },
         if s.dynamic { "dynamic" } else { "static" },
         if threads.single() {
             ", training steps on one thread"

@@ -28,7 +28,7 @@ pub(crate) fn evaluate(
     device: &Device,
 ) -> f64 {
     device.seed(EVAL_SEED);
-    let eval = vae.valid();
+    let eval = vae.valid().discrete();
     // The test ELBO with one latent draw per image; Gaussian latents use the closed-form KL
     // (as the Keras tutorial's test lower bound), BinConcrete ones a one-sample Monte Carlo KL.
     let eval_objective = if s.model == ModelKind::Binary {
@@ -60,7 +60,7 @@ pub(crate) fn log_likelihood(
     device: &Device,
 ) -> f64 {
     device.seed(EVAL_SEED);
-    let eval = vae.valid();
+    let eval = vae.valid().discrete();
     let per_chunk = if s.model == ModelKind::Conv {
         2_000
     } else {
@@ -119,7 +119,7 @@ pub(crate) fn pictures(
     device: &Device,
 ) -> Result<(), String> {
     let eval = vae.valid();
-    if s.latent == 2 {
+    if s.latent == 2 && s.model != ModelKind::Categorical {
         latent_scatter(&eval, data, out, device)?;
         manifold(&eval, s.temperature, out, device)?;
     }

@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn_probability_examples::mnist::Split;
 use burn_probability_examples::vae::ema::Ema;
+use burn_probability_examples::vae::model::ModelKind;
 use burn_probability_examples::vae::schedule;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -35,6 +36,7 @@ pub(crate) fn train_epoch(run: &Run, state: State, epoch: usize) -> (State, f64,
     let mut loss_sum = 0.0;
     for (i, idx) in order.chunks(s.batch_size).enumerate() {
         let x = run.data.gather_images(Split::Train, idx, bin, &run.ad);
+        vae.set_temperature(s.temperature_at(epoch * batches + i));
         let (next, loss) = run.threads.run(|| {
             let bound = vae.bound(x, s.objective, s.k);
             let loss = bound.loss.clone().into_scalar::<f64>();
@@ -115,6 +117,9 @@ pub(crate) fn end_epoch(
         "seconds": seconds,
         "images_per_sec": ips,
     });
+    if s.model == ModelKind::Categorical {
+        line["temperature"] = serde_json::json!(s.temperature_at((epoch + 1) * run.batches - 1));
+    }
     if let Some(v) = test_elbo_ema {
         line["test_elbo_ema"] = serde_json::json!(v);
     }

@@ -20,7 +20,7 @@ pub struct Workload {
 }
 
 /// The distribution workloads, forward (`_fwd`) and forward + backward (`_fwdbwd`).
-pub const DISTRIBUTION_WORKLOADS: [&str; 16] = [
+pub const DISTRIBUTION_WORKLOADS: [&str; 28] = [
     "normal_log_prob_fwd",
     "normal_log_prob_fwdbwd",
     "normal_rsample_fwd",
@@ -37,6 +37,18 @@ pub const DISTRIBUTION_WORKLOADS: [&str; 16] = [
     "binconcrete_log_prob_fwdbwd",
     "bernoulli_log_prob_fwd",
     "bernoulli_log_prob_fwdbwd",
+    "categorical_log_prob_fwd",
+    "categorical_log_prob_fwdbwd",
+    "relaxed_rsample_fwd",
+    "relaxed_rsample_fwdbwd",
+    "relaxed_log_prob_fwd",
+    "relaxed_log_prob_fwdbwd",
+    "exprelaxed_log_prob_fwd",
+    "exprelaxed_log_prob_fwdbwd",
+    "gumbel_log_prob_fwd",
+    "gumbel_log_prob_fwdbwd",
+    "gumbel_rsample_fwd",
+    "gumbel_rsample_fwdbwd",
 ];
 
 /// The model workloads: the IWAE bound with its gradient, and one training step per example.
@@ -54,10 +66,13 @@ pub fn all_names() -> Vec<&'static str> {
 const E: [usize; 2] = [1000, 1000];
 const CONCRETE: [usize; 2] = [10000, 200];
 const PIXELS: [usize; 2] = [10000, 784];
+/// 100,000 categorical variables of 10 classes: 1,000,000 logits.
+const CLASSES: [usize; 2] = [100_000, 10];
 /// Elements per iteration of the workloads on `E`, `CONCRETE` and `PIXELS`.
 const E_ITEMS: usize = E[0] * E[1];
 const CONCRETE_ITEMS: usize = CONCRETE[0] * CONCRETE[1];
 const PIXELS_ITEMS: usize = PIXELS[0] * PIXELS[1];
+const CLASSES_ITEMS: usize = CLASSES[0] * CLASSES[1];
 
 fn normal(shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::random(shape, Init::Normal(0.0, 1.0), device)
@@ -128,6 +143,8 @@ pub fn build(name: &str, device: &Device) -> Option<Workload> {
         .or_else(|| logistic_workload(name, device, &ad))
         .or_else(|| binconcrete_workload(name, device, &ad))
         .or_else(|| bernoulli_workload(name, device, &ad))
+        .or_else(|| categorical_workload(name, device, &ad))
+        .or_else(|| gumbel_workload(name, device, &ad))
         .or_else(|| model_workload(name, &ad))
 }
 
@@ -292,6 +309,119 @@ fn bernoulli_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
                 move |[logits]| Bernoulli::new(logits.clone()).log_prob(x.clone()),
             )
         }
+        _ => return None,
+    })
+}
+
+/// Class indices drawn uniformly from `0..10`, as float whole numbers, one per row of
+/// `CLASSES`.
+fn classes(device: &Device) -> Tensor<1> {
+    Tensor::<1>::random([CLASSES[0]], Init::Uniform(0.0, 10.0), device)
+        .floor()
+        .clamp(0.0, 9.0)
+}
+
+/// The categorical family on `CLASSES` logits (temperature 0.5 for the relaxed ones): the
+/// log-mass of class indices, the relaxed one-hot's reparameterized sample and log-density, and
+/// the log-space relaxation's log-density, the last two at a fixed sample. `None` for another
+/// name.
+fn categorical_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    let rows = CLASSES[0];
+    let column = move |t: Tensor<1>| t.reshape([rows, 1]);
+    Some(match name {
+        "categorical_log_prob_fwd" => {
+            let (p, k) = (Categorical::new(normal(CLASSES, d)), classes(d));
+            forward("categorical_log_prob_fwd", CLASSES_ITEMS, d, move || {
+                column(p.log_prob(k.clone()))
+            })
+        }
+        "categorical_log_prob_fwdbwd" => {
+            let k = classes(ad);
+            backward(
+                "categorical_log_prob_fwdbwd",
+                CLASSES_ITEMS,
+                ad,
+                [normal(CLASSES, ad)],
+                move |[logits]| column(Categorical::new(logits.clone()).log_prob(k.clone())),
+            )
+        }
+        "relaxed_rsample_fwd" => {
+            let p = RelaxedOneHotCategorical::new(0.5, normal(CLASSES, d));
+            forward("relaxed_rsample_fwd", CLASSES_ITEMS, d, move || p.rsample())
+        }
+        "relaxed_rsample_fwdbwd" => backward(
+            "relaxed_rsample_fwdbwd",
+            CLASSES_ITEMS,
+            ad,
+            [normal(CLASSES, ad)],
+            |[logits]| RelaxedOneHotCategorical::new(0.5, logits.clone()).rsample(),
+        ),
+        "relaxed_log_prob_fwd" => {
+            let p = RelaxedOneHotCategorical::new(0.5, normal(CLASSES, d));
+            let y = p.sample();
+            forward("relaxed_log_prob_fwd", CLASSES_ITEMS, d, move || {
+                column(p.log_prob(y.clone()))
+            })
+        }
+        "relaxed_log_prob_fwdbwd" => {
+            let y = RelaxedOneHotCategorical::new(0.5, normal(CLASSES, ad)).sample();
+            backward(
+                "relaxed_log_prob_fwdbwd",
+                CLASSES_ITEMS,
+                ad,
+                [normal(CLASSES, ad)],
+                move |[logits]| {
+                    column(RelaxedOneHotCategorical::new(0.5, logits.clone()).log_prob(y.clone()))
+                },
+            )
+        }
+        "exprelaxed_log_prob_fwd" => {
+            let p = ExpRelaxedOneHotCategorical::new(0.5, normal(CLASSES, d));
+            let x = p.sample();
+            forward("exprelaxed_log_prob_fwd", CLASSES_ITEMS, d, move || {
+                column(p.log_prob(x.clone()))
+            })
+        }
+        "exprelaxed_log_prob_fwdbwd" => {
+            let x = ExpRelaxedOneHotCategorical::new(0.5, normal(CLASSES, ad)).sample();
+            backward(
+                "exprelaxed_log_prob_fwdbwd",
+                CLASSES_ITEMS,
+                ad,
+                [normal(CLASSES, ad)],
+                move |[logits]| {
+                    column(
+                        ExpRelaxedOneHotCategorical::new(0.5, logits.clone()).log_prob(x.clone()),
+                    )
+                },
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// The Gumbel log-density and reparameterized sample on `E`. `None` for another name.
+fn gumbel_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    Some(match name {
+        "gumbel_log_prob_fwd" | "gumbel_log_prob_fwdbwd" => {
+            let name = if name.ends_with("_fwdbwd") {
+                "gumbel_log_prob_fwdbwd"
+            } else {
+                "gumbel_log_prob_fwd"
+            };
+            return location_scale_log_prob(name, |l, s| Gumbel::new(l, s), d, ad);
+        }
+        "gumbel_rsample_fwd" => {
+            let p = Gumbel::new(normal(E, d), uniform(E, d));
+            forward("gumbel_rsample_fwd", E_ITEMS, d, move || p.rsample())
+        }
+        "gumbel_rsample_fwdbwd" => backward(
+            "gumbel_rsample_fwdbwd",
+            E_ITEMS,
+            ad,
+            [normal(E, ad), uniform(E, ad)],
+            |[loc, scale]| Gumbel::new(loc.clone(), scale.clone()).rsample(),
+        ),
         _ => return None,
     })
 }

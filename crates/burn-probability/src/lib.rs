@@ -5,7 +5,10 @@
 //! Python users, on every burn backend.
 //!
 //! * Distributions: [`Normal`], [`MultivariateNormalDiag`], [`Bernoulli`] (logits first),
-//!   [`Logistic`], [`BinConcrete`] (the relaxed Bernoulli, computed in logit space) and
+//!   [`Logistic`], [`BinConcrete`] (the relaxed Bernoulli, computed in logit space),
+//!   [`Gumbel`], the categorical family ([`Categorical`] over indices, [`OneHotCategorical`],
+//!   its straight-through sampler [`OneHotCategoricalStraightThrough`], the Gumbel-softmax
+//!   [`RelaxedOneHotCategorical`] and its log-space form [`ExpRelaxedOneHotCategorical`]) and
 //!   [`Independent`].
 //! * Traits: [`Distribution`] (`log_prob`, `sample`, shapes, validation), [`Rsample`]
 //!   (reparameterized sampling), [`Entropy`], [`Moments`], [`Mode`], [`Cdf`]: a quantity
@@ -64,18 +67,26 @@ pub mod objectives;
 
 mod bernoulli;
 mod bin_concrete;
+mod categorical;
+mod exp_relaxed_one_hot_categorical;
 mod fused;
+mod gumbel;
 mod independent;
 mod logistic;
 mod mvn_diag;
 mod normal;
+mod one_hot_categorical;
+mod relaxed_one_hot_categorical;
 
 pub use bernoulli::Bernoulli;
 pub use bin_concrete::BinConcrete;
+pub use categorical::Categorical;
 pub use distribution::{
     BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, OneLess, Param, Rank, Rsample,
 };
 pub use error::{Error, Result};
+pub use exp_relaxed_one_hot_categorical::ExpRelaxedOneHotCategorical;
+pub use gumbel::Gumbel;
 pub use independent::Independent;
 pub use kl::{
     KlDivergence, MonteCarloEstimate, MonteCarloKl, kl_divergence, kl_monte_carlo,
@@ -84,12 +95,16 @@ pub use kl::{
 pub use logistic::Logistic;
 pub use mvn_diag::MultivariateNormalDiag;
 pub use normal::Normal;
+pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThrough};
+pub use relaxed_one_hot_categorical::RelaxedOneHotCategorical;
 
 /// Everything needed to use the distributions: `use burn_probability::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Bernoulli, BinConcrete, Cdf, Distribution, Entropy, Independent, KlDivergence, Logistic,
-        Mode, Moments, MonteCarloKl, MultivariateNormalDiag, Normal, Rsample, kl_divergence,
+        Bernoulli, BinConcrete, Categorical, Cdf, Distribution, Entropy,
+        ExpRelaxedOneHotCategorical, Gumbel, Independent, KlDivergence, Logistic, Mode, Moments,
+        MonteCarloKl, MultivariateNormalDiag, Normal, OneHotCategorical,
+        OneHotCategoricalStraightThrough, RelaxedOneHotCategorical, Rsample, kl_divergence,
         kl_monte_carlo,
     };
 }

@@ -41,3 +41,10 @@ pub fn standard_logistic<const D: usize>(dims: [usize; D], device: &Device) -> T
     fused::noise(Noise::StandardLogistic, dims, device)
         .unwrap_or_else(|| logit(uniform_open(dims, device)))
 }
+
+/// Standard (max-)Gumbel noise `−ln(−ln u)`, `u` uniform on (0, 1), of shape `dims`: the noise
+/// of the Gumbel-max trick and of the Gumbel-softmax. With `u` bounded away from 0 and 1 as in
+/// [`uniform_open`], the draws lie in about `[−4.5, 16.6]`.
+pub fn standard_gumbel<const D: usize>(dims: [usize; D], device: &Device) -> Tensor<D> {
+    -(-uniform_open(dims, device).log()).log()
+}

@@ -1,10 +1,13 @@
-//! Checks every case of the scipy/mpmath reference file (float64 references, float32 code).
+//! Checks every case of the scipy/mpmath reference files (float64 references, float32 code).
 //!
-//! The file is `tests/data/reference_values.json` (a copy of the shared golden file), or the
-//! one named by `BURN_PROBABILITY_GOLDEN`. Tolerances (see `tests/data/REFERENCE_VALUES.md`):
-//! relative 1e-4 or absolute 1e-5; relative 1e-3 for `tail`/`boundary` cases; Monte Carlo KL
-//! within 4 standard errors of the quadrature value for pairs without a closed form. A case
-//! kind this test does not know fails the test.
+//! The files are copies of the shared golden files in `tests/data/`: `reference_values.json`
+//! (the first six families) and `categorical.json` (the categorical family and Gumbel). The
+//! checker knows the case kinds of both; `reference_values` checks the file named by
+//! `BURN_PROBABILITY_GOLDEN` instead of its copy when that is set, `categorical_reference_values`
+//! always checks its copy. Tolerances (see `tests/data/REFERENCE_VALUES.md`): relative 1e-4 or
+//! absolute 1e-5 (the file's `tolerance`); relative 1e-3 for `tail`/`boundary` cases; Monte
+//! Carlo KL within 4 standard errors of the quadrature value for pairs without a closed form;
+//! vector results element by element. A case kind this test does not know fails the test.
 
 use burn::tensor::{Device, Tensor};
 use burn_probability::prelude::*;
@@ -60,10 +63,24 @@ fn bin_concrete(p: &Value) -> BinConcrete<1> {
 fn mvn(p: &Value) -> MultivariateNormalDiag<2> {
     MultivariateNormalDiag::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale_diag")))
 }
+fn gumbel(p: &Value) -> Gumbel<1> {
+    Gumbel::new(s(num(p, "loc")), s(num(p, "scale")))
+}
+fn categorical(p: &Value) -> Categorical<2> {
+    Categorical::new(row(&vec_of(p, "logits")))
+}
+fn one_hot(p: &Value) -> OneHotCategorical<2> {
+    OneHotCategorical::new(row(&vec_of(p, "logits")))
+}
+
+fn vector<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
 
 /// What a case computes: an exact value, or a Monte Carlo estimate with its standard error.
 enum Computed {
     Exact(f64),
+    Vector(Vec<f64>),
     MonteCarlo { estimate: f64, std_error: f64 },
 }
 
@@ -134,6 +151,42 @@ fn compute(case: &Value) -> Result<Computed, String> {
                 _ => None,
             })
         }
+        "Gumbel" => exact(univariate(&gumbel(p), method, value)),
+        "Categorical" => {
+            let d = categorical(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|k| scalar(d.log_prob(s(k)))),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        "OneHotCategorical" => {
+            let d = one_hot(p);
+            match method {
+                "log_prob" => Ok(Computed::Exact(scalar(
+                    d.log_prob(row(&vec_of(case, "value"))),
+                ))),
+                "entropy" => Ok(Computed::Exact(scalar(d.entropy()))),
+                "mean" => Ok(Computed::Vector(vector(d.mean()))),
+                "variance" => Ok(Computed::Vector(vector(d.variance()))),
+                _ => Err(unknown()),
+            }
+        }
+        "RelaxedOneHotCategorical" => {
+            let d = RelaxedOneHotCategorical::new(num(p, "temperature"), row(&vec_of(p, "logits")));
+            exact(match method {
+                "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                _ => None,
+            })
+        }
+        "ExpRelaxedOneHotCategorical" => {
+            let d =
+                ExpRelaxedOneHotCategorical::new(num(p, "temperature"), row(&vec_of(p, "logits")));
+            exact(match method {
+                "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                _ => None,
+            })
+        }
         "Independent(Normal,1)" => {
             let base = Normal::new(row(&vec_of(p, "loc")), row(&vec_of(p, "scale")));
             let d: Independent<Normal<2>, 1> = Independent::new(base, 1);
@@ -166,6 +219,17 @@ fn compute(case: &Value) -> Result<Computed, String> {
                     &bernoulli(pp),
                     &bernoulli(qp),
                 )))),
+                "KL(Gumbel||Gumbel)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &gumbel(pp),
+                    &gumbel(qp),
+                )))),
+                "KL(Categorical||Categorical)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &categorical(pp),
+                    &categorical(qp),
+                )))),
+                "KL(OneHotCategorical||OneHotCategorical)" => Ok(Computed::Exact(scalar(
+                    kl_divergence(&one_hot(pp), &one_hot(qp)),
+                ))),
                 "KL(Logistic||Logistic)" => Ok(mc(&logistic(pp), &logistic(qp))),
                 "KL(BinConcrete||BinConcrete)" => Ok(mc(
                     &bin_concrete(pp).logit_space(),
@@ -196,9 +260,13 @@ fn check_file(path: &str) -> Result<usize, Vec<String>> {
 
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        let Some(expected) = case["expected"].as_f64() else {
-            failures.push(format!("case {i} has no numeric `expected`"));
-            continue;
+        let expected: Vec<f64> = match &case["expected"] {
+            Value::Number(n) => vec![n.as_f64().unwrap_or(f64::NAN)],
+            Value::Array(xs) => xs.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect(),
+            _ => {
+                failures.push(format!("case {i} has no numeric `expected`"));
+                continue;
+            }
         };
         let note = case["note"].as_str().unwrap_or("");
         let describe = || {
@@ -210,24 +278,16 @@ fn check_file(path: &str) -> Result<usize, Vec<String>> {
         match compute(case) {
             Err(e) => failures.push(format!("{}: {e}", describe())),
             Ok(Computed::Exact(got)) => {
-                let rel = if note.starts_with("tail") || note == "boundary" {
-                    1e-3
-                } else {
-                    rel
-                };
-                let err = (got - expected).abs();
-                let within = err <= abs || err <= rel * expected.abs();
-                if !within {
-                    failures.push(format!(
-                        "{}: got {got}, expected {expected} (rel {rel}, abs {abs})",
-                        describe()
-                    ));
-                }
+                compare(&[got], &expected, note, rel, abs, &describe, &mut failures)
+            }
+            Ok(Computed::Vector(got)) => {
+                compare(&got, &expected, note, rel, abs, &describe, &mut failures)
             }
             Ok(Computed::MonteCarlo {
                 estimate,
                 std_error,
             }) => {
+                let expected = expected[0];
                 let within = (estimate - expected).abs() <= 4.0 * std_error;
                 if !within || !std_error.is_finite() {
                     failures.push(format!(
@@ -246,6 +306,40 @@ fn check_file(path: &str) -> Result<usize, Vec<String>> {
     }
 }
 
+/// Compares a computed value or vector with the expected one, element by element.
+fn compare(
+    got: &[f64],
+    expected: &[f64],
+    note: &str,
+    rel: f64,
+    abs: f64,
+    describe: &dyn Fn() -> String,
+    failures: &mut Vec<String>,
+) {
+    let rel = if note.starts_with("tail") || note == "boundary" {
+        1e-3
+    } else {
+        rel
+    };
+    let within = got.len() == expected.len()
+        && got.iter().zip(expected).all(|(g, e)| {
+            let err = (g - e).abs();
+            err <= abs || err <= rel * e.abs()
+        });
+    if !within {
+        let show = |v: &[f64]| match v {
+            [x] => format!("{x}"),
+            _ => format!("{v:?}"),
+        };
+        failures.push(format!(
+            "{}: got {}, expected {} (rel {rel}, abs {abs})",
+            describe(),
+            show(got),
+            show(expected)
+        ));
+    }
+}
+
 #[test]
 fn reference_values() {
     let path = std::env::var("BURN_PROBABILITY_GOLDEN").unwrap_or_else(|_| {
@@ -257,6 +351,19 @@ fn reference_values() {
     });
     match check_file(&path) {
         Ok(n) => say(format!("checked {n} cases")),
+        Err(failures) => panic!(
+            "{} cases of {path} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ),
+    }
+}
+
+#[test]
+fn categorical_reference_values() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/categorical.json");
+    match check_file(path) {
+        Ok(n) => say(format!("checked {n} cases (categorical.json)")),
         Err(failures) => panic!(
             "{} cases of {path} failed:\n{}",
             failures.len(),

@@ -47,6 +47,7 @@ keras.utils.set_random_seed(0)
 E = (1000, 1000)
 CONCRETE = (10000, 200)
 PIXELS = (10000, 784)
+CATEGORIES = (100000, 10)
 TEMPERATURE = 0.5
 
 
@@ -92,6 +93,26 @@ def concrete_log_prob_inputs():
 
 def bernoulli_inputs():
     return [standard_normal(PIXELS)], [binary(PIXELS)]
+
+
+def categorical_inputs():
+    """Logits and class indices (int32) drawn uniformly from the classes."""
+    batch, classes = CATEGORIES
+    return [standard_normal(CATEGORIES)], [tf.random.uniform([batch], 0, classes, dtype=tf.int32)]
+
+
+def relaxed_sample_inputs():
+    return [standard_normal(CATEGORIES)], []
+
+
+def relaxed_log_prob_inputs():
+    logits = standard_normal(CATEGORIES)
+    return [logits], [tfd.RelaxedOneHotCategorical(TEMPERATURE, logits=logits).sample()]
+
+
+def exprelaxed_log_prob_inputs():
+    logits = standard_normal(CATEGORIES)
+    return [logits], [tfd.ExpRelaxedOneHotCategorical(TEMPERATURE, logits=logits).sample()]
 
 
 def entropy_inputs():
@@ -141,6 +162,36 @@ DISTRIBUTIONS = {
         bernoulli_inputs,
         lambda logits, x: tfd.Bernoulli(logits=logits, dtype=tf.float32).log_prob(x),
         7_840_000,
+    ),
+    "categorical_log_prob": (
+        categorical_inputs,
+        lambda logits, k: tfd.Categorical(logits=logits).log_prob(k),
+        10**6,
+    ),
+    "relaxed_rsample": (
+        relaxed_sample_inputs,
+        lambda logits: tfd.RelaxedOneHotCategorical(TEMPERATURE, logits=logits).sample(),
+        10**6,
+    ),
+    "relaxed_log_prob": (
+        relaxed_log_prob_inputs,
+        lambda logits, y: tfd.RelaxedOneHotCategorical(TEMPERATURE, logits=logits).log_prob(y),
+        10**6,
+    ),
+    "exprelaxed_log_prob": (
+        exprelaxed_log_prob_inputs,
+        lambda logits, x: tfd.ExpRelaxedOneHotCategorical(TEMPERATURE, logits=logits).log_prob(x),
+        10**6,
+    ),
+    "gumbel_log_prob": (
+        normal_inputs,
+        lambda loc, scale, x: tfd.Gumbel(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "gumbel_rsample": (
+        normal_inputs,
+        lambda loc, scale, _x: tfd.Gumbel(loc, scale).sample(),
+        10**6,
     ),
 }
 

@@ -34,15 +34,19 @@ from torch import nn  # noqa: E402
 from torch.distributions import (  # noqa: E402
     AffineTransform,
     Bernoulli,
+    Categorical,
     Distribution,
+    Gumbel,
     Independent,
     Normal,
     RelaxedBernoulli,
+    RelaxedOneHotCategorical,
     SigmoidTransform,
     TransformedDistribution,
     Uniform,
     kl_divergence,
 )
+from torch.distributions.relaxed_categorical import ExpRelaxedCategorical  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 torch.set_num_interop_threads(1)
@@ -52,6 +56,7 @@ Distribution.set_default_validate_args(False)
 E = (1000, 1000)
 CONCRETE = (10000, 200)
 PIXELS = (10000, 784)
+CATEGORIES = (100000, 10)
 TEMPERATURE = torch.tensor(0.5)
 
 
@@ -120,6 +125,26 @@ def bernoulli_inputs():
     return [standard_normal(PIXELS)], [binary(PIXELS)]
 
 
+def categorical_inputs():
+    """Logits and class indices (int64) drawn uniformly from the classes."""
+    batch, classes = CATEGORIES
+    return [standard_normal(CATEGORIES)], [torch.randint(0, classes, (batch,))]
+
+
+def relaxed_sample_inputs():
+    return [standard_normal(CATEGORIES)], []
+
+
+def relaxed_log_prob_inputs():
+    logits = standard_normal(CATEGORIES)
+    return [logits], [RelaxedOneHotCategorical(TEMPERATURE, logits=logits).sample()]
+
+
+def exprelaxed_log_prob_inputs():
+    logits = standard_normal(CATEGORIES)
+    return [logits], [ExpRelaxedCategorical(TEMPERATURE, logits=logits).sample()]
+
+
 # name: (inputs, computation, items). `inputs()` returns (parameters, other inputs); the
 # computation takes the parameters, then the other inputs.
 DISTRIBUTIONS = {
@@ -151,6 +176,28 @@ DISTRIBUTIONS = {
         lambda logits, x: Bernoulli(logits=logits).log_prob(x),
         7_840_000,
     ),
+    "categorical_log_prob": (
+        categorical_inputs,
+        lambda logits, k: Categorical(logits=logits).log_prob(k),
+        10**6,
+    ),
+    "relaxed_rsample": (
+        relaxed_sample_inputs,
+        lambda logits: RelaxedOneHotCategorical(TEMPERATURE, logits=logits).rsample(),
+        10**6,
+    ),
+    "relaxed_log_prob": (
+        relaxed_log_prob_inputs,
+        lambda logits, y: RelaxedOneHotCategorical(TEMPERATURE, logits=logits).log_prob(y),
+        10**6,
+    ),
+    "exprelaxed_log_prob": (
+        exprelaxed_log_prob_inputs,
+        lambda logits, x: ExpRelaxedCategorical(TEMPERATURE, logits=logits).log_prob(x),
+        10**6,
+    ),
+    "gumbel_log_prob": (normal_inputs, lambda loc, scale, x: Gumbel(loc, scale).log_prob(x), 10**6),
+    "gumbel_rsample": (normal_inputs, lambda loc, scale, _x: Gumbel(loc, scale).rsample(), 10**6),
 }
 
 

@@ -9,7 +9,10 @@ use burn::tensor::{Device, Tensor};
 use burn_flex_kernels::nn::{Activation, FastConv, FastLinear};
 use burn_flex_kernels::optim::FusedAdam;
 use burn_probability::math::softplus;
-use burn_probability::{Bernoulli, Independent, Logistic, MultivariateNormalDiag};
+use burn_probability::{
+    Bernoulli, ExpRelaxedOneHotCategorical, Independent, Logistic, MultivariateNormalDiag,
+    OneHotCategorical, OneHotCategoricalStraightThrough, RelaxedOneHotCategorical, kl_divergence,
+};
 
 /// The pixel likelihood `p(x | z)`: independent Bernoullis over the 784 pixels.
 pub type PixelLikelihood = Independent<Bernoulli<2>, 1>;
@@ -176,11 +179,13 @@ impl ConvVae {
     }
 }
 
-/// A multilayer perceptron with a chosen activation.
+/// A multilayer perceptron with a chosen activation: ELU (`tanh` and `relu` false), tanh or
+/// ReLU.
 #[derive(Module, Debug)]
 pub struct Mlp {
     layers: Vec<Linear>,
     tanh: bool,
+    relu: bool,
 }
 
 impl Mlp {
@@ -191,16 +196,26 @@ impl Mlp {
                 .map(|w| LinearConfig::new(w[0], w[1]).init(device))
                 .collect(),
             tanh,
+            relu: false,
+        }
+    }
+
+    /// The same with ReLU hidden activations.
+    pub fn relu(sizes: &[usize], device: &Device) -> Self {
+        Self {
+            relu: true,
+            ..Self::new(sizes, false, device)
         }
     }
 
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            let act = match (i < last, self.tanh) {
-                (false, _) => Activation::Identity,
-                (true, true) => Activation::Tanh,
-                (true, false) => Activation::Elu(1.0),
+            let act = match (i < last, self.tanh, self.relu) {
+                (false, _, _) => Activation::Identity,
+                (true, _, true) => Activation::Relu,
+                (true, true, false) => Activation::Tanh,
+                (true, false, false) => Activation::Elu(1.0),
             };
             // The activation runs inside the layer (burn_flex_kernels::nn::linear_then).
             x = layer.forward_fast_then(x, act);
@@ -271,6 +286,105 @@ impl BinaryVae {
     }
 }
 
+/// The Gumbel-softmax VAE of Jang, Gu and Poole (2017), as their public code writes it: `N`
+/// categorical variables of `K` classes, encoder 784-512-256-(N·K) and decoder
+/// (N·K)-256-512-784 with ReLU, a uniform categorical prior. Trained through the relaxed
+/// one-hot samples at temperature `temperature` (annealed by the training loop), or with the
+/// straight-through estimator (one-hot samples carrying the relaxed gradient).
+#[derive(Module, Debug)]
+pub struct CategoricalVae {
+    encoder: Mlp,
+    decoder: Mlp,
+    /// `N`.
+    pub variables: usize,
+    /// `K`.
+    pub classes: usize,
+    /// The relaxation's temperature, set by the training loop at every step.
+    pub temperature: f64,
+    /// Train with the straight-through estimator; evaluation always uses it (one-hot latents,
+    /// the discrete model's bounds).
+    pub straight_through: bool,
+}
+
+impl CategoricalVae {
+    pub fn new(
+        variables: usize,
+        classes: usize,
+        temperature: f64,
+        straight_through: bool,
+        device: &Device,
+    ) -> Self {
+        let latent = variables * classes;
+        Self {
+            encoder: Mlp::relu(&[784, 512, 256, latent], device),
+            decoder: Mlp::relu(&[latent, 256, 512, 784], device),
+            variables,
+            classes,
+            temperature,
+            straight_through,
+        }
+    }
+
+    /// The encoder's logits, `[B, N, K]`.
+    pub fn logits_of(&self, x: Tensor<2>) -> Tensor<3> {
+        let b = x.dims()[0];
+        self.encoder
+            .forward(x)
+            .reshape([b, self.variables, self.classes])
+    }
+
+    /// Decoder logits for latents `[rows, N, K]` (one-hot or relaxed).
+    pub fn logits(&self, z: Tensor<3>) -> Tensor<2> {
+        let rows = z.dims()[0];
+        self.decoder
+            .forward(z.reshape([rows, self.variables * self.classes]))
+    }
+
+    /// The uniform prior over the one-hot latents, batch shape `[]`, event shape `[N, K]`.
+    pub fn prior(&self, device: &Device) -> Independent<OneHotCategorical<2>, 0> {
+        let uniform = Tensor::<2>::zeros([self.variables, self.classes], device);
+        Independent::all_batch_dims(OneHotCategorical::new(uniform))
+    }
+
+    /// The bound on a batch `x` of `[B, 784]` binary images.
+    ///
+    /// * `ElboAnalytic`: the ELBO with the closed-form categorical KL against the uniform prior
+    ///   (Jang et al.'s objective); with the relaxed estimator the decoder reads relaxed samples
+    ///   (`Elbo::given_kl`), with the straight-through one the one-hot samples (a true bound).
+    /// * `Elbo`, `Iwae`, `Stl`, `Dreg`: relaxed latents in log space (`ExpRelaxedOneHotCategorical`
+    ///   posterior and uniform prior at the same temperature, the decoder reading `exp(z)`), or
+    ///   straight-through one-hot latents against the uniform categorical prior.
+    pub fn bound(&self, x: Tensor<2>, objective: ObjectiveKind, k: usize) -> Bound {
+        let device = x.device();
+        let logits = self.logits_of(x.clone());
+        let t = self.temperature;
+        let prior = self.prior(&device);
+        let pixels = |z: Tensor<3>| likelihood(self.logits(z));
+        if self.straight_through {
+            let q = Independent::all_but_first(OneHotCategoricalStraightThrough::new(t, logits));
+            return match objective {
+                ObjectiveKind::ElboAnalytic => Elbo::new()
+                    .num_samples(k)
+                    .analytic_kl(&q, &prior, pixels, x),
+                _ => latent_bound(objective, k, &q, &prior, pixels, x),
+            };
+        }
+        if objective == ObjectiveKind::ElboAnalytic {
+            let kl = kl_divergence(
+                &Independent::all_but_first(OneHotCategorical::new(logits.clone())),
+                &prior,
+            );
+            let q = Independent::all_but_first(RelaxedOneHotCategorical::new(t, logits));
+            return Elbo::new().num_samples(k).given_kl(&q, kl, pixels, x);
+        }
+        let q = Independent::all_but_first(ExpRelaxedOneHotCategorical::new(t, logits));
+        let uniform = Tensor::<2>::zeros([self.variables, self.classes], &device);
+        let prior = Independent::all_batch_dims(ExpRelaxedOneHotCategorical::new(t, uniform));
+        let relaxed = |z: Tensor<3>| likelihood(self.logits(z.exp()));
+        latent_bound(objective, k, &q, &prior, relaxed, x)
+    }
+}
+
 pub fn likelihood(logits: Tensor<2>) -> PixelLikelihood {
     pixels(logits)
 }
@@ -290,6 +404,8 @@ pub enum ModelKind {
     Iwae,
     /// The discrete-latent VAE: BinConcrete latents in logit space, MLP encoder and decoder.
     Binary,
+    /// Jang et al.'s Gumbel-softmax VAE: 30 categorical variables of 10 classes, ReLU MLPs.
+    Categorical,
 }
 
 impl ModelKind {
@@ -300,6 +416,7 @@ impl ModelKind {
             ModelKind::Mlp => "mlp",
             ModelKind::Iwae => "iwae",
             ModelKind::Binary => "binary",
+            ModelKind::Categorical => "categorical",
         }
     }
 }
@@ -343,10 +460,12 @@ pub enum Vae {
     Conv(ConvVae),
     Mlp(MlpVae),
     Binary(BinaryVae),
+    Categorical(CategoricalVae),
 }
 
-use burn_probability::Distribution;
+use burn_probability::distribution::OneMore;
 use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae, Posterior, Prior};
+use burn_probability::{Distribution, Mode, Rank};
 
 fn bound_for<Q, P, const DP: usize>(
     objective: ObjectiveKind,
@@ -357,10 +476,34 @@ fn bound_for<Q, P, const DP: usize>(
     x: Tensor<2>,
 ) -> Bound
 where
-    Q: Posterior,
+    Q: Posterior<2>,
     P: Prior<DP>,
 {
-    let lik = |z: Tensor<2>| likelihood(logits(z));
+    latent_bound(
+        objective,
+        k,
+        q,
+        prior,
+        |z: Tensor<2>| likelihood(logits(z)),
+        x,
+    )
+}
+
+/// The Monte Carlo bounds of any posterior over latents of rank `DZ`.
+fn latent_bound<Q, P, const DZ: usize, const DS: usize, const DP: usize>(
+    objective: ObjectiveKind,
+    k: usize,
+    q: &Q,
+    prior: &P,
+    lik: impl Fn(Tensor<DZ>) -> PixelLikelihood,
+    x: Tensor<2>,
+) -> Bound
+where
+    Q: Posterior<DZ>,
+    P: Prior<DP>,
+    Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
+{
+    let lik = &lik;
     match objective {
         ObjectiveKind::Elbo | ObjectiveKind::ElboAnalytic => {
             Elbo::new().num_samples(k).monte_carlo_kl(q, prior, lik, x)
@@ -381,6 +524,7 @@ impl Vae {
             Vae::Conv(m) => m.latent,
             Vae::Mlp(m) => m.latent,
             Vae::Binary(m) => m.latent,
+            Vae::Categorical(m) => m.variables * m.classes,
         }
     }
 
@@ -414,6 +558,7 @@ impl Vae {
                 |z| m.logits(z),
                 x,
             ),
+            Vae::Categorical(m) => m.bound(x, objective, k),
         }
     }
 
@@ -423,6 +568,10 @@ impl Vae {
             Vae::Conv(m) => m.logits(z),
             Vae::Mlp(m) => m.logits(z),
             Vae::Binary(m) => m.logits(z),
+            Vae::Categorical(m) => {
+                let n = z.dims()[0];
+                m.logits(z.reshape([n, m.variables, m.classes]))
+            }
         })
     }
 
@@ -432,6 +581,33 @@ impl Vae {
             Vae::Conv(m) => m.posterior(x).loc().clone(),
             Vae::Mlp(m) => m.posterior(x).loc().clone(),
             Vae::Binary(m) => m.posterior(x).base().loc().clone(),
+            Vae::Categorical(m) => {
+                let b = x.dims()[0];
+                OneHotCategorical::new(m.logits_of(x))
+                    .mode()
+                    .reshape([b, m.variables * m.classes])
+            }
+        }
+    }
+
+    /// The model as it is evaluated: for categorical latents, with the straight-through
+    /// sampler, whose one-hot samples give the discrete model's ELBO and IWAE bound (Jang et
+    /// al. evaluate with one-hot latents); every other model unchanged.
+    pub fn discrete(self) -> Self {
+        match self {
+            Vae::Categorical(m) => Vae::Categorical(CategoricalVae {
+                straight_through: true,
+                ..m
+            }),
+            other => other,
+        }
+    }
+
+    /// Sets the relaxation's temperature (categorical latents; a no-op for the other models,
+    /// whose temperature is fixed).
+    pub fn set_temperature(&mut self, temperature: f64) {
+        if let Vae::Categorical(m) = self {
+            m.temperature = temperature;
         }
     }
 
@@ -440,6 +616,10 @@ impl Vae {
         // The priors have batch shape []: n draws are [n, L].
         match self {
             Vae::Binary(m) => m.prior(device).sample_n(n),
+            Vae::Categorical(m) => {
+                let z: Tensor<3> = m.prior(device).sample_n(n);
+                z.reshape([n, m.variables * m.classes])
+            }
             _ => self.gaussian_prior(device).sample_n(n),
         }
     }
@@ -460,10 +640,12 @@ impl StepThreads {
     pub const ONE_THREAD_ROWS: usize = 256;
 
     /// The threads for `model`'s training step with this batch size and number of samples:
-    /// one for the MLP models (`Mlp`, `Iwae`, `Binary`) up to [`Self::ONE_THREAD_ROWS`] rows,
-    /// every core otherwise (always for `Conv`).
+    /// one for the 200-wide MLP models (`Mlp`, `Iwae`, `Binary`) up to
+    /// [`Self::ONE_THREAD_ROWS`] rows, every core otherwise (always for `Conv` and for
+    /// `Categorical`, whose 512-wide layers split well).
     pub fn for_step(model: ModelKind, batch: usize, k: usize) -> Self {
-        if model == ModelKind::Conv || batch.saturating_mul(k.max(1)) > Self::ONE_THREAD_ROWS {
+        let wide = matches!(model, ModelKind::Conv | ModelKind::Categorical);
+        if wide || batch.saturating_mul(k.max(1)) > Self::ONE_THREAD_ROWS {
             return Self(None);
         }
         // A pool that cannot be built (no threads left) only costs speed.

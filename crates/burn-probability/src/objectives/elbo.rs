@@ -4,9 +4,9 @@ use burn::tensor::Tensor;
 
 use super::{
     Bound, GradientEstimator, Likelihood, Posterior, Prior, check_noise, check_prior,
-    check_samples, latent_terms, log_likelihood, sample_mean,
+    check_samples, flatten_samples, latent_terms, log_likelihood, sample_mean,
 };
-use crate::distribution::BatchTensor;
+use crate::distribution::{BatchTensor, OneMore, Rank};
 use crate::error::{Error, Result};
 use crate::kl::KlDivergence;
 
@@ -127,7 +127,16 @@ impl Elbo {
     /// On an invalid setting or shapes that do not fit; the message is
     /// [`Self::try_analytic_kl`]'s error.
     #[track_caller]
-    pub fn analytic_kl<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn analytic_kl<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
@@ -135,9 +144,10 @@ impl Elbo {
         x: Tensor<DX>,
     ) -> Bound
     where
-        Q: Posterior + KlDivergence<P, 2>,
+        Q: Posterior<DZ> + KlDivergence<P, DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.try_analytic_kl(q, prior, likelihood, x)
@@ -150,7 +160,16 @@ impl Elbo {
     /// [`Error::InvalidArgument`] for an invalid setting; an [`Error::EventShapeMismatch`],
     /// [`Error::ShapeMismatch`] or [`Error::RankMismatch`] naming both shapes when the prior
     /// does not fit the posterior or `x` does not fit the likelihood.
-    pub fn try_analytic_kl<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn try_analytic_kl<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
@@ -158,17 +177,114 @@ impl Elbo {
         x: Tensor<DX>,
     ) -> Result<Bound>
     where
-        Q: Posterior + KlDivergence<P, 2>,
+        Q: Posterior<DZ> + KlDivergence<P, DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.check()?;
         check_prior("Elbo", q, prior)?;
-        let kl = Tensor::<1>::from_keepdim(q.kl_divergence_keepdim(prior));
-        let z: Tensor<3> = q.rsample_n(self.num_samples);
-        let [k, b, l] = z.dims();
-        let log_lik = log_likelihood(&likelihood, &x, z.reshape([k * b, l]), k, b)?;
+        let kl = <Tensor<1> as BatchTensor<DZ>>::from_keepdim(q.kl_divergence_keepdim(prior));
+        let z: Tensor<DS> = q.rsample_with_shape(&[self.num_samples]);
+        let [k, b] = [z.dims()[0], z.dims()[1]];
+        let log_lik = log_likelihood(&likelihood, &x, flatten_samples::<DS, DZ>(z), k, b)?;
+        let log_likelihood = sample_mean(log_lik);
+        let value = log_likelihood.clone() - kl.clone() * self.beta;
+        let loss = -value.clone().mean();
+        Ok(Bound {
+            value,
+            log_likelihood,
+            kl,
+            loss,
+        })
+    }
+
+    /// `E_q[ln p(x | z)] − β kl` with a KL term `kl` (`[B]`) that the caller computed: the
+    /// objective of Jang, Gu and Poole's (2017) Gumbel-softmax VAE, whose decoder reads
+    /// relaxed samples of `q` while the KL is the closed form between the *discrete*
+    /// categoricals (`kl_divergence(&OneHotCategorical::new(logits), &prior)`). As the paper
+    /// says, this is not a bound on `ln p(x)` while the samples are not discrete; with a
+    /// posterior whose samples are (such as
+    /// [`OneHotCategoricalStraightThrough`](crate::OneHotCategoricalStraightThrough)) use
+    /// [`Self::analytic_kl`], which is.
+    ///
+    /// # Panics
+    /// On an invalid setting or shapes that do not fit; the message is
+    /// [`Self::try_given_kl`]'s error.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::objectives::Elbo;
+    /// use burn_probability::{kl_divergence, Bernoulli, Independent, OneHotCategorical};
+    /// use burn_probability::RelaxedOneHotCategorical;
+    ///
+    /// let device = Device::flex();
+    /// let (b, n, k) = (4, 30, 10);
+    /// let logits = Tensor::<3>::zeros([b, n, k], &device);       // the encoder's output
+    /// let q = Independent::all_but_first(RelaxedOneHotCategorical::new(0.5, logits.clone()));
+    /// let prior = Independent::all_batch_dims(OneHotCategorical::new(Tensor::<2>::zeros([n, k], &device)));
+    /// let kl = kl_divergence(&Independent::all_but_first(OneHotCategorical::new(logits)), &prior);
+    /// let w = Tensor::<2>::zeros([n * k, 784], &device);
+    /// let decoder = |z: Tensor<3>| {
+    ///     let rows = z.dims()[0];
+    ///     Independent::all_but_first(Bernoulli::new(z.reshape([rows, n * k]).matmul(w.clone())))
+    /// };
+    /// let x = Tensor::<2>::zeros([b, 784], &device);
+    /// let bound = Elbo::new().given_kl(&q, kl, decoder, x);
+    /// assert_eq!(bound.value.dims(), [b]);
+    /// ```
+    #[track_caller]
+    pub fn given_kl<Q, X, F, const DZ: usize, const DS: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        kl: Tensor<1>,
+        likelihood: F,
+        x: Tensor<DX>,
+    ) -> Bound
+    where
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
+        F: Fn(Tensor<DZ>) -> X,
+        X: Likelihood<DX>,
+    {
+        self.try_given_kl(q, kl, likelihood, x)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::given_kl`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// As [`Self::try_analytic_kl`], and an [`Error::ShapeMismatch`] unless `kl` has the
+    /// posterior's batch shape `[B]`.
+    pub fn try_given_kl<Q, X, F, const DZ: usize, const DS: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        kl: Tensor<1>,
+        likelihood: F,
+        x: Tensor<DX>,
+    ) -> Result<Bound>
+    where
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
+        F: Fn(Tensor<DZ>) -> X,
+        X: Likelihood<DX>,
+    {
+        self.check()?;
+        let batch = q.batch_shape().to_vec();
+        if kl.dims().as_slice() != batch.as_slice() {
+            return Err(Error::ShapeMismatch {
+                context: "Elbo::given_kl",
+                left_name: "kl",
+                left: kl.dims().to_vec(),
+                right_name: "the posterior's batch shape",
+                right: batch,
+            });
+        }
+        let z: Tensor<DS> = q.rsample_with_shape(&[self.num_samples]);
+        let [k, b] = [z.dims()[0], z.dims()[1]];
+        let log_lik = log_likelihood(&likelihood, &x, flatten_samples::<DS, DZ>(z), k, b)?;
         let log_likelihood = sample_mean(log_lik);
         let value = log_likelihood.clone() - kl.clone() * self.beta;
         let loss = -value.clone().mean();
@@ -207,7 +323,16 @@ impl Elbo {
     /// # let _ = bound;
     /// ```
     #[track_caller]
-    pub fn monte_carlo_kl<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn monte_carlo_kl<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
@@ -215,9 +340,10 @@ impl Elbo {
         x: Tensor<DX>,
     ) -> Bound
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.try_monte_carlo_kl(q, prior, likelihood, x)
@@ -228,7 +354,16 @@ impl Elbo {
     ///
     /// # Errors
     /// As [`Self::try_analytic_kl`].
-    pub fn try_monte_carlo_kl<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn try_monte_carlo_kl<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
@@ -236,13 +371,14 @@ impl Elbo {
         x: Tensor<DX>,
     ) -> Result<Bound>
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.check()?;
-        let noise = q.noise::<3>(&[self.num_samples]);
+        let noise = q.noise::<DS>(&[self.num_samples]);
         self.try_monte_carlo_kl_with_noise(q, prior, likelihood, x, noise)
     }
 
@@ -254,18 +390,28 @@ impl Elbo {
     /// # Panics
     /// As [`Self::monte_carlo_kl`], and if `noise` is not `[k, B, L]`.
     #[track_caller]
-    pub fn monte_carlo_kl_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn monte_carlo_kl_with_noise<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
         likelihood: F,
         x: Tensor<DX>,
-        noise: Tensor<3>,
+        noise: Tensor<DS>,
     ) -> Bound
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.try_monte_carlo_kl_with_noise(q, prior, likelihood, x, noise)
@@ -277,27 +423,37 @@ impl Elbo {
     /// # Errors
     /// As [`Self::try_analytic_kl`], and a [`Error::ShapeMismatch`] if `noise` is not
     /// `[k, B, L]`.
-    pub fn try_monte_carlo_kl_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn try_monte_carlo_kl_with_noise<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
         likelihood: F,
         x: Tensor<DX>,
-        noise: Tensor<3>,
+        noise: Tensor<DS>,
     ) -> Result<Bound>
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.check()?;
         check_prior("Elbo", q, prior)?;
         check_noise("Elbo", q, self.num_samples, &noise)?;
         let z = q.rsample_with_noise(noise);
-        let [k, b, l] = z.dims();
+        let [k, b] = [z.dims()[0], z.dims()[1]];
         let z_kl = if self.separate_kl_sample {
-            q.rsample_n(self.num_samples)
+            q.rsample_with_shape(&[self.num_samples])
         } else {
             z.clone()
         };
@@ -305,7 +461,7 @@ impl Elbo {
         let t = latent_terms(q, prior, z_kl, stl).with_likelihood(log_likelihood(
             &likelihood,
             &x,
-            z.reshape([k * b, l]),
+            flatten_samples::<DS, DZ>(z),
             k,
             b,
         )?);

@@ -5,8 +5,9 @@ use burn::tensor::activation::softmax;
 
 use super::{
     Bound, GradientEstimator, Likelihood, Posterior, Prior, check_noise, check_prior,
-    check_samples, log_mean_exp, terms,
+    check_samples, flatten_samples, log_mean_exp, terms,
 };
+use crate::distribution::{OneMore, Rank, drop_trailing};
 use crate::error::Result;
 
 /// The importance-weighted bound with `k` samples per example:
@@ -63,7 +64,7 @@ impl Iwae {
     /// # Panics
     /// For `k = 0` or shapes that do not fit; the message is [`Self::try_compute`]'s error.
     #[track_caller]
-    pub fn compute<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn compute<Q, P, X, F, const DZ: usize, const DS: usize, const DP: usize, const DX: usize>(
         &self,
         q: &Q,
         prior: &P,
@@ -71,9 +72,10 @@ impl Iwae {
         x: Tensor<DX>,
     ) -> Bound
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.try_compute(q, prior, likelihood, x)
@@ -88,7 +90,16 @@ impl Iwae {
     /// [`Error::ShapeMismatch`](crate::Error::ShapeMismatch) or
     /// [`Error::RankMismatch`](crate::Error::RankMismatch) naming both shapes when the prior
     /// does not fit the posterior or `x` does not fit the likelihood.
-    pub fn try_compute<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn try_compute<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
@@ -96,13 +107,14 @@ impl Iwae {
         x: Tensor<DX>,
     ) -> Result<Bound>
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         check_samples("Iwae", self.num_samples)?;
-        let noise = q.noise::<3>(&[self.num_samples]);
+        let noise = q.noise::<DS>(&[self.num_samples]);
         self.try_compute_with_noise(q, prior, likelihood, x, noise)
     }
 
@@ -112,18 +124,28 @@ impl Iwae {
     /// # Panics
     /// As [`Self::compute`], and if `noise` is not `[k, B, L]`.
     #[track_caller]
-    pub fn compute_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn compute_with_noise<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
         likelihood: F,
         x: Tensor<DX>,
-        noise: Tensor<3>,
+        noise: Tensor<DS>,
     ) -> Bound
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         self.try_compute_with_noise(q, prior, likelihood, x, noise)
@@ -134,25 +156,35 @@ impl Iwae {
     ///
     /// # Errors
     /// As [`Self::try_compute`].
-    pub fn try_compute_with_noise<Q, P, X, F, const DP: usize, const DX: usize>(
+    pub fn try_compute_with_noise<
+        Q,
+        P,
+        X,
+        F,
+        const DZ: usize,
+        const DS: usize,
+        const DP: usize,
+        const DX: usize,
+    >(
         &self,
         q: &Q,
         prior: &P,
         likelihood: F,
         x: Tensor<DX>,
-        noise: Tensor<3>,
+        noise: Tensor<DS>,
     ) -> Result<Bound>
     where
-        Q: Posterior,
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
         P: Prior<DP>,
-        F: Fn(Tensor<2>) -> X,
+        F: Fn(Tensor<DZ>) -> X,
         X: Likelihood<DX>,
     {
         check_samples("Iwae", self.num_samples)?;
         check_prior("Iwae", q, prior)?;
         check_noise("Iwae", q, self.num_samples, &noise)?;
         let z = q.rsample_with_noise(noise);
-        let [k, b, l] = z.dims();
+        let [k, b] = [z.dims()[0], z.dims()[1]];
         let detach_q = self.estimator != GradientEstimator::Reparameterized;
         let t = terms(q, prior, &likelihood, &x, z.clone(), detach_q)?;
         let (log_likelihood, kl) = t.summaries();
@@ -171,11 +203,11 @@ impl Iwae {
                 let log_w_bar = super::log_likelihood(
                     &likelihood,
                     &x,
-                    z_bar.clone().reshape([k * b, l]),
+                    flatten_samples::<DS, DZ>(z_bar.clone()),
                     k,
                     b,
-                )? + prior.log_prob_keepdim(z_bar.clone()).squeeze_dim::<2>(2)
-                    - q_bar.log_prob_n(z_bar);
+                )? + drop_trailing::<DS, 2>(prior.log_prob_keepdim(z_bar.clone()))
+                    - drop_trailing::<DS, 2>(q_bar.log_prob_keepdim(z_bar));
                 // φ: Σ w̃² ∂ln w/∂z ∂z/∂φ.  θ: Σ w̃² ∇θ ln w + Σ (w̃ − w̃²) ∇θ ln w = Σ w̃ ∇θ ln w.
                 let surrogate = (w2.clone() * log_w + (w - w2) * log_w_bar)
                     .sum_dim(0)

@@ -3,20 +3,23 @@
 //!
 //! # The model
 //! Every objective here takes
-//! * a posterior `q(z | x)`: any [`Rsample<2>`](crate::Rsample) over latents of shape `[B, L]`
-//!   with one log-density per example (`Batch = Tensor<1>`), for example
-//!   `MultivariateNormalDiag<2>` or `Independent<Normal<2>, 1>`;
+//! * a posterior `q(z | x)`: any [`Rsample<DZ>`](crate::Rsample) over latents of shape `[B, L]`
+//!   (`DZ = 2`) or `[B, N, K]` (`DZ = 3`, `N` categorical variables of `K` classes) with one
+//!   log-density per example (`Batch = Tensor<1>`), for example `MultivariateNormalDiag<2>`,
+//!   `Independent<Normal<2>, 1>` or `Independent::all_but_first(RelaxedOneHotCategorical::new(t,
+//!   logits))` with logits `[B, N, K]`;
 //! * a prior `p(z)` over the same latents, of any batch shape that broadcasts against `[B]`:
 //!   batch shape `[B]` or `[1]` (shape `[B, L]`, `[1, L]`), or `[]` (shape `[L]`, TFP's
 //!   `MultivariateNormalDiag(loc=tf.zeros(L))`, here `MultivariateNormalDiag::<1>`);
-//! * a likelihood: a closure from latents `z` of shape `[k·B, L]` to a distribution over `x`
+//! * a likelihood: a closure from latents `z` of shape `[k·B, L]` (or `[k·B, N, K]`) to a
+//!   distribution over `x`
 //!   with one log-density per row (`Batch = Tensor<1>`), typically a decoder followed by
 //!   `Independent::new(Bernoulli::new(logits), 1)`;
 //! * the data `x` of shape `[B, ...]`.
 //!
 //! The `k` samples of all `B` examples are drawn and decoded in one batched pass: the latents
-//! are `[k, B, L]`, flattened to `[k·B, L]` (sample-major) for the likelihood, and `x` is
-//! repeated `k` times along its first dimension to match.
+//! are `[k, B, L]` (`[k, B, N, K]`), flattened to `[k·B, L]` (`[k·B, N, K]`, sample-major) for
+//! the likelihood, and `x` is repeated `k` times along its first dimension to match.
 //!
 //! # Errors
 //! Every objective checks its settings and shapes once per call, on the host: the prior's and
@@ -81,7 +84,7 @@ use burn::tensor::{Shape, Tensor};
 
 use crate::bernoulli::Bernoulli;
 use crate::distribution::{
-    Distribution, Rsample, check_pair_shapes, check_value_shape, repeat_rows,
+    Distribution, Rsample, check_pair_shapes, check_value_shape, drop_trailing, repeat_rows,
 };
 use crate::error::{Error, Result};
 use crate::independent::Independent;
@@ -89,15 +92,17 @@ use crate::math::logsumexp;
 use crate::mvn_diag::MultivariateNormalDiag;
 use crate::normal::Normal;
 
-/// A posterior `q(z | x)` over latents of shape `[B, L]` with one log-density per example: any
-/// [`Rsample<2>`](crate::Rsample) whose `Batch` is `Tensor<1>` (for example
-/// `MultivariateNormalDiag<2>`, `Independent<Normal<2>, 1>`, `Independent<Logistic<2>, 1>`).
-pub trait Posterior: Rsample<2, Batch = Tensor<1>> {}
-impl<T: Rsample<2, Batch = Tensor<1>>> Posterior for T {}
+/// A posterior `q(z | x)` over latents of rank `DZ` (`[B, L]`, or `[B, N, K]` for `N`
+/// categorical variables of `K` classes) with one log-density per example: any
+/// [`Rsample<DZ>`](crate::Rsample) whose `Batch` is `Tensor<1>` (for example
+/// `MultivariateNormalDiag<2>`, `Independent<Normal<2>, 1>`, `Independent<Logistic<2>, 1>`,
+/// `Independent<RelaxedOneHotCategorical<3>, 1>`). `DZ` is inferred from the type.
+pub trait Posterior<const DZ: usize>: Rsample<DZ, Batch = Tensor<1>> {}
+impl<T: Rsample<DZ, Batch = Tensor<1>>, const DZ: usize> Posterior<DZ> for T {}
 
-/// A prior `p(z)` over latents of shape `[B, L]`: any distribution of rank `DP ≤ 2` with the
-/// posterior's event shape `[L]` and a batch shape that broadcasts against `[B]`: `[B]`, `[1]`
-/// (`MultivariateNormalDiag::<2>::standard([1, L], ..)`) or `[]`
+/// A prior `p(z)` over the posterior's latents: any distribution of rank `DP ≤ DZ` with the
+/// posterior's event shape (`[L]`, or `[N, K]`) and a batch shape that broadcasts against
+/// `[B]`: `[B]`, `[1]` (`MultivariateNormalDiag::<2>::standard([1, L], ..)`) or `[]`
 /// (`MultivariateNormalDiag::<1>::standard([L], ..)`). The rank is inferred from the type.
 pub trait Prior<const DP: usize>: Distribution<DP> {}
 impl<T: Distribution<DP>, const DP: usize> Prior<DP> for T {}
@@ -165,7 +170,7 @@ impl Terms {
     }
 }
 
-/// `ln q(z | x)` and `ln p(z)` of latents `[k, B, L]`, both `[k, B]`.
+/// `ln q(z | x)` and `ln p(z)` of latents `[k, B, ...]`, both `[k, B]`.
 pub(crate) struct LatentTerms {
     log_q: Tensor<2>,
     log_prior: Tensor<2>,
@@ -183,61 +188,82 @@ impl LatentTerms {
 }
 
 /// `ln q(z | x)` (with the posterior's parameters detached if `detach_q`) and `ln p(z)` of
-/// latents `z`, `[k, B, L]`. The shapes have been checked by [`check_prior`].
-pub(crate) fn latent_terms<Q, P, const DP: usize>(
+/// latents `z`, `[k, B, ...]` (rank `DS = DZ + 1`). The shapes have been checked by
+/// [`check_prior`].
+pub(crate) fn latent_terms<Q, P, const DZ: usize, const DP: usize, const DS: usize>(
     q: &Q,
     prior: &P,
-    z: Tensor<3>,
+    z: Tensor<DS>,
     detach_q: bool,
 ) -> LatentTerms
 where
-    Q: Posterior,
+    Q: Posterior<DZ>,
     P: Prior<DP>,
 {
-    let log_q = if detach_q {
-        q.detach().log_prob_n(z.clone())
-    } else {
-        q.log_prob_n(z.clone())
-    };
-    // The prior's keepdim log-density of a rank-3 value is rank 3, its event dimension of
+    // Both keepdim log-densities of a rank-DS value are rank DS, their event dimensions of
     // size 1, whatever the prior's own rank.
-    let log_prior = prior.log_prob_keepdim(z).squeeze_dim::<2>(2);
-    LatentTerms { log_q, log_prior }
+    let log_q = if detach_q {
+        q.detach().log_prob_keepdim(z.clone())
+    } else {
+        q.log_prob_keepdim(z.clone())
+    };
+    LatentTerms {
+        log_q: drop_trailing::<DS, 2>(log_q),
+        log_prior: drop_trailing::<DS, 2>(prior.log_prob_keepdim(z)),
+    }
 }
 
-/// Evaluates the weight terms of latents `z`, `[k, B, L]`.
-pub(crate) fn terms<Q, P, X, F, const DP: usize, const DX: usize>(
+/// `[k, B, ...]` → `[k·B, ...]`: the sample-major latents the likelihood decodes.
+pub(crate) fn flatten_samples<const DS: usize, const DZ: usize>(z: Tensor<DS>) -> Tensor<DZ> {
+    let dims = z.dims();
+    let mut flat = [0usize; DZ];
+    flat[0] = dims[0] * dims[1];
+    flat[1..].copy_from_slice(&dims[2..]);
+    z.reshape(flat)
+}
+
+/// Evaluates the weight terms of latents `z`, `[k, B, ...]`.
+pub(crate) fn terms<
+    Q,
+    P,
+    X,
+    F,
+    const DZ: usize,
+    const DS: usize,
+    const DP: usize,
+    const DX: usize,
+>(
     q: &Q,
     prior: &P,
     likelihood: &F,
     x: &Tensor<DX>,
-    z: Tensor<3>,
+    z: Tensor<DS>,
     detach_q: bool,
 ) -> Result<Terms>
 where
-    Q: Posterior,
+    Q: Posterior<DZ>,
     P: Prior<DP>,
-    F: Fn(Tensor<2>) -> X,
+    F: Fn(Tensor<DZ>) -> X,
     X: Likelihood<DX>,
 {
-    let [k, b, l] = z.dims();
-    let log_lik = log_likelihood(likelihood, x, z.clone().reshape([k * b, l]), k, b)?;
+    let [k, b] = [z.dims()[0], z.dims()[1]];
+    let log_lik = log_likelihood(likelihood, x, flatten_samples::<DS, DZ>(z.clone()), k, b)?;
     Ok(latent_terms(q, prior, z, detach_q).with_likelihood(log_lik))
 }
 
-/// `ln p(x | z)` for `z` of shape `[k·B, L]`, as `[k, B]`.
+/// `ln p(x | z)` for `z` of shape `[k·B, ...]`, as `[k, B]`.
 ///
 /// # Errors
 /// If `x` does not fit the likelihood's shape (checked against the `k` stacked copies).
-pub(crate) fn log_likelihood<X, F, const DX: usize>(
+pub(crate) fn log_likelihood<X, F, const DZ: usize, const DX: usize>(
     likelihood: &F,
     x: &Tensor<DX>,
-    z_flat: Tensor<2>,
+    z_flat: Tensor<DZ>,
     k: usize,
     b: usize,
 ) -> Result<Tensor<2>>
 where
-    F: Fn(Tensor<2>) -> X,
+    F: Fn(Tensor<DZ>) -> X,
     X: Likelihood<DX>,
 {
     let px = likelihood(z_flat);
@@ -252,13 +278,13 @@ where
 
 /// Checks that the prior fits the posterior: the same event shape, batch shapes that
 /// broadcast, and a rank no higher than the posterior's.
-pub(crate) fn check_prior<Q, P, const DP: usize>(
+pub(crate) fn check_prior<Q, P, const DZ: usize, const DP: usize>(
     context: &'static str,
     q: &Q,
     prior: &P,
 ) -> Result<()>
 where
-    Q: Posterior,
+    Q: Posterior<DZ>,
     P: Prior<DP>,
 {
     check_pair_shapes(
@@ -268,12 +294,12 @@ where
     )
 }
 
-/// Checks that given posterior noise has the shape `[k, B, L]` of `k` draws.
-pub(crate) fn check_noise<Q: Posterior>(
+/// Checks that given posterior noise has the shape `[k] ++ q.shape()` of `k` draws.
+pub(crate) fn check_noise<Q: Posterior<DZ>, const DZ: usize, const DS: usize>(
     context: &'static str,
     q: &Q,
     k: usize,
-    noise: &Tensor<3>,
+    noise: &Tensor<DS>,
 ) -> Result<()> {
     let mut want = vec![k];
     want.extend_from_slice(q.shape().as_slice());
