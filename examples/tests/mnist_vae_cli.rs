@@ -184,6 +184,25 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
                 "3e-3",
             ],
         ),
+        // Jang et al.'s Gumbel-softmax VAE: the relaxed and the straight-through estimators,
+        // and the log-space relaxation at temperature 0.1 through the IWAE bound.
+        ("categorical", vec!["--lr", "3e-3"]),
+        ("categorical", vec!["--straight-through", "--lr", "3e-3"]),
+        (
+            "categorical",
+            vec![
+                "--temperature",
+                "0.1",
+                "--min-temperature",
+                "0.1",
+                "--objective",
+                "iwae",
+                "-k",
+                "3",
+                "--lr",
+                "3e-3",
+            ],
+        ),
     ] {
         let out = temp_dir(&format!("{model}-{}", extra.join("")));
         let mut args = vec![
@@ -237,7 +256,11 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
         }
         assert_eq!(m[3]["weights"], "averaged", "{model}: {}", m[3]);
         let mut pictures = vec!["reconstructions.png", "samples.png"];
-        if model != "iwae" && model != "binary" {
+        if model == "categorical" {
+            let t = m[0]["temperature"].as_f64();
+            assert!(t.is_some_and(|t| t > 0.0), "the temperature in {}", m[0]);
+        }
+        if model != "iwae" && model != "binary" && model != "categorical" {
             pictures.extend(["latent.png", "manifold.png"]);
         }
         for p in pictures {
@@ -250,12 +273,21 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
 
 #[test]
 fn resume_gives_the_same_result_as_an_uninterrupted_run() {
-    let data = temp_dir("resume-data");
+    for model in ["mlp", "categorical"] {
+        resume_case(model);
+    }
+}
+
+fn resume_case(model: &str) {
+    let data = temp_dir(&format!("resume-data-{model}"));
     synthetic_mnist(&data, 256, 64);
-    let (full, part) = (temp_dir("full"), temp_dir("part"));
+    let (full, part) = (
+        temp_dir(&format!("full-{model}")),
+        temp_dir(&format!("part-{model}")),
+    );
     let common = [
         "--model",
-        "mlp",
+        model,
         "--data-dir",
         data.to_str().unwrap(),
         "--eval-k",
@@ -308,6 +340,43 @@ fn resume_gives_the_same_result_as_an_uninterrupted_run() {
     for d in [data, full, part] {
         std::fs::remove_dir_all(d).ok();
     }
+}
+
+#[test]
+fn categorical_flags_are_checked() {
+    let data = temp_dir("categorical-flags");
+    synthetic_mnist(&data, 64, 16);
+    let data_s = data.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["--model", "mlp", "--straight-through"],
+            "--model categorical",
+        ),
+        (
+            vec!["--model", "categorical", "--classes", "1"],
+            "--classes",
+        ),
+        (
+            vec!["--model", "categorical", "--min-temperature", "0"],
+            "--min-temperature",
+        ),
+        (
+            vec!["--model", "categorical", "--anneal-rate=-1"],
+            "--anneal-rate",
+        ),
+        (
+            vec!["--model", "categorical", "--temperature", "0"],
+            "--temperature",
+        ),
+    ] {
+        let mut all = vec!["--data-dir", data_s, "--epochs", "1"];
+        all.extend(&args);
+        let o = run(&all);
+        let text = stdout_stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {text}");
+        assert!(text.contains(want), "{args:?}: {text}");
+    }
+    std::fs::remove_dir_all(&data).ok();
 }
 
 #[test]
