@@ -392,9 +392,29 @@ fn flex_and_ndarray_agree() {
         out.extend(vals(bern.entropy()));
         out.extend(vals(bc.log_prob(q.clone())));
         out.extend(vals(bc.rsample_with_noise(eps.clone())));
-        out.extend(vals(mvn.log_prob(x)));
+        out.extend(vals(mvn.log_prob(x.clone())));
         out.extend(vals(kl_divergence(&mvn, &prior)));
-        out.extend(vals(mvn.rsample_with_noise(eps)));
+        out.extend(vals(mvn.rsample_with_noise(eps.clone())));
+        // The categorical family and Gumbel (rows of x as logits, eps as Gumbel noise).
+        let gumbel = Gumbel::new(loc.clone(), scale.clone());
+        out.extend(vals(gumbel.log_prob(x.clone().clamp_min(-3.0))));
+        out.extend(vals(gumbel.icdf(q.clone())));
+        let logits = x.clone().clamp_min(-30.0);
+        let cat = Categorical::new(logits.clone());
+        out.extend(vals(cat.log_prob(Tensor::<1>::from_floats([2.0, 0.0], device))));
+        out.extend(vals(cat.entropy()));
+        let one_hot = OneHotCategorical::new(logits.clone());
+        let other = OneHotCategorical::new(loc.clone());
+        out.extend(vals(kl_divergence(&one_hot, &other)));
+        let relaxed = RelaxedOneHotCategorical::new(0.3, logits.clone());
+        let y = relaxed.rsample_with_noise(eps.clone());
+        out.extend(vals(y.clone()));
+        out.extend(vals(relaxed.log_prob(y)));
+        let st = OneHotCategoricalStraightThrough::new(0.3, logits.clone());
+        out.extend(vals(st.rsample_with_noise(eps.clone())));
+        let exp = ExpRelaxedOneHotCategorical::new(2.0, logits);
+        let z = exp.rsample_with_noise(eps);
+        out.extend(vals(exp.log_prob(z)));
         out
     }
     let a = run(&Device::flex());
