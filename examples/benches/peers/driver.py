@@ -74,7 +74,9 @@ def main():
     libs = ["ours"] + peers
 
     def command(lib, name):
-        model = not any(name.startswith(p) for p in ("normal", "logistic", "binconcrete", "bernoulli"))
+        distributions = ("normal", "logistic", "binconcrete", "bernoulli", "categorical", "relaxed",
+                         "exprelaxed", "gumbel")
+        model = not any(name.startswith(p) for p in distributions)
         reps, warmup = ("10", "3") if model else ("20", "3")
         if lib == "ours":
             return [OURS, "--workload", name, "--reps", reps, "--warmup", warmup]
