@@ -65,6 +65,9 @@ enum BinarizationKind {
     Static,
     /// A fresh Bernoulli(pixel / 255) draw for every batch.
     Dynamic,
+    /// One Bernoulli(pixel / 255) draw per pixel made once, the same in every run
+    /// (Salakhutdinov and Murray's fixed binarization, which Jang et al. use).
+    Fixed,
 }
 
 /// Train a variational autoencoder on MNIST (or Fashion-MNIST).
@@ -121,7 +124,8 @@ struct Args {
     /// latents carrying the relaxed gradient) instead of the relaxed samples.
     #[arg(long)]
     straight_through: bool,
-    /// Binarization. Default: static for conv, mlp and categorical, dynamic for iwae and binary.
+    /// Binarization. Default: static for conv and mlp, dynamic for iwae and binary, fixed for
+    /// categorical.
     #[arg(long, value_enum)]
     binarization: Option<BinarizationKind>,
     /// The data set.
@@ -184,6 +188,8 @@ struct Settings {
     #[serde(default)]
     straight_through: bool,
     dynamic: bool,
+    #[serde(default)]
+    fixed: bool,
     dataset: DatasetKind,
     train_n: usize,
     seed: u64,
@@ -206,6 +212,8 @@ impl Settings {
     fn binarization(&self) -> Binarization {
         if self.dynamic {
             Binarization::Dynamic
+        } else if self.fixed {
+            Binarization::Fixed
         } else {
             Binarization::Static
         }
@@ -229,6 +237,7 @@ impl std::fmt::Debug for Settings {
             .field("min_temperature", &self.min_temperature)
             .field("straight_through", &self.straight_through)
             .field("dynamic", &self.dynamic)
+            .field("fixed", &self.fixed)
             .field("dataset", &self.dataset.name())
             .field("train_n", &self.train_n)
             .field("seed", &self.seed)
@@ -323,6 +332,10 @@ fn settings(args: &Args, train_len: usize) -> Settings {
             .binarization
             .map(|b| b == BinarizationKind::Dynamic)
             .unwrap_or(dynamic),
+        fixed: args
+            .binarization
+            .map(|b| b == BinarizationKind::Fixed)
+            .unwrap_or(categorical),
         dataset: args.dataset,
         train_n: args.train_n.unwrap_or(train_len).min(train_len),
         seed: args.seed,
@@ -434,7 +447,11 @@ fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
         } else {
             s.latent.to_string()
         },
-        if s.dynamic { "dynamic" } else { "static" },
+        match s.binarization() {
+            Binarization::Dynamic => "dynamic",
+            Binarization::Fixed => "fixed",
+            _ => "static",
+        },
         if threads.single() {
             ", training steps on one thread"
         } else {

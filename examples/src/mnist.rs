@@ -67,6 +67,25 @@ pub enum Binarization {
     /// A fresh Bernoulli draw with probability `pixel / 255` each time the images are
     /// produced (Burda et al. 2016); uses the device's random generator.
     Dynamic,
+    /// One Bernoulli draw with probability `pixel / 255` per pixel, made once and the same in
+    /// every run: the "fixed binarization" of Salakhutdinov and Murray (2008) that Jang et al.
+    /// (2017) train and test on (from a hash of the split, image and pixel, not their file).
+    Fixed,
+}
+
+/// A uniform number in `[0, 1)` from a hash (splitmix64) of the split, image and pixel: the
+/// draws of [`Binarization::Fixed`].
+fn fixed_uniform(split: Split, image: usize, pixel: usize) -> f32 {
+    let split = match split {
+        Split::Train => 0u64,
+        Split::Test => 1u64,
+    };
+    let mut z = (split << 60) ^ ((image as u64) << 20) ^ pixel as u64;
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 40) as f32 / (1u64 << 24) as f32
 }
 
 /// One split's images and labels.
@@ -323,15 +342,24 @@ impl Mnist {
         let d = data.rows * data.cols;
         let mut grey = Vec::with_capacity(indices.len() * d);
         for &i in indices {
-            grey.extend(
-                data.pixels[i * d..(i + 1) * d]
-                    .iter()
-                    .map(|&p| p as f32 / 255.0),
-            );
+            let pixels = data.pixels[i * d..(i + 1) * d]
+                .iter()
+                .map(|&p| p as f32 / 255.0);
+            if binarization == Binarization::Fixed {
+                grey.extend(pixels.enumerate().map(|(j, p)| {
+                    if fixed_uniform(split, i, j) < p {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }));
+            } else {
+                grey.extend(pixels);
+            }
         }
         let grey = Tensor::<2>::from_data(TensorData::new(grey, [indices.len(), d]), device);
         match binarization {
-            Binarization::None => grey,
+            Binarization::None | Binarization::Fixed => grey,
             Binarization::Static => grey.greater_elem(0.5).float(),
             Binarization::Dynamic => grey.random_like(Init::Default).lower(grey).float(),
         }
@@ -420,6 +448,39 @@ mod tests {
         assert_eq!(v, vec![0.0, 1.0, 1.0, 0.0]);
         let g = m.gather_images(Split::Train, &[2, 0], Binarization::None, &Device::flex());
         assert_eq!(g.dims(), [2, 4]);
+    }
+
+    #[test]
+    fn fixed_binarization_is_a_bernoulli_draw_made_once() {
+        // A uniform's mean over many pixels is 1/2 (4σ: 4·0.29/√200000 < 0.003), and a pixel
+        // of grey level p is 1 with probability p: the same draws whatever the batch.
+        let n = 200_000;
+        let mean = (0..n)
+            .map(|j| fixed_uniform(Split::Train, j / 784, j % 784) as f64)
+            .sum::<f64>()
+            / n as f64;
+        assert!((mean - 0.5).abs() < 0.003, "mean {mean}");
+        let dir = tiny("fixed");
+        let m = Mnist::load(&dir.0).unwrap();
+        let device = Device::flex();
+        let a: Vec<f32> = m
+            .gather_images(Split::Test, &[0, 1], Binarization::Fixed, &device)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let b: Vec<f32> = m
+            .gather_images(Split::Test, &[1], Binarization::Fixed, &device)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert_eq!(
+            &a[4..],
+            &b[..],
+            "image 1 is binarized the same in any batch"
+        );
+        // Grey levels 0 and 255 give 0 and 1.
+        assert_eq!((a[0], a[1]), (0.0, 1.0));
+        assert!(a.iter().all(|&v| v == 0.0 || v == 1.0));
     }
 
     #[test]

@@ -208,7 +208,7 @@ pub fn log1mexp<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// assert!(y[0].abs() < 1e-6 && (y[1] + 200.0).abs() < 1e-4);
 /// ```
 pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
-    x.clone() - logsumexp(x, dim)
+    burn::tensor::activation::log_softmax(x, dim)
 }
 
 /// Euler–Mascheroni constant `γ = −Γ′(1)`, the mean of the standard Gumbel distribution.

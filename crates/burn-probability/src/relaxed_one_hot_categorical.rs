@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, OneLess, Rank, Rsample, check_param, check_values, sample_dims,
+    Distribution, OneLess, Rank, Rsample, check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
 use crate::exp_relaxed_one_hot_categorical::ExpRelaxedOneHotCategorical;
@@ -16,9 +16,9 @@ use crate::one_hot_categorical::{check_logits, check_temperature};
 /// its draws approach one-hot vectors) and logits `ℓ` of shape `batch ++ [K]` (event shape
 /// `[K]`). TFP's `RelaxedOneHotCategorical`, torch's `RelaxedOneHotCategorical`.
 ///
-/// Reparameterized sampling: `y = softmax((ℓ + g) / t)` with standard Gumbel noise `g`,
-/// computed as `exp(log_softmax(..))`; coordinates that underflow are raised to float32's
-/// smallest normal number, so that every draw has a finite log-density.
+/// Reparameterized sampling: `y = softmax((ℓ + g) / t)` with standard Gumbel noise `g`;
+/// coordinates that underflow are raised to float32's smallest normal number, so that every
+/// draw has a finite log-density.
 ///
 /// # Density function on the simplex
 /// ```text
@@ -157,12 +157,10 @@ where
         noise::standard_gumbel(dims, &self.device())
     }
 
-    /// `exp(log_softmax((ℓ + g) / t))`, raised to at least float32's smallest normal number.
+    /// `softmax((ℓ + g) / t)`, raised to at least float32's smallest normal number.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
-        self.exp
-            .rsample_with_noise(noise)
-            .exp()
-            .clamp_min(f32::MIN_POSITIVE)
+        let scores = (lift::<D, DO>(self.exp.logits()) + noise) / self.temperature();
+        burn::tensor::activation::softmax(scores, DO - 1).clamp_min(f32::MIN_POSITIVE)
     }
 }
 

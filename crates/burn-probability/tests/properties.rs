@@ -401,7 +401,9 @@ fn flex_and_ndarray_agree() {
         out.extend(vals(gumbel.icdf(q.clone())));
         let logits = x.clone().clamp_min(-30.0);
         let cat = Categorical::new(logits.clone());
-        out.extend(vals(cat.log_prob(Tensor::<1>::from_floats([2.0, 0.0], device))));
+        out.extend(vals(
+            cat.log_prob(Tensor::<1>::from_floats([2.0, 0.0], device)),
+        ));
         out.extend(vals(cat.entropy()));
         let one_hot = OneHotCategorical::new(logits.clone());
         let other = OneHotCategorical::new(loc.clone());
