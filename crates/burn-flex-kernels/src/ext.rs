@@ -189,6 +189,7 @@ fn apply_ternary<A: Apply<3>>(op: Ternary, a: A) -> A::Out {
     match op {
         Ternary::NormalLogProb => a.apply(ops::NormalLogProb),
         Ternary::LogisticLogProb => a.apply(ops::LogisticLogProb),
+        Ternary::GumbelLogProb => a.apply(ops::GumbelLogProb),
     }
 }
 

@@ -43,6 +43,8 @@ pub enum Ternary {
     NormalLogProb,
     /// `(value, loc, scale) ↦` Logistic log-density
     LogisticLogProb,
+    /// `(value, loc, scale) ↦` Gumbel log-density
+    GumbelLogProb,
 }
 
 /// Fused formulas of four inputs.
@@ -196,6 +198,26 @@ impl Formula<3> for LogisticLogProb {
         let z = (x - mu) / s;
         // d/dz (−z − 2 softplus(−z)) = 1 − 2σ(z)
         let dz = g * (1.0 - 2.0 * sigmoid(z)) / s;
+        [dz, -dz, -dz * z - g / s]
+    }
+}
+
+/// Gumbel (maximum) log-density `−(z + e^{−z}) − ln s`, `z = (x − μ)/s`; inputs `(x, μ, s)`.
+/// Where `e^{−z}` overflows (`z < −88`) the value is `−∞`, its correctly rounded float32 value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GumbelLogProb;
+
+impl Formula<3> for GumbelLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, mu, s]: [f32; 3]) -> f32 {
+        let z = (x - mu) / s;
+        -(z + exp(-z)) - ln(s)
+    }
+    #[inline(always)]
+    fn backward(&self, [x, mu, s]: [f32; 3], g: f32) -> [f32; 3] {
+        let z = (x - mu) / s;
+        // d/dz (−z − e^{−z}) = e^{−z} − 1
+        let dz = g * (exp(-z) - 1.0) / s;
         [dz, -dz, -dz * z - g / s]
     }
 }

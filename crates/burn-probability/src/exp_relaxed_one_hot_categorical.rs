@@ -6,7 +6,7 @@ use crate::distribution::{
     Distribution, OneLess, Rank, Rsample, check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
-use crate::math::{ln_factorial_minus_one, log_softmax, logsumexp};
+use crate::math::{ln_factorial_minus_one, log_softmax, logsumexp_shifted};
 use crate::noise;
 use crate::one_hot_categorical::{check_logits, check_temperature};
 use crate::relaxed_one_hot_categorical::RelaxedOneHotCategorical;
@@ -101,7 +101,7 @@ impl<const D: usize> ExpRelaxedOneHotCategorical<D> {
         let k = self.num_classes();
         let scores = lift::<D, DV>(&self.logits) - x * t;
         let constant = ln_factorial_minus_one(k) + (k as f64 - 1.0) * t.ln();
-        scores.clone().sum_dim(DV - 1) - logsumexp(scores, DV - 1) * k as f64 + constant
+        scores.clone().sum_dim(DV - 1) - logsumexp_shifted(scores, DV - 1) * k as f64 + constant
     }
 }
 

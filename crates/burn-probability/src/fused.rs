@@ -142,6 +142,14 @@ pub(crate) fn normal_log_prob_summed<const D: usize>(
     }
 }
 
+/// `(value, loc, scale) ↦` the Gumbel log-density.
+pub(crate) fn gumbel_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::GumbelLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
 /// `(value, loc, scale) ↦` the Logistic log-density.
 pub(crate) fn logistic_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
     #[cfg(feature = "fused")]

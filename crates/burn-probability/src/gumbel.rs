@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{EULER_GAMMA, lgamma};
 use crate::noise;
@@ -115,9 +116,14 @@ impl<const D: usize> Distribution<D> for Gumbel<D> {
     }
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
-        let scale = lift::<D, DV>(&self.scale);
-        let z = (value - lift::<D, DV>(&self.loc)) / scale.clone();
-        -(z.clone() + (-z).exp()) - scale.log()
+        let inputs = [value, lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale)];
+        match fused::gumbel_log_prob(inputs) {
+            Ok(fused) => fused,
+            Err([value, loc, scale]) => {
+                let z = (value - loc) / scale.clone();
+                -(z.clone() + (-z).exp()) - scale.log()
+            }
+        }
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {

@@ -211,6 +211,14 @@ pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     burn::tensor::activation::log_softmax(x, dim)
 }
 
+/// `logsumexp(x, dim)` shifted by the (detached) maximum, without [`logsumexp`]'s handling of
+/// all-`−∞` slices and of negligible weights: four passes instead of ten, for the categorical
+/// families, whose slices always hold a finite entry.
+pub(crate) fn logsumexp_shifted<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    let max = x.clone().detach().max_dim(dim);
+    (x - max.clone()).exp().sum_dim(dim).log() + max
+}
+
 /// Euler–Mascheroni constant `γ = −Γ′(1)`, the mean of the standard Gumbel distribution.
 pub const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
