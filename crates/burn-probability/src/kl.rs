@@ -20,6 +20,15 @@
 //! ([`BinConcrete::logit_space`](crate::BinConcrete::logit_space)); estimate it there with
 //! [`kl_monte_carlo`], as the discrete-latent VAE tutorial's `kl_local` does. Estimating it on
 //! `(0, 1)` instead suffers from samples that round to exactly 0 or 1 in float32.
+//!
+//! ## The categorical family
+//! `Categorical‖Categorical`, `OneHotCategorical‖OneHotCategorical` (also with the
+//! straight-through [`OneHotCategoricalStraightThrough`](crate::OneHotCategoricalStraightThrough)
+//! on either side) and `Gumbel‖Gumbel` have closed forms. Two
+//! [`RelaxedOneHotCategorical`](crate::RelaxedOneHotCategorical)s have none: estimate their KL
+//! with [`kl_monte_carlo`] between their
+//! [`exp_relaxed`](crate::RelaxedOneHotCategorical::exp_relaxed) forms (the same KL, by the
+//! same invariance), where densities need no power of a coordinate that may underflow.
 
 use burn::tensor::Tensor;
 
@@ -36,7 +45,8 @@ use crate::error::{Error, Result};
     label = "`kl_divergence` needs a closed form",
     note = "use `burn_probability::kl_monte_carlo(&p, &q, num_samples)` for a Monte Carlo \
             estimate (p must implement `Rsample`); for BinConcrete pairs, estimate it between \
-            their `logit_space()` Logistic distributions"
+            their `logit_space()` Logistic distributions, for RelaxedOneHotCategorical pairs \
+            between their `exp_relaxed()` forms"
 )]
 pub trait KlDivergence<Q, const D: usize>: Distribution<D> {
     /// `KL(self ‖ q)` with the event dimensions reduced to size 1 but kept (rank `D`, the

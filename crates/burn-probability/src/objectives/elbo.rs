@@ -186,6 +186,24 @@ impl Elbo {
         self.check()?;
         check_prior("Elbo", q, prior)?;
         let kl = <Tensor<1> as BatchTensor<DZ>>::from_keepdim(q.kl_divergence_keepdim(prior));
+        self.bound_with_kl(q, kl, likelihood, x)
+    }
+
+    /// `mean_k ln p(x | z) − β kl` with `k` fresh samples of `q`; the settings and `kl`'s shape
+    /// have been checked.
+    fn bound_with_kl<Q, X, F, const DZ: usize, const DS: usize, const DX: usize>(
+        &self,
+        q: &Q,
+        kl: Tensor<1>,
+        likelihood: F,
+        x: Tensor<DX>,
+    ) -> Result<Bound>
+    where
+        Q: Posterior<DZ>,
+        Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
+        F: Fn(Tensor<DZ>) -> X,
+        X: Likelihood<DX>,
+    {
         let z: Tensor<DS> = q.rsample_with_shape(&[self.num_samples]);
         let [k, b] = [z.dims()[0], z.dims()[1]];
         let log_lik = log_likelihood(&likelihood, &x, flatten_samples::<DS, DZ>(z), k, b)?;
@@ -282,18 +300,7 @@ impl Elbo {
                 right: batch,
             });
         }
-        let z: Tensor<DS> = q.rsample_with_shape(&[self.num_samples]);
-        let [k, b] = [z.dims()[0], z.dims()[1]];
-        let log_lik = log_likelihood(&likelihood, &x, flatten_samples::<DS, DZ>(z), k, b)?;
-        let log_likelihood = sample_mean(log_lik);
-        let value = log_likelihood.clone() - kl.clone() * self.beta;
-        let loss = -value.clone().mean();
-        Ok(Bound {
-            value,
-            log_likelihood,
-            kl,
-            loss,
-        })
+        self.bound_with_kl(q, kl, likelihood, x)
     }
 
     /// The ELBO with the Monte Carlo KL `ln q(z) − ln p(z)`:
