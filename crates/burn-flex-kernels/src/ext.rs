@@ -7,6 +7,7 @@ use super::cpu;
 use super::dense::{self, Activation, Dims};
 use super::ops::{self, Binary, Formula, Quaternary, Ternary, Unary};
 use super::reduce;
+use super::softmax;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -81,6 +82,13 @@ pub(crate) trait FusedKernels: Backend {
     fn fused_row_sums(t: FloatTensor<Self>, out_shape: Shape) -> FloatTensor<Self>;
     /// `t` repeated `times` times along dimension 0 (`t` is not empty, `times > 0`).
     fn fused_tile(t: FloatTensor<Self>, times: usize) -> FloatTensor<Self>;
+    /// `ln softmax(logits[r, ·])[index[r]]` per row: `logits` `[rows, k]`, `index` `[rows]`
+    /// (classes as float whole numbers; any other value gives `−∞`), the result `[rows]`.
+    /// Differentiable in `logits` only.
+    fn fused_log_softmax_gather(
+        logits: FloatTensor<Self>,
+        index: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -256,6 +264,46 @@ impl FusedKernels for Flex {
 
     fn fused_tile(t: FlexTensor, times: usize) -> FlexTensor {
         tile_forward(&contiguous(t), times)
+    }
+
+    fn fused_log_softmax_gather(logits: FlexTensor, index: FlexTensor) -> FlexTensor {
+        log_softmax_gather_forward(&contiguous(logits), &contiguous(index))
+    }
+}
+
+/// [`softmax::log_softmax_gather`] on contiguous tensors: `[rows, k]` and `[rows]` → `[rows]`.
+fn log_softmax_gather_forward(logits: &FlexTensor, index: &FlexTensor) -> FlexTensor {
+    let shape = index.layout().shape().clone();
+    let k = logits.layout().shape().num_elements() / shape.num_elements();
+    tensor(
+        softmax::log_softmax_gather(slice(logits), k, slice(index)),
+        shape,
+    )
+}
+
+/// The backward step of [`log_softmax_gather_forward`]: the logits and classes are its state.
+#[derive(Debug)]
+struct LogSoftmaxGatherBackward;
+
+impl Backward<Flex, 1> for LogSoftmaxGatherBackward {
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let (logits, index) = ops.state;
+            let shape = logits.layout().shape().clone();
+            let k = shape.num_elements() / index.layout().shape().num_elements();
+            let g =
+                softmax::log_softmax_gather_grad(slice(&logits), k, slice(&index), slice(&grad));
+            grads.register::<Flex>(node.id, tensor(g, shape));
+        }
     }
 }
 
@@ -695,5 +743,20 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
 
     fn fused_tile(t: AdTensor<C>, times: usize) -> AdTensor<C> {
         adjoint_ad::<C>(t, |t| tile_forward(t, times), tile_adjoint)
+    }
+
+    fn fused_log_softmax_gather(logits: AdTensor<C>, index: AdTensor<C>) -> AdTensor<C> {
+        let guard = [logits.node()];
+        let logits = contiguous(logits.into_primitive());
+        let index = contiguous(index.into_primitive());
+        let output = log_softmax_gather_forward(&logits, &index);
+        match LogSoftmaxGatherBackward
+            .prepare::<C>(guard)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((logits, index), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
     }
 }

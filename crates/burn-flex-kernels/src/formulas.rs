@@ -194,6 +194,31 @@ fn noise<const D: usize>(
     ))
 }
 
+/// `ln softmax(logits[r, ·])[index[r]]` for each row `r` of `[rows, k]` logits, with the
+/// classes `index` (`[rows]`, float whole numbers; any other value gives `−∞` and no
+/// gradient) in one pass per row, differentiable in the logits; or the inputs back for the
+/// composite path (not float32 on `flex`, kernels off, shapes that do not match, `k = 0`).
+/// Every row must hold a finite logit.
+#[allow(clippy::type_complexity)]
+pub fn log_softmax_gather(
+    logits: Tensor<2>,
+    index: Tensor<1>,
+) -> Result<Tensor<1>, (Tensor<2>, Tensor<1>)> {
+    use crate::ext::FusedKernels;
+    use burn::backend::Dispatch;
+    let [rows, k] = logits.dims();
+    let fits = index.dims() == [rows] && k > 0 && rows > 0;
+    if !fits || !fused_kernels_enabled() || !f32_on_flex(&logits) || !f32_on_flex(&index) {
+        return Err((logits, index));
+    }
+    Ok(Tensor::from_dispatch(
+        <Dispatch as FusedKernels>::fused_log_softmax_gather(
+            logits.into_dispatch(),
+            index.into_dispatch(),
+        ),
+    ))
+}
+
 /// Checks that the fused path applies (kernels on, float32, all on `flex`, broadcastable) and
 /// expands every input whose shape is not a suffix of the output shape.
 fn prepare<const D: usize, const N: usize>(

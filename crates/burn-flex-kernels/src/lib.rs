@@ -97,6 +97,7 @@ mod ops;
 pub mod optim;
 mod reduce;
 mod rng;
+mod softmax;
 #[cfg(test)]
 mod tests;
 mod vmath;

@@ -651,3 +651,63 @@ fn stacked_inputs_that_would_not_span_the_output_go_back_to_the_composite_path()
     let fits = [t([2, 3]), t([8, 3]), t([8, 3])];
     assert!(ternary_summed(Ternary::NormalLogProb, fits, 1, stack(4)).is_ok());
 }
+
+#[test]
+fn log_softmax_gather_matches_burn_ops() {
+    let _g = lock();
+    let device = Device::flex().autodiff();
+    let (rows, k) = (3000, 7);
+    // Logits up to ±100 (probabilities that underflow), classes 0..k, and three non-classes.
+    let mut logits = spread(rows * k, -100.0, 100.0, 31);
+    logits[..k].copy_from_slice(&[100.0, -100.0, 0.0, 3.0, -3.0, 50.0, -50.0]);
+    let mut index: Vec<f32> = (0..rows).map(|r| ((r * 5 + 3) % k) as f32).collect();
+    index[1] = -1.0;
+    index[2] = k as f32;
+    index[3] = 2.5;
+    let weights = spread(rows, -1.0, 1.0, 32);
+    let run = |fused: bool| {
+        let l = Tensor::<2>::from_data(TensorData::new(logits.clone(), [rows, k]), &device)
+            .require_grad();
+        let i = Tensor::<1>::from_data(TensorData::new(index.clone(), [rows]), &device);
+        let out = if fused {
+            log_softmax_gather(l.clone(), i).unwrap_or_else(|_| panic!("the kernel applies"))
+        } else {
+            let log_p = burn::tensor::activation::log_softmax(l.clone(), 1);
+            let valid = i
+                .clone()
+                .greater_equal_elem(0.0)
+                .bool_and(i.clone().lower_elem(k as f64))
+                .bool_and(i.clone().equal(i.clone().floor()));
+            let idx = i.clamp(0.0, (k - 1) as f64).int().reshape([rows, 1]);
+            log_p
+                .gather(1, idx)
+                .reshape([rows])
+                .mask_fill(valid.bool_not(), f32::NEG_INFINITY)
+        };
+        let w = Tensor::<1>::from_data(TensorData::new(weights.clone(), [rows]), &device);
+        let finite = out.clone().is_finite();
+        let total = (out.clone().mask_fill(finite.bool_not(), 0.0) * w).sum();
+        let grads = total.backward();
+        let g: Vec<f32> = l.grad(&grads).unwrap().into_data().iter::<f32>().collect();
+        let v: Vec<f32> = out.into_data().iter::<f32>().collect();
+        (v, g)
+    };
+    let (v, g) = run(true);
+    let (v_ref, g_ref) = run(false);
+    assert!(
+        v[1..4].iter().all(|x| *x == f32::NEG_INFINITY),
+        "{:?}",
+        &v[..4]
+    );
+    assert!(
+        g[k..4 * k].iter().all(|x| *x == 0.0),
+        "no gradient for non-classes"
+    );
+    for (i, (a, b)) in v.iter().zip(&v_ref).enumerate() {
+        assert!(
+            a == b || (a - b).abs() <= 2e-5 * (1.0 + b.abs()),
+            "value {i}: fused {a}, composite {b}"
+        );
+    }
+    assert_close("log_softmax_gather gradient", &g, &g_ref, 2e-6);
+}

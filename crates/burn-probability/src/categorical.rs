@@ -4,6 +4,7 @@ use burn::tensor::{Device, Int, Shape, Tensor};
 
 use crate::distribution::{Distribution, Entropy, Mode, check_param, check_values, sample_dims};
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{log_softmax, logsumexp_shifted};
 use crate::noise;
@@ -121,16 +122,22 @@ impl<const D: usize> Categorical<D> {
         logits_dims[batch_rank] = k;
         let batch: usize = out[DV - batch_rank..].iter().product();
         let samples: usize = out[..DV - batch_rank].iter().product();
-        // ln p(k) = ℓ_k − logsumexp(ℓ): the normalizer per row, the logit gathered.
-        let normalizer = logsumexp_shifted(self.logits.clone(), D - 1);
-        let log_p = self
+        let rows = samples * batch;
+        let logits = self
             .logits
             .clone()
             .expand(logits_dims)
             .reshape([1, batch, k])
             .expand([samples, batch, k])
-            .reshape([samples * batch, k]);
-        let value = value.expand(out).reshape([samples * batch, 1]);
+            .reshape([rows, k]);
+        let value = value.expand(out).reshape([rows]);
+        let (logits, value) = match fused::log_softmax_gather(logits, value) {
+            Ok(log_p) => return log_p.reshape(out),
+            Err(inputs) => inputs,
+        };
+        // ln p(k) = ℓ_k − logsumexp(ℓ): the normalizer per row, the logit gathered.
+        let normalizer = logsumexp_shifted(logits.clone(), 1);
+        let value = value.reshape([rows, 1]);
         // Indices outside {0, …, K − 1} or between them read class 0 and get −∞.
         let valid = value
             .clone()
@@ -138,14 +145,7 @@ impl<const D: usize> Categorical<D> {
             .bool_and(value.clone().lower_elem(k as f64))
             .bool_and(value.clone().equal(value.clone().floor()));
         let index = value.clamp(0.0, (k - 1) as f64).int();
-        let mut norm_dims = logits_dims;
-        norm_dims[batch_rank] = 1;
-        let normalizer = normalizer
-            .expand(norm_dims)
-            .reshape([1, batch])
-            .expand([samples, batch])
-            .reshape([samples * batch, 1]);
-        (log_p.gather(1, index) - normalizer)
+        (logits.gather(1, index) - normalizer)
             .mask_fill(valid.bool_not(), f32::NEG_INFINITY)
             .reshape(out)
     }

@@ -142,6 +142,18 @@ pub(crate) fn normal_log_prob_summed<const D: usize>(
     }
 }
 
+/// `ln softmax(logits[r, ·])[index[r]]` per row of `[rows, k]` logits and `[rows]` classes.
+#[allow(clippy::type_complexity)]
+pub(crate) fn log_softmax_gather(
+    logits: Tensor<2>,
+    index: Tensor<1>,
+) -> Result<Tensor<1>, (Tensor<2>, Tensor<1>)> {
+    #[cfg(feature = "fused")]
+    return k::log_softmax_gather(logits, index);
+    #[cfg(not(feature = "fused"))]
+    Err((logits, index))
+}
+
 /// `(value, loc, scale) ↦` the Gumbel log-density.
 pub(crate) fn gumbel_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
     #[cfg(feature = "fused")]
