@@ -2,8 +2,10 @@
 
 use burn::tensor::{Device, Shape, Tensor};
 
-use crate::distribution::{Distribution, Rsample, check_param, check_values, lift, sample_dims};
-use crate::error::{Error, Result};
+use crate::distribution::{
+    Distribution, Rsample, check_param, check_temperature, check_values, lift, sample_dims,
+};
+use crate::error::Result;
 use crate::fused;
 use crate::logistic::Logistic;
 use crate::math::{sigmoid, softplus};
@@ -64,20 +66,13 @@ impl<const D: usize> BinConcrete<D> {
         Self::try_new(temperature, logits).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// [`Self::new`] returning an [`Error`] instead of panicking.
+    /// [`Self::new`] returning an [`Error`](crate::Error) instead of panicking.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] unless `temperature` is finite and `> 0` (checked here: it
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) unless `temperature` is finite and `> 0` (checked here: it
     /// is a host scalar, so the check costs nothing).
     pub fn try_new(temperature: f64, logits: Tensor<D>) -> Result<Self> {
-        if !(temperature.is_finite() && temperature > 0.0) {
-            return Err(Error::InvalidArgument {
-                context: "BinConcrete",
-                argument: "temperature",
-                expected: "finite and > 0".into(),
-                actual: temperature.to_string(),
-            });
-        }
+        check_temperature("BinConcrete", temperature)?;
         Ok(Self {
             temperature,
             logits,

@@ -722,6 +722,21 @@ pub(crate) fn check_pair_shapes(
     broadcast_shapes(context, p_name, p, q_name, q).map(|_| ())
 }
 
+/// Checks a host temperature (a relaxation's, given as an `f64`): finite and positive, else an
+/// [`Error::InvalidArgument`] naming `context` and the value.
+pub(crate) fn check_temperature(context: &'static str, temperature: f64) -> Result<()> {
+    if temperature.is_finite() && temperature > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            context,
+            argument: "temperature",
+            expected: "finite and > 0".into(),
+            actual: temperature.to_string(),
+        })
+    }
+}
+
 /// The shape `sample_shape ++ shape` of a draw, as an array of rank `DO`.
 ///
 /// # Panics

@@ -3,12 +3,13 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, OneLess, Rank, Rsample, check_param, check_values, lift, sample_dims,
+    Distribution, OneLess, Rank, Rsample, check_param, check_temperature, check_values, lift,
+    sample_dims,
 };
 use crate::error::Result;
 use crate::math::{ln_factorial_minus_one, log_softmax, logsumexp_shifted};
 use crate::noise;
-use crate::one_hot_categorical::{check_logits, check_temperature};
+use crate::one_hot_categorical::check_logits;
 use crate::relaxed_one_hot_categorical::RelaxedOneHotCategorical;
 
 /// The ExpConcrete distribution of Maddison, Mnih and Teh (2017): the logarithm `x = ln y` of

@@ -3,8 +3,8 @@
 use burn::tensor::{Device, Int, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, Entropy, Mode, Moments, OneLess, Rank, Rsample, check_param, check_values, lift,
-    sample_dims, sum_keep,
+    Distribution, Entropy, Mode, Moments, OneLess, Rank, Rsample, check_param, check_temperature,
+    check_values, lift, sample_dims, sum_keep,
 };
 use crate::error::{Error, Result};
 use crate::kl::KlDivergence;
@@ -322,20 +322,6 @@ impl<const D: usize> OneHotCategoricalStraightThrough<D> {
     /// The one-hot categorical this samples from.
     pub fn categorical(&self) -> &OneHotCategorical<D> {
         &self.categorical
-    }
-}
-
-/// Checks a host temperature: finite and positive.
-pub(crate) fn check_temperature(context: &'static str, temperature: f64) -> Result<()> {
-    if temperature.is_finite() && temperature > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument {
-            context,
-            argument: "temperature",
-            expected: "finite and > 0".into(),
-            actual: temperature.to_string(),
-        })
     }
 }
 

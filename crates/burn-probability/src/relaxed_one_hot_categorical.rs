@@ -3,12 +3,13 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, OneLess, Rank, Rsample, check_param, check_values, lift, sample_dims,
+    Distribution, OneLess, Rank, Rsample, check_param, check_temperature, check_values, lift,
+    sample_dims,
 };
 use crate::error::Result;
 use crate::exp_relaxed_one_hot_categorical::ExpRelaxedOneHotCategorical;
 use crate::noise;
-use crate::one_hot_categorical::{check_logits, check_temperature};
+use crate::one_hot_categorical::check_logits;
 
 /// The Concrete distribution of Maddison, Mnih and Teh (2017), Jang, Gu and Poole's (2017)
 /// Gumbel-softmax: a continuous relaxation on the simplex of
