@@ -267,26 +267,26 @@ impl FusedKernels for Flex {
     }
 
     fn fused_log_softmax_gather(logits: FlexTensor, index: FlexTensor) -> FlexTensor {
-        log_softmax_gather_forward(&contiguous(logits), &contiguous(index))
+        log_softmax_gather_forward(&contiguous(logits), &contiguous(index)).0
     }
 }
 
-/// [`softmax::log_softmax_gather`] on contiguous tensors: `[rows, k]` and `[rows]` → `[rows]`.
-fn log_softmax_gather_forward(logits: &FlexTensor, index: &FlexTensor) -> FlexTensor {
+/// [`softmax::log_softmax_gather`] on contiguous tensors: `[rows, k]` and `[rows]` → `[rows]`,
+/// with the rows' normalizers (`[rows]`).
+fn log_softmax_gather_forward(logits: &FlexTensor, index: &FlexTensor) -> (FlexTensor, FlexTensor) {
     let shape = index.layout().shape().clone();
     let k = logits.layout().shape().num_elements() / shape.num_elements();
-    tensor(
-        softmax::log_softmax_gather(slice(logits), k, slice(index)),
-        shape,
-    )
+    let (out, norms) = softmax::log_softmax_gather(slice(logits), k, slice(index));
+    (tensor(out, shape.clone()), tensor(norms, shape))
 }
 
-/// The backward step of [`log_softmax_gather_forward`]: the logits and classes are its state.
+/// The backward step of [`log_softmax_gather_forward`]: the logits, classes and normalizers
+/// are its state.
 #[derive(Debug)]
 struct LogSoftmaxGatherBackward;
 
 impl Backward<Flex, 1> for LogSoftmaxGatherBackward {
-    type State = (FlexTensor, FlexTensor);
+    type State = (FlexTensor, FlexTensor, FlexTensor);
 
     fn backward(
         self,
@@ -297,11 +297,16 @@ impl Backward<Flex, 1> for LogSoftmaxGatherBackward {
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let [parent] = ops.parents;
         if let Some(node) = parent {
-            let (logits, index) = ops.state;
+            let (logits, index, norms) = ops.state;
             let shape = logits.layout().shape().clone();
             let k = shape.num_elements() / index.layout().shape().num_elements();
-            let g =
-                softmax::log_softmax_gather_grad(slice(&logits), k, slice(&index), slice(&grad));
+            let g = softmax::log_softmax_gather_grad(
+                slice(&logits),
+                k,
+                slice(&index),
+                slice(&norms),
+                slice(&grad),
+            );
             grads.register::<Flex>(node.id, tensor(g, shape));
         }
     }
@@ -749,13 +754,13 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         let guard = [logits.node()];
         let logits = contiguous(logits.into_primitive());
         let index = contiguous(index.into_primitive());
-        let output = log_softmax_gather_forward(&logits, &index);
+        let (output, norms) = log_softmax_gather_forward(&logits, &index);
         match LogSoftmaxGatherBackward
             .prepare::<C>(guard)
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((logits, index), output),
+            OpsKind::Tracked(prep) => prep.finish((logits, index, norms), output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
     }
