@@ -8,7 +8,7 @@ use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{log_softmax, logsumexp_shifted};
 use crate::noise;
-use crate::one_hot_categorical::{categorical_kl_keepdim, check_logits};
+use crate::one_hot_categorical::{categorical_kl_keepdim, check_logits, entropy_from_log_probs};
 
 /// A batch of categorical distributions over the class indices `{0, …, K − 1}`, from logits of
 /// shape `batch ++ [K]` (rank `D`): batch rank `D − 1`, event shape `[]`
@@ -223,9 +223,9 @@ macro_rules! impl_categorical {
 
         impl Entropy<$b> for Categorical<$d> {
             fn entropy_keepdim(&self) -> Tensor<$b> {
-                let log_p = self.log_probs();
-                let h = -(log_p.clone().exp() * log_p).sum_dim($d - 1);
-                crate::distribution::drop_trailing::<$d, $b>(h)
+                crate::distribution::drop_trailing::<$d, $b>(entropy_from_log_probs(
+                    self.log_probs(),
+                ))
             }
         }
 

@@ -82,6 +82,23 @@ pub(crate) fn one_hot_argmax<const D: usize>(t: Tensor<D>) -> Tensor<D> {
     index.equal(classes).float()
 }
 
+/// `−Σₖ pₖ ln pₖ` over the last dimension from `ln p`, keepdim: the categorical entropy, `0`
+/// where a probability underflows (its logarithm stays finite).
+pub(crate) fn entropy_from_log_probs<const D: usize>(log_p: Tensor<D>) -> Tensor<D> {
+    -(log_p.clone().exp() * log_p).sum_dim(D - 1)
+}
+
+/// The Gumbel-softmax `softmax((ℓ + g) / t)` over the last dimension, for noise `g` of rank
+/// `DO ≥ D` (sample dimensions in front).
+pub(crate) fn gumbel_softmax<const D: usize, const DO: usize>(
+    logits: &Tensor<D>,
+    noise: Tensor<DO>,
+    temperature: f64,
+) -> Tensor<DO> {
+    let scores = (lift::<D, DO>(logits) + noise) / temperature;
+    burn::tensor::activation::softmax(scores, DO - 1)
+}
+
 impl<const D: usize> OneHotCategorical<D> {
     /// From logits of shape `batch ++ [K]` (any finite reals; normalized by softmax).
     ///
@@ -205,8 +222,7 @@ where
     Rank<D>: OneLess<D>,
 {
     fn entropy_keepdim(&self) -> Tensor<D> {
-        let log_p = self.log_probs();
-        -(log_p.clone().exp() * log_p).sum_dim(D - 1)
+        entropy_from_log_probs(self.log_probs())
     }
 }
 
@@ -375,8 +391,7 @@ where
 
     /// `h + y − stop_gradient(y)`, `y = softmax((ℓ + g) / t)`, `h = onehot(argmax(y))`.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
-        let scores = (lift::<D, DO>(&self.categorical.logits) + noise) / self.temperature;
-        let y = burn::tensor::activation::softmax(scores, DO - 1);
+        let y = gumbel_softmax(&self.categorical.logits, noise, self.temperature);
         let hard = one_hot_argmax(y.clone().detach());
         hard + y.clone() - y.detach()
     }

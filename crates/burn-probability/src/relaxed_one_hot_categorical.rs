@@ -3,13 +3,12 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, OneLess, Rank, Rsample, check_param, check_temperature, check_values, lift,
-    sample_dims,
+    Distribution, OneLess, Rank, Rsample, check_param, check_temperature, check_values, sample_dims,
 };
 use crate::error::Result;
 use crate::exp_relaxed_one_hot_categorical::ExpRelaxedOneHotCategorical;
 use crate::noise;
-use crate::one_hot_categorical::check_logits;
+use crate::one_hot_categorical::{check_logits, gumbel_softmax};
 
 /// The Concrete distribution of Maddison, Mnih and Teh (2017), Jang, Gu and Poole's (2017)
 /// Gumbel-softmax: a continuous relaxation on the simplex of
@@ -160,8 +159,7 @@ where
 
     /// `softmax((ℓ + g) / t)`, raised to at least float32's smallest normal number.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
-        let scores = (lift::<D, DO>(self.exp.logits()) + noise) / self.temperature();
-        burn::tensor::activation::softmax(scores, DO - 1).clamp_min(f32::MIN_POSITIVE)
+        gumbel_softmax(self.exp.logits(), noise, self.temperature()).clamp_min(f32::MIN_POSITIVE)
     }
 }
 
