@@ -64,48 +64,72 @@ pub mod kl;
 pub mod math;
 pub mod noise;
 pub mod objectives;
+pub mod sampling;
 
 mod bernoulli;
 mod bin_concrete;
+mod binomial;
 mod categorical;
+mod cauchy;
+mod continuous_bernoulli;
 mod exp_relaxed_one_hot_categorical;
+mod exponential;
 mod fused;
+mod geometric;
 mod gumbel;
+mod half_normal;
 mod independent;
+mod laplace;
+mod log_normal;
 mod logistic;
 mod mvn_diag;
 mod normal;
 mod one_hot_categorical;
+mod poisson;
 mod relaxed_one_hot_categorical;
+mod student_t;
+mod uniform;
 
 pub use bernoulli::Bernoulli;
 pub use bin_concrete::BinConcrete;
+pub use binomial::Binomial;
 pub use categorical::Categorical;
+pub use cauchy::Cauchy;
+pub use continuous_bernoulli::ContinuousBernoulli;
 pub use distribution::{
     BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, OneLess, Param, Rank, Rsample,
 };
 pub use error::{Error, Result};
 pub use exp_relaxed_one_hot_categorical::ExpRelaxedOneHotCategorical;
+pub use exponential::Exponential;
+pub use geometric::Geometric;
 pub use gumbel::Gumbel;
+pub use half_normal::HalfNormal;
 pub use independent::Independent;
 pub use kl::{
     KlDivergence, MonteCarloEstimate, MonteCarloKl, kl_divergence, kl_monte_carlo,
     try_kl_divergence, try_kl_monte_carlo,
 };
+pub use laplace::Laplace;
+pub use log_normal::LogNormal;
 pub use logistic::Logistic;
 pub use mvn_diag::MultivariateNormalDiag;
 pub use normal::Normal;
 pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThrough};
+pub use poisson::Poisson;
 pub use relaxed_one_hot_categorical::RelaxedOneHotCategorical;
+pub use student_t::StudentT;
+pub use uniform::Uniform;
 
 /// Everything needed to use the distributions: `use burn_probability::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Bernoulli, BinConcrete, Categorical, Cdf, Distribution, Entropy,
-        ExpRelaxedOneHotCategorical, Gumbel, Independent, KlDivergence, Logistic, Mode, Moments,
+        Bernoulli, BinConcrete, Binomial, Categorical, Cauchy, Cdf, ContinuousBernoulli,
+        Distribution, Entropy, ExpRelaxedOneHotCategorical, Exponential, Geometric, Gumbel,
+        HalfNormal, Independent, KlDivergence, Laplace, LogNormal, Logistic, Mode, Moments,
         MonteCarloKl, MultivariateNormalDiag, Normal, OneHotCategorical,
-        OneHotCategoricalStraightThrough, RelaxedOneHotCategorical, Rsample, kl_divergence,
-        kl_monte_carlo,
+        OneHotCategoricalStraightThrough, Poisson, RelaxedOneHotCategorical, Rsample, StudentT,
+        Uniform, kl_divergence, kl_monte_carlo,
     };
 }
 

@@ -400,6 +400,17 @@ pub(crate) fn stirling_remainder<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// `v = (k − m)/(k + m)`, the series `(k − m)v + 2k Σⱼ v^{2j+1}/(2j+1)` where `|v| < 0.1` (the
 /// direct form cancels there), else the direct form.
 pub(crate) fn deviance<const D: usize>(k: Tensor<D>, m: Tensor<D>) -> Tensor<D> {
+    let ln_m = m.clone().log();
+    deviance_with_log(k, m, ln_m)
+}
+
+/// [`deviance`] given `ln m` as well, for callers that know it more accurately than the
+/// logarithm of a rounded (possibly underflowing) `m`, such as `ln(n p) = ln n + ln σ(ℓ)`.
+pub(crate) fn deviance_with_log<const D: usize>(
+    k: Tensor<D>,
+    m: Tensor<D>,
+    ln_m: Tensor<D>,
+) -> Tensor<D> {
     const NEAR: f32 = 0.1;
     let diff = k.clone() - m.clone();
     let v = diff.clone() / (k.clone() + m.clone());
@@ -414,7 +425,7 @@ pub(crate) fn deviance<const D: usize>(k: Tensor<D>, m: Tensor<D>) -> Tensor<D> 
         * v2.clone();
     let odd = odd + vs.clone() * v2 / 3.0;
     let series = diff.clone() * vs + k.clone() * odd * 2.0;
-    let direct = k.clone() * (k / m).log() - diff;
+    let direct = k.clone() * (k.log() - ln_m) - diff;
     direct.mask_where(near, series)
 }
 
@@ -627,8 +638,13 @@ pub(crate) fn betainc_pair<const D: usize>(
     // ln x and ln y from the smaller of the two (the other by ln1p), so that neither loses the
     // digits of a small complement.
     let x_small = x.clone().lower_elem(0.5);
-    let ln_x = (-y.clone()).log1p().mask_where(x_small.clone(), x.clone().log());
-    let ln_y = y.clone().log().mask_where(x_small, (-x.clone()).log1p());
+    let ln_x = (-y.clone().clamp_max(0.5))
+        .log1p()
+        .mask_where(x_small.clone(), x.clone().log());
+    let ln_y = y
+        .clone()
+        .log()
+        .mask_where(x_small, (-x.clone().clamp_max(0.5)).log1p());
     let log_front = a.clone() * ln_x + b.clone() * ln_y - lbeta(a.clone(), b.clone());
     // Each fraction sees its argument clamped to its own side of the threshold.
     let xd = x

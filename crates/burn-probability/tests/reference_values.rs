@@ -73,6 +73,40 @@ fn one_hot(p: &Value) -> OneHotCategorical<2> {
     OneHotCategorical::new(row(&vec_of(p, "logits")))
 }
 
+fn laplace(p: &Value) -> Laplace<1> {
+    Laplace::new(s(num(p, "loc")), s(num(p, "scale")))
+}
+fn log_normal(p: &Value) -> LogNormal<1> {
+    LogNormal::new(s(num(p, "loc")), s(num(p, "scale")))
+}
+fn student_t(p: &Value) -> StudentT<1> {
+    StudentT::new(s(num(p, "df")), s(num(p, "loc")), s(num(p, "scale")))
+}
+fn cauchy(p: &Value) -> Cauchy<1> {
+    Cauchy::new(s(num(p, "loc")), s(num(p, "scale")))
+}
+fn exponential(p: &Value) -> Exponential<1> {
+    Exponential::new(s(num(p, "rate")))
+}
+fn uniform(p: &Value) -> Uniform<1> {
+    Uniform::new(s(num(p, "low")), s(num(p, "high")))
+}
+fn half_normal(p: &Value) -> HalfNormal<1> {
+    HalfNormal::new(s(num(p, "scale")))
+}
+fn continuous_bernoulli(p: &Value) -> ContinuousBernoulli<1> {
+    ContinuousBernoulli::new(s(num(p, "logits")))
+}
+fn poisson(p: &Value) -> Poisson<1> {
+    Poisson::new(s(num(p, "rate")))
+}
+fn binomial(p: &Value) -> Binomial<1> {
+    Binomial::new(s(num(p, "total_count")), s(num(p, "logits")))
+}
+fn geometric(p: &Value) -> Geometric<1> {
+    Geometric::new(s(num(p, "logits")))
+}
+
 fn vector<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
 }
@@ -152,6 +186,55 @@ fn compute(case: &Value) -> Result<Computed, String> {
             })
         }
         "Gumbel" => exact(univariate(&gumbel(p), method, value)),
+        "Laplace" => exact(univariate(&laplace(p), method, value)),
+        "LogNormal" => exact(univariate(&log_normal(p), method, value)),
+        "StudentT" => exact(univariate(&student_t(p), method, value)),
+        "Exponential" => exact(univariate(&exponential(p), method, value)),
+        "Uniform" => exact(univariate(&uniform(p), method, value)),
+        "HalfNormal" => exact(univariate(&half_normal(p), method, value)),
+        "ContinuousBernoulli" => exact(univariate(&continuous_bernoulli(p), method, value)),
+        "Cauchy" => {
+            let d = cauchy(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
+                "icdf" => value.as_f64().map(|x| scalar(d.icdf(s(x)))),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        "Poisson" => {
+            let d = poisson(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
+                "mean" => Some(scalar(d.mean())),
+                "variance" => Some(scalar(d.variance())),
+                _ => None,
+            })
+        }
+        "Binomial" => {
+            let d = binomial(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
+                "mean" => Some(scalar(d.mean())),
+                "variance" => Some(scalar(d.variance())),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        "Geometric" => {
+            let d = geometric(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
+                "mean" => Some(scalar(d.mean())),
+                "variance" => Some(scalar(d.variance())),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
         "Categorical" => {
             let d = categorical(p);
             exact(match method {
@@ -230,6 +313,37 @@ fn compute(case: &Value) -> Result<Computed, String> {
                 "KL(OneHotCategorical||OneHotCategorical)" => Ok(Computed::Exact(scalar(
                     kl_divergence(&one_hot(pp), &one_hot(qp)),
                 ))),
+                "KL(Laplace||Laplace)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &laplace(pp),
+                    &laplace(qp),
+                )))),
+                "KL(LogNormal||LogNormal)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &log_normal(pp),
+                    &log_normal(qp),
+                )))),
+                "KL(Exponential||Exponential)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &exponential(pp),
+                    &exponential(qp),
+                )))),
+                "KL(Uniform||Uniform)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &uniform(pp),
+                    &uniform(qp),
+                )))),
+                "KL(HalfNormal||HalfNormal)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &half_normal(pp),
+                    &half_normal(qp),
+                )))),
+                "KL(Poisson||Poisson)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &poisson(pp),
+                    &poisson(qp),
+                )))),
+                "KL(ContinuousBernoulli||ContinuousBernoulli)" => Ok(Computed::Exact(scalar(
+                    kl_divergence(&continuous_bernoulli(pp), &continuous_bernoulli(qp)),
+                ))),
+                "KL(Normal||Laplace)" => Ok(Computed::Exact(scalar(kl_divergence(
+                    &normal(pp),
+                    &laplace(qp),
+                )))),
                 "KL(Logistic||Logistic)" => Ok(mc(&logistic(pp), &logistic(qp))),
                 "KL(BinConcrete||BinConcrete)" => Ok(mc(
                     &bin_concrete(pp).logit_space(),
@@ -351,6 +465,19 @@ fn reference_values() {
     });
     match check_file(&path) {
         Ok(n) => say(format!("checked {n} cases")),
+        Err(failures) => panic!(
+            "{} cases of {path} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ),
+    }
+}
+
+#[test]
+fn families_reference_values() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/families.json");
+    match check_file(path) {
+        Ok(n) => say(format!("checked {n} cases (families.json)")),
         Err(failures) => panic!(
             "{} cases of {path} failed:\n{}",
             failures.len(),
