@@ -190,6 +190,7 @@ fn apply_binary<A: Apply<2>>(op: Binary, a: A) -> A::Out {
         Binary::BernoulliLogProb => a.apply(ops::BernoulliLogProb),
         Binary::BinConcreteLogProb(temperature) => a.apply(ops::BinConcreteLogProb { temperature }),
         Binary::BinConcreteRsample(temperature) => a.apply(ops::BinConcreteRsample { temperature }),
+        Binary::ContinuousBernoulliLogProb => a.apply(ops::ContinuousBernoulliLogProb),
     }
 }
 

@@ -34,6 +34,8 @@ pub enum Binary {
     BinConcreteLogProb(f32),
     /// `(logits, noise) ↦ σ((logits + noise)/t)`
     BinConcreteRsample(f32),
+    /// `(logits, value) ↦ value·logits − A(logits)`, the continuous Bernoulli log-density
+    ContinuousBernoulliLogProb,
 }
 
 /// Fused formulas of three inputs.
@@ -162,6 +164,36 @@ impl Formula<2> for BernoulliLogProb {
     #[inline(always)]
     fn backward(&self, [l, x]: [f32; 2], g: f32) -> [f32; 2] {
         [g * (x - sigmoid(l)), g * l]
+    }
+}
+
+/// Below this `|ℓ|` the continuous Bernoulli's log-normalizer and mean use their Taylor series
+/// (the same threshold as the composite version).
+const CB_TAYLOR: f32 = 0.1;
+
+/// Continuous Bernoulli log-density from logits: `x·ℓ − A(ℓ)`, `A(ℓ) = ln((e^ℓ − 1)/ℓ)`
+/// (`max(ℓ, 0) + ln(−expm1(−|ℓ|)) − ln|ℓ|`, or `ℓ/2 + ℓ²/24 − ℓ⁴/2880` for `|ℓ| < 0.1`);
+/// `∂/∂ℓ = x − mean(ℓ)` with `mean(ℓ) = −1/expm1(−ℓ) − 1/ℓ` (or
+/// `½ + ℓ/12 − ℓ³/720 + ℓ⁵/30240`); inputs `(ℓ, x)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ContinuousBernoulliLogProb;
+
+impl Formula<2> for ContinuousBernoulliLogProb {
+    #[inline(always)]
+    fn forward(&self, [l, x]: [f32; 2]) -> f32 {
+        let a = l.abs();
+        let l2 = l * l;
+        let taylor = l * 0.5 + l2 * (1.0 / 24.0 - l2 / 2880.0);
+        let direct = l.max(0.0) + ln(-expm1(-a)) - ln(a);
+        x * l - if a < CB_TAYLOR { taylor } else { direct }
+    }
+    #[inline(always)]
+    fn backward(&self, [l, x]: [f32; 2], g: f32) -> [f32; 2] {
+        let l2 = l * l;
+        let taylor = 0.5 + l * (1.0 / 12.0 + l2 * (l2 / 30240.0 - 1.0 / 720.0));
+        let direct = -1.0 / expm1(-l) - 1.0 / l;
+        let mean = if l.abs() < CB_TAYLOR { taylor } else { direct };
+        [g * (x - mean), g * l]
     }
 }
 

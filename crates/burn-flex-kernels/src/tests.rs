@@ -240,7 +240,7 @@ fn unary_formulas_match_burn_ops() {
 }
 
 #[test]
-fn bernoulli_and_bin_concrete_match_burn_ops() {
+fn bernoulli_continuous_bernoulli_and_bin_concrete_match_burn_ops() {
     let _g = lock();
     let n = R * C;
     let bits: Vec<f32> = spread(n, 0.0, 1.0, 5).iter().map(|u| u.round()).collect();
@@ -254,6 +254,39 @@ fn bernoulli_and_bin_concrete_match_burn_ops() {
         |t| binary(Binary::BernoulliLogProb, t),
         |[l, x]| x * l.clone() - softplus_ref(l),
         2e-6,
+    );
+    // The continuous Bernoulli's composite form, as in burn-probability (log1mexp written out).
+    let cb_normalizer = |l: Tensor<2>| {
+        let small = l.clone().abs().lower_elem(0.1);
+        let a = l.clone().abs().clamp_min(0.1);
+        let direct = l.clone().clamp_min(0.0) + (-(-a.clone()).exp()).log1p() - a.log();
+        let e = l.clamp(-0.1, 0.1);
+        let e2 = e.clone().square();
+        direct.mask_where(small, e * 0.5 + e2.clone() * (e2 / -2880.0 + 1.0 / 24.0))
+    };
+    let grey = spread(n, 0.0, 1.0, 7);
+    check(
+        "continuous_bernoulli",
+        [
+            (spread(n, -30.0, 30.0, 6), [R, C]),
+            (grey[..C].to_vec(), [1, C]),
+        ],
+        |t| binary(Binary::ContinuousBernoulliLogProb, t),
+        |[l, x]| x * l.clone() - cb_normalizer(l),
+        2e-6,
+    );
+    // Just above the Taylor threshold both gradients, `x − mean(ℓ)` in the kernel and the
+    // derivative of `ln(1 − e^{−|ℓ|}) − ln|ℓ|` in the composite, cancel terms near 1/|ℓ| = 10
+    // to about 0.5: a few ulps of 10 each.
+    check(
+        "continuous_bernoulli near 0",
+        [
+            (spread(n, -0.3, 0.3, 6), [R, C]),
+            (grey[..C].to_vec(), [1, C]),
+        ],
+        |t| binary(Binary::ContinuousBernoulliLogProb, t),
+        |[l, x]| x * l.clone() - cb_normalizer(l),
+        3e-5,
     );
     let t = 0.5f32;
     check(

@@ -3,9 +3,11 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Cdf, Distribution, Entropy, Moments, Rsample, check_param, check_values, lift, sample_dims,
+    Cdf, Distribution, Entropy, Moments, Rsample, check_param, check_values, lift,
+    log_prob_summed_composite, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{expm1, log1mexp, logit, sigmoid};
 use crate::noise;
@@ -47,7 +49,8 @@ const TAYLOR_CDF: f32 = 1e-6;
 ///
 /// let device = Device::flex();
 /// let logits = Tensor::<2>::zeros([16, 784], &device);      // a decoder's output
-/// let px = Independent::new(ContinuousBernoulli::new(logits), 1);
+/// let px: Independent<ContinuousBernoulli<2>, 1> =
+///     Independent::new(ContinuousBernoulli::new(logits), 1);
 /// let x = Tensor::<2>::full([16, 784], 0.25, &device);    // grey levels in [0, 1]
 /// let log_lik: Vec<f32> = px.log_prob(x).into_data().iter::<f32>().collect();
 /// assert!(log_lik[0].abs() < 1e-4);                       // η = 0: the uniform density
@@ -86,6 +89,22 @@ impl<const D: usize> ContinuousBernoulli<D> {
     /// The shape parameter `λ = σ(η)` (torch's `probs`; not the mean).
     pub fn probs(&self) -> Tensor<D> {
         sigmoid(self.logits.clone())
+    }
+
+    /// The log-density summed over the dimensions `from..` (kept, with size 1), with `value`
+    /// read as if stacked `times` times along dimension 0: one fused pass where the kernels
+    /// apply.
+    pub(crate) fn log_prob_summed<const DV: usize>(
+        &self,
+        value: Tensor<DV>,
+        from: usize,
+        times: usize,
+    ) -> Tensor<DV> {
+        let logits = lift::<D, DV>(&self.logits);
+        match fused::continuous_bernoulli_log_prob_summed([logits, value], from, times) {
+            Ok(sums) => sums,
+            Err([_, value]) => log_prob_summed_composite(self, value, from, times),
+        }
     }
 
     /// The log-normalizer `A(η) = ln((e^η − 1)/η)`.
@@ -139,7 +158,10 @@ impl<const D: usize> Distribution<D> for ContinuousBernoulli<D> {
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let eta = lift::<D, DV>(&self.logits);
-        value * eta.clone() - log_normalizer(eta)
+        match fused::continuous_bernoulli_log_prob([eta, value]) {
+            Ok(fused) => fused,
+            Err([eta, value]) => value * eta.clone() - log_normalizer(eta),
+        }
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {

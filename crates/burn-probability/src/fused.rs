@@ -85,6 +85,35 @@ pub(crate) fn bernoulli_log_prob_summed<const D: usize>(
     }
 }
 
+/// `(logits, value) ↦ value·logits − A(logits)`, the continuous Bernoulli log-density.
+pub(crate) fn continuous_bernoulli_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::ContinuousBernoulliLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// [`continuous_bernoulli_log_prob`] summed over the dimensions `from..` (kept, with size 1),
+/// with the value read as if stacked `times` times along dimension 0.
+pub(crate) fn continuous_bernoulli_log_prob_summed<const D: usize>(
+    inputs: [Tensor<D>; 2],
+    from: usize,
+    times: usize,
+) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary_summed(
+        Binary::ContinuousBernoulliLogProb,
+        inputs,
+        from,
+        Tiled { input: 1, times },
+    );
+    #[cfg(not(feature = "fused"))]
+    {
+        let _ = (from, times);
+        Err(inputs)
+    }
+}
+
 /// `(value, logits) ↦` the BinConcrete log-density in logit space at `temperature`.
 pub(crate) fn bin_concrete_log_prob<const D: usize>(
     inputs: [Tensor<D>; 2],

@@ -5,6 +5,7 @@ use core::any::Any;
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::bernoulli::Bernoulli;
+use crate::continuous_bernoulli::ContinuousBernoulli;
 use crate::distribution::{
     Distribution, Entropy, Mode, Moments, Rsample, log_prob_summed_composite, sum_keep,
 };
@@ -216,7 +217,7 @@ impl<Base, const DB: usize> Independent<Base, DB> {
 
 /// `base.log_prob_keepdim` of `value` stacked `times` times along dimension 0, summed over the
 /// dimensions `from..` (kept, with size 1). The families whose fused kernels compute this sum
-/// in one pass (Bernoulli, Normal) are recognized by their type; any other base is summed by
+/// in one pass (Bernoulli, Normal, ContinuousBernoulli) are recognized by their type; any other base is summed by
 /// the definition.
 fn log_prob_summed<Base: Distribution<D>, const D: usize, const DV: usize>(
     base: &Base,
@@ -230,6 +231,9 @@ fn log_prob_summed<Base: Distribution<D>, const D: usize, const DV: usize>(
     }
     if let Some(normal) = any.downcast_ref::<Normal<D>>() {
         return normal.log_prob_summed(value, from, times);
+    }
+    if let Some(cb) = any.downcast_ref::<ContinuousBernoulli<D>>() {
+        return cb.log_prob_summed(value, from, times);
     }
     log_prob_summed_composite(base, value, from, times)
 }

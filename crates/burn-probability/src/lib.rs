@@ -8,15 +8,19 @@
 //!   [`Logistic`], [`BinConcrete`] (the relaxed Bernoulli, computed in logit space),
 //!   [`Gumbel`], the categorical family ([`Categorical`] over indices, [`OneHotCategorical`],
 //!   its straight-through sampler [`OneHotCategoricalStraightThrough`], the Gumbel-softmax
-//!   [`RelaxedOneHotCategorical`] and its log-space form [`ExpRelaxedOneHotCategorical`]) and
-//!   [`Independent`].
+//!   [`RelaxedOneHotCategorical`] and its log-space form [`ExpRelaxedOneHotCategorical`]),
+//!   [`Laplace`], [`LogNormal`], [`StudentT`], [`Cauchy`], [`Exponential`], [`Uniform`],
+//!   [`HalfNormal`], [`ContinuousBernoulli`] (the normalized likelihood of grey levels), the
+//!   counts [`Poisson`], [`Binomial`] and [`Geometric`], and [`Independent`].
 //! * Traits: [`Distribution`] (`log_prob`, `sample`, shapes, validation), [`Rsample`]
 //!   (reparameterized sampling), [`Entropy`], [`Moments`], [`Mode`], [`Cdf`]: a quantity
 //!   without a closed form is a missing trait, found at compile time.
 //! * KL divergences: [`kl_divergence`] for the pairs with a closed form, [`kl_monte_carlo`] for
 //!   the rest.
 //! * Numerics: [`math`] holds the stable special functions (softplus, log-sum-exp, expm1, the
-//!   normal quantile, ...) that burn 0.22 lacks.
+//!   normal quantile, lgamma, digamma, trigamma, lbeta, the incomplete gamma and beta
+//!   functions, ...) that burn 0.22 lacks; [`sampling`] the Gamma, Poisson and binomial
+//!   samplers.
 //!
 //! The library never names a backend: it runs on whatever [`Device`](burn::tensor::Device) its
 //! tensors live on, with or without `device.autodiff()`.
@@ -24,7 +28,7 @@
 //! ## What belongs here, and what does not
 //! This crate holds the mathematics: distributions (one file each, with their KL divergences
 //! and unit tests), the traits and shape helpers of [`distribution`], [`kl`], [`objectives`],
-//! [`inference`], [`math`], [`noise`] and [`error`]. Every formula is written in burn
+//! [`inference`], [`math`], [`noise`], [`sampling`] and [`error`]. Every formula is written in burn
 //! operations and runs on every backend. It contains no `unsafe` code (`forbid(unsafe_code)`),
 //! no CPU kernels, no network layers and no data loading: the fused CPU kernels live in the
 //! `burn-flex-kernels` crate, reached through one private module and the `fused` cargo feature
