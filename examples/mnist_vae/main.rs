@@ -8,6 +8,7 @@
 //! cargo run --release --example mnist_vae -- --model binary --temperature 0.5
 //! cargo run --release --example mnist_vae -- --model categorical --epochs 50
 //! cargo run --release --example mnist_vae -- --model categorical --straight-through
+//! cargo run --release --example mnist_vae -- --model mlp --likelihood continuous-bernoulli
 //! cargo run --release --example mnist_vae -- --help
 //! ```
 //!
@@ -37,7 +38,8 @@ use burn_probability_examples::alloc;
 use burn_probability_examples::mnist::{Binarization, Mnist};
 use burn_probability_examples::vae::ema::Ema;
 use burn_probability_examples::vae::model::{
-    self, BinaryVae, CategoricalVae, ConvVae, MlpVae, ModelKind, ObjectiveKind, StepThreads, Vae,
+    self, BinaryVae, CategoricalVae, ConvVae, LikelihoodKind, MlpVae, ModelKind, ObjectiveKind,
+    StepThreads, Vae,
 };
 use clap::{Parser, ValueEnum};
 
@@ -68,6 +70,20 @@ enum BinarizationKind {
     /// One Bernoulli(pixel / 255) draw per pixel made once, the same in every run
     /// (Salakhutdinov and Murray's fixed binarization, which Jang et al. use).
     Fixed,
+    /// None: the grey levels pixel / 255 in [0, 1].
+    None,
+}
+
+impl BinarizationKind {
+    /// The name as the command line spells it.
+    fn name(self) -> &'static str {
+        match self {
+            BinarizationKind::Static => "static",
+            BinarizationKind::Dynamic => "dynamic",
+            BinarizationKind::Fixed => "fixed",
+            BinarizationKind::None => "none",
+        }
+    }
 }
 
 /// Train a variational autoencoder on MNIST (or Fashion-MNIST).
@@ -125,9 +141,14 @@ struct Args {
     #[arg(long)]
     straight_through: bool,
     /// Binarization. Default: static for conv and mlp, dynamic for iwae and binary, fixed for
-    /// categorical.
+    /// categorical; none (grey levels) with --likelihood continuous-bernoulli.
     #[arg(long, value_enum)]
     binarization: Option<BinarizationKind>,
+    /// The pixel likelihood of the decoder's logits: bernoulli (on grey levels, with
+    /// --binarization none, the usual cross-entropy, which is not a normalized density), or
+    /// continuous-bernoulli (a density on grey levels; needs --binarization none, its default).
+    #[arg(long, value_enum, default_value_t = LikelihoodKind::Bernoulli)]
+    likelihood: LikelihoodKind,
     /// The data set.
     #[arg(long, value_enum, default_value_t = DatasetKind::Mnist)]
     dataset: DatasetKind,
@@ -190,6 +211,12 @@ struct Settings {
     dynamic: bool,
     #[serde(default)]
     fixed: bool,
+    /// No binarization: the grey levels in [0, 1].
+    #[serde(default)]
+    grey: bool,
+    /// The pixel likelihood (Bernoulli in checkpoints made before the choice existed).
+    #[serde(default)]
+    likelihood: LikelihoodKind,
     dataset: DatasetKind,
     train_n: usize,
     seed: u64,
@@ -210,7 +237,9 @@ impl Settings {
 
     /// How the training and test images are binarized.
     fn binarization(&self) -> Binarization {
-        if self.dynamic {
+        if self.grey {
+            Binarization::None
+        } else if self.dynamic {
             Binarization::Dynamic
         } else if self.fixed {
             Binarization::Fixed
@@ -238,6 +267,8 @@ impl std::fmt::Debug for Settings {
             .field("straight_through", &self.straight_through)
             .field("dynamic", &self.dynamic)
             .field("fixed", &self.fixed)
+            .field("grey", &self.grey)
+            .field("likelihood", &self.likelihood.name())
             .field("dataset", &self.dataset.name())
             .field("train_n", &self.train_n)
             .field("seed", &self.seed)
@@ -309,6 +340,20 @@ fn settings(args: &Args, train_len: usize) -> Settings {
         ModelKind::Categorical => (100, 30, false, 0),
     };
     let categorical = args.model == ModelKind::Categorical;
+    let continuous = args.likelihood == LikelihoodKind::ContinuousBernoulli;
+    let binarization = match args.binarization {
+        Some(b) => b,
+        None if continuous => BinarizationKind::None,
+        None if categorical => BinarizationKind::Fixed,
+        None if dynamic => BinarizationKind::Dynamic,
+        None => BinarizationKind::Static,
+    };
+    if continuous && binarization != BinarizationKind::None {
+        fail(format!(
+            "--likelihood continuous-bernoulli is a density on grey levels in [0, 1]: it needs --binarization none (its default), not --binarization {}",
+            binarization.name()
+        ));
+    }
     let s = Settings {
         model: args.model,
         objective: objective_of(args),
@@ -328,14 +373,10 @@ fn settings(args: &Args, train_len: usize) -> Settings {
             0.0
         },
         straight_through: args.straight_through,
-        dynamic: args
-            .binarization
-            .map(|b| b == BinarizationKind::Dynamic)
-            .unwrap_or(dynamic),
-        fixed: args
-            .binarization
-            .map(|b| b == BinarizationKind::Fixed)
-            .unwrap_or(categorical),
+        dynamic: binarization == BinarizationKind::Dynamic,
+        fixed: binarization == BinarizationKind::Fixed,
+        grey: binarization == BinarizationKind::None,
+        likelihood: args.likelihood,
         dataset: args.dataset,
         train_n: args.train_n.unwrap_or(train_len).min(train_len),
         seed: args.seed,
@@ -419,10 +460,20 @@ fn output_dir(args: &Args, s: &Settings) -> PathBuf {
     out
 }
 
+/// The binarization's name as the command line spells it.
+fn binarization_name(s: &Settings) -> &'static str {
+    match s.binarization() {
+        Binarization::Dynamic => "dynamic",
+        Binarization::Fixed => "fixed",
+        Binarization::None => "none",
+        Binarization::Static => "static",
+    }
+}
+
 /// The run's first line: the model, the data and the training settings.
 fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
     println!(
-        "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {} binarization{}",
+        "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {}, {} likelihood{}",
         s.model.name(),
         s.dataset.name(),
         s.train_n,
@@ -448,10 +499,12 @@ fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
             s.latent.to_string()
         },
         match s.binarization() {
-            Binarization::Dynamic => "dynamic",
-            Binarization::Fixed => "fixed",
-            _ => "static",
+            Binarization::Dynamic => "dynamic binarization",
+            Binarization::Fixed => "fixed binarization",
+            Binarization::None => "grey levels (no binarization)",
+            Binarization::Static => "static binarization",
         },
+        s.likelihood.name(),
         if threads.single() {
             ", training steps on one thread"
         } else {
@@ -542,6 +595,8 @@ fn finish(run: &Run, state: &State, last_elbo: f64, out: &Path) {
             "eval_n": eval_n,
             "test_elbo": last_elbo,
             "weights": weights,
+            "likelihood": s.likelihood.name(),
+            "binarization": binarization_name(s),
         });
         report::append_line(&run.metrics, &line).unwrap_or_else(|e| fail(e));
     }

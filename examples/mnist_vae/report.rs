@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use burn_probability::math::{logit, logsumexp, ndtri};
 use burn_probability_examples::mnist::{Binarization, Mnist, Split};
 use burn_probability_examples::plot::{Image, Panel, TAB10};
-use burn_probability_examples::vae::model::{ModelKind, ObjectiveKind, Vae};
+use burn_probability_examples::vae::model::{LikelihoodKind, ModelKind, ObjectiveKind, Vae};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::Settings;
@@ -42,7 +42,7 @@ pub(crate) fn evaluate(
     while start < n {
         let end = (start + batch).min(n);
         let x = data.images_tensor(split, start..end, s.binarization(), device);
-        let b = eval.bound(x, eval_objective, 1);
+        let b = eval.bound_with(x, eval_objective, 1, s.likelihood);
         total += b.value.sum().into_scalar::<f64>();
         start = end;
     }
@@ -86,7 +86,10 @@ pub(crate) fn log_likelihood(
         let mut done = 0;
         while done < k {
             let m = kc.min(k - done);
-            let v = eval.bound(x.clone(), ObjectiveKind::Iwae, m).value + (m as f64).ln();
+            let v = eval
+                .bound_with(x.clone(), ObjectiveKind::Iwae, m, s.likelihood)
+                .value
+                + (m as f64).ln();
             chunks.push(v.unsqueeze_dim::<2>(0));
             done += m;
         }
@@ -110,7 +113,8 @@ pub(crate) fn append_line(path: &Path, value: &serde_json::Value) -> Result<(), 
 }
 
 /// The pictures of a model in `out`: with 2-D latents `latent.png` and `manifold.png`, then
-/// `reconstructions.png` and `samples.png`.
+/// `reconstructions.png` and `samples.png`. The decoded pictures show the pixel likelihood's
+/// mean (the continuous Bernoulli's is not `σ(ℓ)`).
 pub(crate) fn pictures(
     vae: &Vae,
     data: &Mnist,
@@ -119,20 +123,37 @@ pub(crate) fn pictures(
     device: &Device,
 ) -> Result<(), String> {
     let eval = vae.valid();
+    let bin = picture_binarization(s);
     if s.latent == 2 && s.model != ModelKind::Categorical {
-        latent_scatter(&eval, data, out, device)?;
-        manifold(&eval, s.temperature, out, device)?;
+        latent_scatter(&eval, data, bin, out, device)?;
+        manifold(&eval, s.temperature, s.likelihood, out, device)?;
     }
-    reconstructions(&eval, data, out, device)?;
-    prior_samples(&eval, out, device)
+    reconstructions(&eval, data, bin, s.likelihood, out, device)?;
+    prior_samples(&eval, s.likelihood, out, device)
+}
+
+/// How the pictures' test images are shown and encoded: the grey levels for a model trained on
+/// them, else thresholded (one fixed picture whatever the training binarization).
+fn picture_binarization(s: &Settings) -> Binarization {
+    if s.binarization() == Binarization::None {
+        Binarization::None
+    } else {
+        Binarization::Static
+    }
 }
 
 /// The posterior means of the first 5000 test images, coloured by digit (`latent.png`).
-fn latent_scatter(eval: &Vae, data: &Mnist, out: &Path, device: &Device) -> Result<(), String> {
+fn latent_scatter(
+    eval: &Vae,
+    data: &Mnist,
+    bin: Binarization,
+    out: &Path,
+    device: &Device,
+) -> Result<(), String> {
     let test = &data.test;
     let n = test.len().min(5000);
     let z: Vec<f64> = eval
-        .posterior_mean(data.images_tensor(Split::Test, 0..n, Binarization::Static, device))
+        .posterior_mean(data.images_tensor(Split::Test, 0..n, bin, device))
         .into_data()
         .iter::<f64>()
         .collect();
@@ -160,7 +181,13 @@ fn latent_scatter(eval: &Vae, data: &Mnist, out: &Path, device: &Device) -> Resu
 
 /// The decoded manifold over a 20 × 20 grid of prior quantiles (`manifold.png`); the
 /// BinConcrete prior's quantiles are `logit(q) / temperature`.
-fn manifold(eval: &Vae, temperature: f64, out: &Path, device: &Device) -> Result<(), String> {
+fn manifold(
+    eval: &Vae,
+    temperature: f64,
+    likelihood: LikelihoodKind,
+    out: &Path,
+    device: &Device,
+) -> Result<(), String> {
     let g = 20;
     let qs: Vec<f32> = (0..g).map(|i| (i as f32 + 0.5) / g as f32).collect();
     let q = Tensor::<1>::from_floats(qs.as_slice(), device);
@@ -180,18 +207,29 @@ fn manifold(eval: &Vae, temperature: f64, out: &Path, device: &Device) -> Result
         }
     }
     let zg = Tensor::<1>::from_floats(grid.as_slice(), device).reshape([g * g, 2]);
-    let imgs: Vec<f32> = eval.decode(zg).into_data().iter::<f32>().collect();
+    let imgs: Vec<f32> = eval
+        .decode(zg, likelihood)
+        .into_data()
+        .iter::<f32>()
+        .collect();
     save_grid(&imgs, g, &out.join("manifold.png"))
 }
 
 /// The first ten test images (top row) and their decoded posterior means (the row below), at
 /// twice the size (`reconstructions.png`).
-fn reconstructions(eval: &Vae, data: &Mnist, out: &Path, device: &Device) -> Result<(), String> {
+fn reconstructions(
+    eval: &Vae,
+    data: &Mnist,
+    bin: Binarization,
+    likelihood: LikelihoodKind,
+    out: &Path,
+    device: &Device,
+) -> Result<(), String> {
     let m = 10;
-    let x = data.images_tensor(Split::Test, 0..m, Binarization::Static, device);
+    let x = data.images_tensor(Split::Test, 0..m, bin, device);
     let orig: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
     let rec: Vec<f32> = eval
-        .decode(eval.posterior_mean(x))
+        .decode(eval.posterior_mean(x), likelihood)
         .into_data()
         .iter::<f32>()
         .collect();
@@ -203,10 +241,20 @@ fn reconstructions(eval: &Vae, data: &Mnist, out: &Path, device: &Device) -> Res
     img.save(&out.join("reconstructions.png"))
 }
 
-/// The pixel probabilities of 100 samples from the prior (`samples.png`).
-fn prior_samples(eval: &Vae, out: &Path, device: &Device) -> Result<(), String> {
+/// The decoded means (Bernoulli: pixel probabilities) of 100 samples from the prior
+/// (`samples.png`).
+fn prior_samples(
+    eval: &Vae,
+    likelihood: LikelihoodKind,
+    out: &Path,
+    device: &Device,
+) -> Result<(), String> {
     let z = eval.sample_prior(100, device);
-    let smp: Vec<f32> = eval.decode(z).into_data().iter::<f32>().collect();
+    let smp: Vec<f32> = eval
+        .decode(z, likelihood)
+        .into_data()
+        .iter::<f32>()
+        .collect();
     save_grid(&smp, 10, &out.join("samples.png"))
 }
 

@@ -38,7 +38,7 @@ pub(crate) fn train_epoch(run: &Run, state: State, epoch: usize) -> (State, f64,
         let x = run.data.gather_images(Split::Train, idx, bin, &run.ad);
         vae.set_temperature(s.temperature_at(epoch * batches + i));
         let (next, loss) = run.threads.run(|| {
-            let bound = vae.bound(x, s.objective, s.k);
+            let bound = vae.bound_with(x, s.objective, s.k, s.likelihood);
             let loss = bound.loss.clone().into_scalar::<f64>();
             if !loss.is_finite() {
                 return (vae, loss);
@@ -116,6 +116,7 @@ pub(crate) fn end_epoch(
         "test_n": test_n,
         "seconds": seconds,
         "images_per_sec": ips,
+        "likelihood": s.likelihood.name(),
     });
     if s.model == ModelKind::Categorical {
         line["temperature"] = serde_json::json!(s.temperature_at((epoch + 1) * run.batches - 1));

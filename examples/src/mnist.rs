@@ -57,10 +57,12 @@ pub enum Split {
     Test,
 }
 
-/// How grey levels in `[0, 255]` become the `{0, 1}` pixels of a Bernoulli likelihood.
+/// How grey levels in `[0, 255]` become the `{0, 1}` pixels of a Bernoulli likelihood, or stay
+/// grey levels ([`Binarization::None`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binarization {
-    /// Grey levels scaled to `[0, 1]`, not binarized.
+    /// Grey levels scaled to `[0, 1]` (`pixel / 255`), not binarized: the data of a continuous
+    /// Bernoulli likelihood (or of a Bernoulli cross-entropy on grey levels).
     None,
     /// `1[pixel > 127.5]`, fixed once (the convolutional VAE tutorial).
     Static,
@@ -448,6 +450,16 @@ mod tests {
         assert_eq!(v, vec![0.0, 1.0, 1.0, 0.0]);
         let g = m.gather_images(Split::Train, &[2, 0], Binarization::None, &Device::flex());
         assert_eq!(g.dims(), [2, 4]);
+        let grey: Vec<f32> = m
+            .images_tensor(Split::Test, 0..1, Binarization::None, &Device::flex())
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let want: [f32; 4] = [0.0, 1.0, 128.0 / 255.0, 127.0 / 255.0];
+        assert!(
+            grey.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{grey:?}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct Workload {
 }
 
 /// The distribution workloads, forward (`_fwd`) and forward + backward (`_fwdbwd`).
-pub const DISTRIBUTION_WORKLOADS: [&str; 28] = [
+pub const DISTRIBUTION_WORKLOADS: [&str; 66] = [
     "normal_log_prob_fwd",
     "normal_log_prob_fwdbwd",
     "normal_rsample_fwd",
@@ -49,6 +49,44 @@ pub const DISTRIBUTION_WORKLOADS: [&str; 28] = [
     "gumbel_log_prob_fwdbwd",
     "gumbel_rsample_fwd",
     "gumbel_rsample_fwdbwd",
+    "laplace_log_prob_fwd",
+    "laplace_log_prob_fwdbwd",
+    "laplace_rsample_fwd",
+    "laplace_rsample_fwdbwd",
+    "lognormal_log_prob_fwd",
+    "lognormal_log_prob_fwdbwd",
+    "lognormal_rsample_fwd",
+    "lognormal_rsample_fwdbwd",
+    "studentt_log_prob_fwd",
+    "studentt_log_prob_fwdbwd",
+    "studentt_rsample_fwd",
+    "studentt_rsample_fwdbwd",
+    "cauchy_log_prob_fwd",
+    "cauchy_log_prob_fwdbwd",
+    "cauchy_rsample_fwd",
+    "cauchy_rsample_fwdbwd",
+    "exponential_log_prob_fwd",
+    "exponential_log_prob_fwdbwd",
+    "exponential_rsample_fwd",
+    "exponential_rsample_fwdbwd",
+    "uniform_log_prob_fwd",
+    "uniform_log_prob_fwdbwd",
+    "uniform_rsample_fwd",
+    "uniform_rsample_fwdbwd",
+    "halfnormal_log_prob_fwd",
+    "halfnormal_log_prob_fwdbwd",
+    "halfnormal_rsample_fwd",
+    "halfnormal_rsample_fwdbwd",
+    "cb_log_prob_fwd",
+    "cb_log_prob_fwdbwd",
+    "cb_rsample_fwd",
+    "cb_rsample_fwdbwd",
+    "poisson_log_prob_fwd",
+    "poisson_log_prob_fwdbwd",
+    "binomial_log_prob_fwd",
+    "binomial_log_prob_fwdbwd",
+    "geometric_log_prob_fwd",
+    "geometric_log_prob_fwdbwd",
 ];
 
 /// The model workloads: the IWAE bound with its gradient, and one training step per example.
@@ -86,6 +124,16 @@ fn binary(shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::<2>::random(shape, Init::Uniform(0.0, 1.0), device)
         .greater_elem(0.5)
         .float()
+}
+
+/// Uniform on `[low, high)`.
+fn between(shape: [usize; 2], low: f64, high: f64, device: &Device) -> Tensor<2> {
+    Tensor::random(shape, Init::Uniform(low, high), device)
+}
+
+/// Whole numbers drawn uniformly from `0..n`, as floats (the counts of the discrete families).
+fn counts(shape: [usize; 2], n: f64, device: &Device) -> Tensor<2> {
+    between(shape, 0.0, n, device).floor().clamp(0.0, n - 1.0)
 }
 
 fn sync(device: &Device) {
@@ -145,6 +193,8 @@ pub fn build(name: &str, device: &Device) -> Option<Workload> {
         .or_else(|| bernoulli_workload(name, device, &ad))
         .or_else(|| categorical_workload(name, device, &ad))
         .or_else(|| gumbel_workload(name, device, &ad))
+        .or_else(|| families_log_prob_workload(name, device, &ad))
+        .or_else(|| families_rsample_workload(name, device, &ad))
         .or_else(|| model_workload(name, &ad))
 }
 
@@ -422,6 +472,190 @@ fn gumbel_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
             [normal(E, ad), uniform(E, ad)],
             |[loc, scale]| Gumbel::new(loc.clone(), scale.clone()).rsample(),
         ),
+        _ => return None,
+    })
+}
+
+/// The listed name equal to `name` (so a `'static` one), its stem without the `_fwd` or
+/// `_fwdbwd` suffix, and the device its inputs go on: `ad` for `_fwdbwd`, `d` for `_fwd`.
+/// `None` for a name not in [`DISTRIBUTION_WORKLOADS`].
+fn variant<'a>(
+    name: &str,
+    d: &'a Device,
+    ad: &'a Device,
+) -> Option<(&'static str, &'static str, &'a Device)> {
+    let name = DISTRIBUTION_WORKLOADS
+        .iter()
+        .copied()
+        .find(|n| *n == name)?;
+    Some(match name.strip_suffix("_fwdbwd") {
+        Some(stem) => (name, stem, ad),
+        None => (name, name.strip_suffix("_fwd")?, d),
+    })
+}
+
+/// The log-density (or log-mass) at `x` of `make(params)` on `E` elements, on `device`:
+/// forward, or, for a name ending in `_fwdbwd`, forward and backward to every parameter in
+/// `params` (`device` is then the autodiff device).
+fn family_log_prob<const N: usize, T: Distribution<2, Batch = Tensor<2>>>(
+    name: &'static str,
+    device: &Device,
+    params: [Tensor<2>; N],
+    x: Tensor<2>,
+    make: impl Fn(&[Tensor<2>; N]) -> T + 'static,
+) -> Workload {
+    if name.ends_with("_fwdbwd") {
+        backward(name, E_ITEMS, device, params, move |p| {
+            make(p).log_prob(x.clone())
+        })
+    } else {
+        let p = make(&params);
+        forward(name, E_ITEMS, device, move || p.log_prob(x.clone()))
+    }
+}
+
+/// The reparameterized sample of `make(params)` on `E` elements, on `device`: forward, or, for
+/// a name ending in `_fwdbwd`, forward and backward to every parameter in `params` (`device`
+/// is then the autodiff device).
+fn family_rsample<const N: usize, T: Rsample<2>>(
+    name: &'static str,
+    device: &Device,
+    params: [Tensor<2>; N],
+    make: impl Fn(&[Tensor<2>; N]) -> T + 'static,
+) -> Workload {
+    if name.ends_with("_fwdbwd") {
+        backward(name, E_ITEMS, device, params, move |p| make(p).rsample())
+    } else {
+        let p = make(&params);
+        forward(name, E_ITEMS, device, move || p.rsample())
+    }
+}
+
+/// The log-densities and log-masses of the eleven further families on `E`, at values in their
+/// support, the backward pass to every parameter (never to a count or `total_count`):
+/// - Laplace, Cauchy (loc ~ N(0, 1), scale ~ U(0.5, 1.5)) at x ~ N(0, 1);
+/// - LogNormal (loc, scale as above) at x ~ U(0.5, 1.5);
+/// - StudentT (df ~ U(2, 10), loc, scale as above) at x ~ N(0, 1);
+/// - Exponential (rate ~ U(0.5, 1.5)) and HalfNormal (scale ~ U(0.5, 1.5)) at x ~ U(0.5, 1.5);
+/// - Uniform (low ~ U(−1.5, −0.5), high ~ U(0.5, 1.5)) at x ~ U(−0.5, 0.5), inside `[low, high)`;
+/// - ContinuousBernoulli (logits ~ N(0, 1)) at x ~ U(0, 1);
+/// - Poisson (rate ~ U(5, 15)) at counts in `0..20`;
+/// - Binomial (total_count 20, logits ~ N(0, 1)) at counts in `0..=20`;
+/// - Geometric (logits ~ N(0, 1)) at counts in `0..10`.
+///
+/// `None` for another name.
+fn families_log_prob_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    let (name, stem, dev) = variant(name, d, ad)?;
+    let loc_scale = || [normal(E, dev), uniform(E, dev)];
+    Some(match stem {
+        "laplace_log_prob" => {
+            family_log_prob(name, dev, loc_scale(), normal(E, dev), |[loc, scale]| {
+                Laplace::new(loc.clone(), scale.clone())
+            })
+        }
+        "lognormal_log_prob" => {
+            family_log_prob(name, dev, loc_scale(), uniform(E, dev), |[loc, scale]| {
+                LogNormal::new(loc.clone(), scale.clone())
+            })
+        }
+        "studentt_log_prob" => family_log_prob(
+            name,
+            dev,
+            [between(E, 2.0, 10.0, dev), normal(E, dev), uniform(E, dev)],
+            normal(E, dev),
+            |[df, loc, scale]| StudentT::new(df.clone(), loc.clone(), scale.clone()),
+        ),
+        "cauchy_log_prob" => {
+            family_log_prob(name, dev, loc_scale(), normal(E, dev), |[loc, scale]| {
+                Cauchy::new(loc.clone(), scale.clone())
+            })
+        }
+        "exponential_log_prob" => {
+            family_log_prob(name, dev, [uniform(E, dev)], uniform(E, dev), |[rate]| {
+                Exponential::new(rate.clone())
+            })
+        }
+        "uniform_log_prob" => family_log_prob(
+            name,
+            dev,
+            [between(E, -1.5, -0.5, dev), uniform(E, dev)],
+            between(E, -0.5, 0.5, dev),
+            |[low, high]| Uniform::new(low.clone(), high.clone()),
+        ),
+        "halfnormal_log_prob" => {
+            family_log_prob(name, dev, [uniform(E, dev)], uniform(E, dev), |[scale]| {
+                HalfNormal::new(scale.clone())
+            })
+        }
+        "cb_log_prob" => family_log_prob(
+            name,
+            dev,
+            [normal(E, dev)],
+            between(E, 0.0, 1.0, dev),
+            |[logits]| ContinuousBernoulli::new(logits.clone()),
+        ),
+        "poisson_log_prob" => family_log_prob(
+            name,
+            dev,
+            [between(E, 5.0, 15.0, dev)],
+            counts(E, 20.0, dev),
+            |[rate]| Poisson::new(rate.clone()),
+        ),
+        "binomial_log_prob" => family_log_prob(
+            name,
+            dev,
+            [normal(E, dev)],
+            counts(E, 21.0, dev),
+            |[logits]| Binomial::new(20.0, logits.clone()),
+        ),
+        "geometric_log_prob" => family_log_prob(
+            name,
+            dev,
+            [normal(E, dev)],
+            counts(E, 10.0, dev),
+            |[logits]| Geometric::new(logits.clone()),
+        ),
+        _ => return None,
+    })
+}
+
+/// The reparameterized samples of the eight further families that have one, on `E`, with the
+/// parameters of [`families_log_prob_workload`]; StudentT's backward pass goes to loc and
+/// scale only (df is a constant). `None` for another name.
+fn families_rsample_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    let (name, stem, dev) = variant(name, d, ad)?;
+    let loc_scale = || [normal(E, dev), uniform(E, dev)];
+    Some(match stem {
+        "laplace_rsample" => family_rsample(name, dev, loc_scale(), |[loc, scale]| {
+            Laplace::new(loc.clone(), scale.clone())
+        }),
+        "lognormal_rsample" => family_rsample(name, dev, loc_scale(), |[loc, scale]| {
+            LogNormal::new(loc.clone(), scale.clone())
+        }),
+        "studentt_rsample" => {
+            let df = between(E, 2.0, 10.0, dev);
+            family_rsample(name, dev, loc_scale(), move |[loc, scale]| {
+                StudentT::new(df.clone(), loc.clone(), scale.clone())
+            })
+        }
+        "cauchy_rsample" => family_rsample(name, dev, loc_scale(), |[loc, scale]| {
+            Cauchy::new(loc.clone(), scale.clone())
+        }),
+        "exponential_rsample" => family_rsample(name, dev, [uniform(E, dev)], |[rate]| {
+            Exponential::new(rate.clone())
+        }),
+        "uniform_rsample" => family_rsample(
+            name,
+            dev,
+            [between(E, -1.5, -0.5, dev), uniform(E, dev)],
+            |[low, high]| Uniform::new(low.clone(), high.clone()),
+        ),
+        "halfnormal_rsample" => family_rsample(name, dev, [uniform(E, dev)], |[scale]| {
+            HalfNormal::new(scale.clone())
+        }),
+        "cb_rsample" => family_rsample(name, dev, [normal(E, dev)], |[logits]| {
+            ContinuousBernoulli::new(logits.clone())
+        }),
         _ => return None,
     })
 }

@@ -385,6 +385,123 @@ fn categorical_flags_are_checked() {
 }
 
 #[test]
+fn grey_level_likelihoods_train_and_report() {
+    let data = temp_dir("grey-data");
+    synthetic_mnist(&data, 200, 50);
+    let data_s = data.to_str().unwrap();
+    // The continuous Bernoulli (grey levels by default), and the Bernoulli cross-entropy on
+    // the same grey levels.
+    for (likelihood, extra) in [
+        ("continuous-bernoulli", vec![]),
+        ("bernoulli", vec!["--binarization", "none"]),
+    ] {
+        let out = temp_dir(&format!("grey-{likelihood}"));
+        let mut args = vec![
+            "--model",
+            "mlp",
+            "--likelihood",
+            likelihood,
+            "--epochs",
+            "2",
+            "--lr",
+            "3e-3",
+            "--data-dir",
+            data_s,
+            "--eval-k",
+            "8",
+            "--eval-n",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(&extra);
+        let o = run(&args);
+        let text = stdout_stderr(&o);
+        assert!(o.status.success(), "{likelihood} {extra:?} failed:\n{text}");
+        assert!(
+            text.contains(&format!("{likelihood} likelihood")) && text.contains("grey levels"),
+            "the start line names the likelihood and the grey levels:\n{text}"
+        );
+        let m = metrics(&out);
+        assert_eq!(
+            m.len(),
+            3,
+            "{likelihood}: two epochs and the final line: {m:?}"
+        );
+        for epoch in &m[..2] {
+            // A density on grey levels can exceed 1: the bound need not be negative.
+            let elbo = epoch["test_elbo"].as_f64();
+            assert!(
+                elbo.is_some_and(f64::is_finite),
+                "{likelihood}: test_elbo in {epoch}"
+            );
+            assert_eq!(epoch["likelihood"], likelihood, "{epoch}");
+        }
+        let last = &m[2];
+        assert!(
+            last["test_log_likelihood"]
+                .as_f64()
+                .is_some_and(f64::is_finite),
+            "{likelihood}: {last}"
+        );
+        assert_eq!(last["likelihood"], likelihood, "{last}");
+        assert_eq!(last["binarization"], "none", "{last}");
+        for p in ["reconstructions.png", "latent.png"] {
+            assert_png(&out.join(p));
+        }
+        for p in ["samples.png", "manifold.png"] {
+            assert!(out.join(p).is_file(), "{likelihood}: {p} is missing");
+        }
+        let state = std::fs::read_to_string(out.join("checkpoint/state.json")).unwrap();
+        assert!(state.contains(likelihood), "{state}");
+        std::fs::remove_dir_all(&out).ok();
+    }
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn likelihood_flags_are_checked() {
+    let data = temp_dir("likelihood-flags");
+    synthetic_mnist(&data, 64, 16);
+    let data_s = data.to_str().unwrap();
+    for (args, words) in [
+        // The continuous Bernoulli is a density on grey levels, not on binarized pixels.
+        (
+            vec![
+                "--likelihood",
+                "continuous-bernoulli",
+                "--binarization",
+                "static",
+            ],
+            vec!["--likelihood", "--binarization", "none", "static"],
+        ),
+        (
+            vec![
+                "--likelihood",
+                "continuous-bernoulli",
+                "--binarization",
+                "dynamic",
+            ],
+            vec!["--likelihood", "--binarization", "dynamic"],
+        ),
+        (
+            vec!["--likelihood", "gaussian"],
+            vec!["invalid value", "gaussian", "continuous-bernoulli"],
+        ),
+    ] {
+        let mut all = vec!["--data-dir", data_s, "--epochs", "1"];
+        all.extend(&args);
+        let o = run(&all);
+        let text = stdout_stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {text}");
+        for w in words {
+            assert!(text.contains(w), "{args:?}: should mention {w:?}: {text}");
+        }
+    }
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
 fn bad_flags_and_bad_data_are_clear_errors() {
     let data = temp_dir("bad-data");
     synthetic_mnist(&data, 16, 8);

@@ -339,9 +339,9 @@ mod tests {
     fn samples_have_the_binomial_mean_and_variance() {
         let device = Device::flex();
         device.seed(5);
-        for (n, logit) in [(7.0, -0.5), (30.0, 1.2), (400.0, 0.3), (10_000.0, -2.0)] {
+        for (n, logit) in [(7.0, -0.5f64), (30.0, 1.2), (400.0, 0.3), (10_000.0, -2.0)] {
             let b = Binomial::new(Tensor::<1>::full([1], n, &device), logit);
-            let p = 1.0 / (1.0 + (-logit as f64).exp());
+            let p = 1.0 / (1.0 + (-logit).exp());
             let m = 40_000;
             let x = vals(b.sample_with_shape::<2>(&[m]));
             assert!(x.iter().all(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= n));

@@ -302,3 +302,96 @@ fn the_iwae_bound_refuses_data_of_another_event_shape() {
     let nhwc = Tensor::<4>::zeros([2, 28, 28, 1], &d);
     let _ = Iwae::new(3).compute(&q, &prior, decoder, nhwc);
 }
+
+/// The families of the families issue: a named error for a bad parameter or an impossible
+/// value, with the value in the message.
+#[test]
+fn the_eleven_families_name_bad_parameters_and_values() {
+    let cases: Vec<(Error, Vec<&str>)> = vec![
+        (
+            Poisson::new(t1(&[2.0]))
+                .check_support(&t1(&[2.5]))
+                .unwrap_err(),
+            vec!["Poisson", "counts", "2.5"],
+        ),
+        (
+            Poisson::new(t1(&[1.0, -0.5])).validated().unwrap_err(),
+            vec!["Poisson", "rate", "≥ 0", "-0.5"],
+        ),
+        (
+            Exponential::new(t1(&[-1.0])).validated().unwrap_err(),
+            vec!["Exponential", "rate", "-1"],
+        ),
+        (
+            Uniform::new(t1(&[0.0]), t1(&[1.0]))
+                .check_support(&t1(&[1.0]))
+                .unwrap_err(),
+            vec!["Uniform", "[low, high)", "1"],
+        ),
+        (
+            Uniform::new(t1(&[0.0]), t1(&[1.0]))
+                .check_support(&t1(&[-0.25]))
+                .unwrap_err(),
+            vec!["Uniform", "-0.25"],
+        ),
+        (
+            Uniform::new(t1(&[2.0]), t1(&[1.0]))
+                .validated()
+                .unwrap_err(),
+            vec!["Uniform", "high", "low"],
+        ),
+        (
+            Binomial::new(t1(&[4.5]), 0.0).validated().unwrap_err(),
+            vec!["Binomial", "total_count", "whole number", "4.5"],
+        ),
+        (
+            Binomial::new(t1(&[4.0]), 0.0)
+                .check_support(&t1(&[5.0]))
+                .unwrap_err(),
+            vec!["Binomial", "total_count", "5"],
+        ),
+        (
+            Geometric::new(t1(&[0.0]))
+                .check_support(&t1(&[-1.0]))
+                .unwrap_err(),
+            vec!["Geometric", "counts", "-1"],
+        ),
+        (
+            StudentT::new(t1(&[0.0]), 0.0, 1.0).validated().unwrap_err(),
+            vec!["StudentT", "df", "> 0"],
+        ),
+        (
+            HalfNormal::new(t1(&[1.0]))
+                .check_support(&t1(&[-0.1]))
+                .unwrap_err(),
+            vec!["HalfNormal", "-0.1"],
+        ),
+        (
+            LogNormal::new(t1(&[0.0]), t1(&[1.0]))
+                .check_support(&t1(&[0.0]))
+                .unwrap_err(),
+            vec!["LogNormal", "0"],
+        ),
+        (
+            ContinuousBernoulli::new(t1(&[0.3]))
+                .check_support(&t1(&[1.5]))
+                .unwrap_err(),
+            vec!["ContinuousBernoulli", "[0, 1]", "1.5"],
+        ),
+        (
+            Laplace::new(t1(&[0.0]), t1(&[0.0]))
+                .validated()
+                .unwrap_err(),
+            vec!["Laplace", "scale", "> 0"],
+        ),
+        (
+            Cauchy::new(t1(&[0.0]), t1(&[-2.0]))
+                .validated()
+                .unwrap_err(),
+            vec!["Cauchy", "scale", "-2"],
+        ),
+    ];
+    for (err, words) in cases {
+        assert_mentions(err, &words);
+    }
+}

@@ -75,7 +75,9 @@ def main():
 
     def command(lib, name):
         distributions = ("normal", "logistic", "binconcrete", "bernoulli", "categorical", "relaxed",
-                         "exprelaxed", "gumbel")
+                         "exprelaxed", "gumbel", "laplace", "lognormal", "studentt", "cauchy",
+                         "exponential", "uniform", "halfnormal", "cb", "poisson", "binomial",
+                         "geometric")
         model = not any(name.startswith(p) for p in distributions)
         reps, warmup = ("10", "3") if model else ("20", "3")
         if lib == "ours":

@@ -69,6 +69,16 @@ def binary(shape):
     return tfd.Bernoulli(probs=0.5, dtype=tf.float32).sample(shape)
 
 
+def between(shape, low, high):
+    """Uniform(low, high)."""
+    return tf.random.uniform(shape, low, high)
+
+
+def counts(shape, n):
+    """Whole numbers drawn uniformly from 0..n, as floats (the discrete families' values)."""
+    return tf.clip_by_value(tf.floor(between(shape, 0.0, n)), 0.0, n - 1.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Distribution workloads
 
@@ -113,6 +123,49 @@ def relaxed_log_prob_inputs():
 def exprelaxed_log_prob_inputs():
     logits = standard_normal(CATEGORIES)
     return [logits], [tfd.ExpRelaxedOneHotCategorical(TEMPERATURE, logits=logits).sample()]
+
+
+def positive_value_inputs():
+    """Loc ~ N(0, 1), scale ~ U(0.5, 1.5), and a value ~ U(0.5, 1.5) (LogNormal)."""
+    return [standard_normal(E), scale_like(E)], [scale_like(E)]
+
+
+def student_t_inputs():
+    """df ~ U(2, 10), loc, scale, and a value ~ N(0, 1), all three parameters differentiated."""
+    return [between(E, 2.0, 10.0), standard_normal(E), scale_like(E)], [standard_normal(E)]
+
+
+def student_t_sample_inputs():
+    """Loc and scale (differentiated), df ~ U(2, 10) a constant."""
+    return [standard_normal(E), scale_like(E)], [between(E, 2.0, 10.0)]
+
+
+def positive_inputs():
+    """One positive parameter ~ U(0.5, 1.5) and a value ~ U(0.5, 1.5) (Exponential, HalfNormal)."""
+    return [scale_like(E)], [scale_like(E)]
+
+
+def uniform_inputs():
+    """low ~ U(-1.5, -0.5), high ~ U(0.5, 1.5) and a value ~ U(-0.5, 0.5), inside [low, high)."""
+    return [between(E, -1.5, -0.5), scale_like(E)], [between(E, -0.5, 0.5)]
+
+
+def cb_inputs():
+    return [standard_normal(E)], [between(E, 0.0, 1.0)]
+
+
+def poisson_inputs():
+    """Rate ~ U(5, 15) and counts in 0..20."""
+    return [between(E, 5.0, 15.0)], [counts(E, 20.0)]
+
+
+def binomial_inputs():
+    """Logits and counts in 0..=20 (total_count 20)."""
+    return [standard_normal(E)], [counts(E, 21.0)]
+
+
+def geometric_inputs():
+    return [standard_normal(E)], [counts(E, 10.0)]
 
 
 def entropy_inputs():
@@ -191,6 +244,101 @@ DISTRIBUTIONS = {
     "gumbel_rsample": (
         normal_inputs,
         lambda loc, scale, _x: tfd.Gumbel(loc, scale).sample(),
+        10**6,
+    ),
+    "laplace_log_prob": (
+        normal_inputs,
+        lambda loc, scale, x: tfd.Laplace(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "laplace_rsample": (
+        normal_inputs,
+        lambda loc, scale, _x: tfd.Laplace(loc, scale).sample(),
+        10**6,
+    ),
+    "lognormal_log_prob": (
+        positive_value_inputs,
+        lambda loc, scale, x: tfd.LogNormal(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "lognormal_rsample": (
+        positive_value_inputs,
+        lambda loc, scale, _x: tfd.LogNormal(loc, scale).sample(),
+        10**6,
+    ),
+    "studentt_log_prob": (
+        student_t_inputs,
+        lambda df, loc, scale, x: tfd.StudentT(df, loc, scale).log_prob(x),
+        10**6,
+    ),
+    "studentt_rsample": (
+        student_t_sample_inputs,
+        lambda loc, scale, df: tfd.StudentT(df, loc, scale).sample(),
+        10**6,
+    ),
+    "cauchy_log_prob": (
+        normal_inputs,
+        lambda loc, scale, x: tfd.Cauchy(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "cauchy_rsample": (
+        normal_inputs,
+        lambda loc, scale, _x: tfd.Cauchy(loc, scale).sample(),
+        10**6,
+    ),
+    "exponential_log_prob": (
+        positive_inputs,
+        lambda rate, x: tfd.Exponential(rate).log_prob(x),
+        10**6,
+    ),
+    "exponential_rsample": (
+        positive_inputs,
+        lambda rate, _x: tfd.Exponential(rate).sample(),
+        10**6,
+    ),
+    "uniform_log_prob": (
+        uniform_inputs,
+        lambda low, high, x: tfd.Uniform(low, high).log_prob(x),
+        10**6,
+    ),
+    "uniform_rsample": (
+        uniform_inputs,
+        lambda low, high, _x: tfd.Uniform(low, high).sample(),
+        10**6,
+    ),
+    "halfnormal_log_prob": (
+        positive_inputs,
+        lambda scale, x: tfd.HalfNormal(scale).log_prob(x),
+        10**6,
+    ),
+    "halfnormal_rsample": (
+        positive_inputs,
+        lambda scale, _x: tfd.HalfNormal(scale).sample(),
+        10**6,
+    ),
+    "cb_log_prob": (
+        cb_inputs,
+        lambda logits, x: tfd.ContinuousBernoulli(logits=logits).log_prob(x),
+        10**6,
+    ),
+    "cb_rsample": (
+        cb_inputs,
+        lambda logits, _x: tfd.ContinuousBernoulli(logits=logits).sample(),
+        10**6,
+    ),
+    "poisson_log_prob": (
+        poisson_inputs,
+        lambda rate, k: tfd.Poisson(rate=rate).log_prob(k),
+        10**6,
+    ),
+    "binomial_log_prob": (
+        binomial_inputs,
+        lambda logits, k: tfd.Binomial(20.0, logits=logits).log_prob(k),
+        10**6,
+    ),
+    "geometric_log_prob": (
+        geometric_inputs,
+        lambda logits, k: tfd.Geometric(logits=logits).log_prob(k),
         10**6,
     ),
 }

@@ -34,14 +34,24 @@ from torch import nn  # noqa: E402
 from torch.distributions import (  # noqa: E402
     AffineTransform,
     Bernoulli,
+    Binomial,
     Categorical,
+    Cauchy,
+    ContinuousBernoulli,
     Distribution,
+    Exponential,
+    Geometric,
     Gumbel,
+    HalfNormal,
     Independent,
+    Laplace,
+    LogNormal,
     Normal,
+    Poisson,
     RelaxedBernoulli,
     RelaxedOneHotCategorical,
     SigmoidTransform,
+    StudentT,
     TransformedDistribution,
     Uniform,
     kl_divergence,
@@ -76,6 +86,16 @@ def scale_like(shape):
 def binary(shape):
     """Bernoulli(0.5) draws as 0/1 floats."""
     return torch.bernoulli(torch.full(shape, 0.5))
+
+
+def between(shape, low, high):
+    """Uniform(low, high)."""
+    return torch.empty(shape).uniform_(low, high)
+
+
+def counts(shape, n):
+    """Whole numbers drawn uniformly from 0..n, as floats (the discrete families' values)."""
+    return between(shape, 0, n).floor().clamp(0, n - 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +165,49 @@ def exprelaxed_log_prob_inputs():
     return [logits], [ExpRelaxedCategorical(TEMPERATURE, logits=logits).sample()]
 
 
+def positive_value_inputs():
+    """Loc ~ N(0, 1), scale ~ U(0.5, 1.5), and a value ~ U(0.5, 1.5) (LogNormal)."""
+    return [standard_normal(E), scale_like(E)], [scale_like(E)]
+
+
+def student_t_inputs():
+    """df ~ U(2, 10), loc, scale, and a value ~ N(0, 1), all three parameters differentiated."""
+    return [between(E, 2, 10), standard_normal(E), scale_like(E)], [standard_normal(E)]
+
+
+def student_t_sample_inputs():
+    """Loc and scale (differentiated), df ~ U(2, 10) a constant."""
+    return [standard_normal(E), scale_like(E)], [between(E, 2, 10)]
+
+
+def positive_inputs():
+    """One positive parameter ~ U(0.5, 1.5) and a value ~ U(0.5, 1.5) (Exponential, HalfNormal)."""
+    return [scale_like(E)], [scale_like(E)]
+
+
+def uniform_inputs():
+    """low ~ U(-1.5, -0.5), high ~ U(0.5, 1.5) and a value ~ U(-0.5, 0.5), inside [low, high)."""
+    return [between(E, -1.5, -0.5), scale_like(E)], [between(E, -0.5, 0.5)]
+
+
+def cb_inputs():
+    return [standard_normal(E)], [between(E, 0, 1)]
+
+
+def poisson_inputs():
+    """Rate ~ U(5, 15) and counts in 0..20."""
+    return [between(E, 5, 15)], [counts(E, 20)]
+
+
+def binomial_inputs():
+    """Logits and counts in 0..=20 (total_count 20)."""
+    return [standard_normal(E)], [counts(E, 21)]
+
+
+def geometric_inputs():
+    return [standard_normal(E)], [counts(E, 10)]
+
+
 # name: (inputs, computation, items). `inputs()` returns (parameters, other inputs); the
 # computation takes the parameters, then the other inputs.
 DISTRIBUTIONS = {
@@ -198,6 +261,101 @@ DISTRIBUTIONS = {
     ),
     "gumbel_log_prob": (normal_inputs, lambda loc, scale, x: Gumbel(loc, scale).log_prob(x), 10**6),
     "gumbel_rsample": (normal_inputs, lambda loc, scale, _x: Gumbel(loc, scale).rsample(), 10**6),
+    "laplace_log_prob": (
+        normal_inputs,
+        lambda loc, scale, x: Laplace(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "laplace_rsample": (
+        normal_inputs,
+        lambda loc, scale, _x: Laplace(loc, scale).rsample(),
+        10**6,
+    ),
+    "lognormal_log_prob": (
+        positive_value_inputs,
+        lambda loc, scale, x: LogNormal(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "lognormal_rsample": (
+        positive_value_inputs,
+        lambda loc, scale, _x: LogNormal(loc, scale).rsample(),
+        10**6,
+    ),
+    "studentt_log_prob": (
+        student_t_inputs,
+        lambda df, loc, scale, x: StudentT(df, loc, scale).log_prob(x),
+        10**6,
+    ),
+    "studentt_rsample": (
+        student_t_sample_inputs,
+        lambda loc, scale, df: StudentT(df, loc, scale).rsample(),
+        10**6,
+    ),
+    "cauchy_log_prob": (
+        normal_inputs,
+        lambda loc, scale, x: Cauchy(loc, scale).log_prob(x),
+        10**6,
+    ),
+    "cauchy_rsample": (
+        normal_inputs,
+        lambda loc, scale, _x: Cauchy(loc, scale).rsample(),
+        10**6,
+    ),
+    "exponential_log_prob": (
+        positive_inputs,
+        lambda rate, x: Exponential(rate).log_prob(x),
+        10**6,
+    ),
+    "exponential_rsample": (
+        positive_inputs,
+        lambda rate, _x: Exponential(rate).rsample(),
+        10**6,
+    ),
+    "uniform_log_prob": (
+        uniform_inputs,
+        lambda low, high, x: Uniform(low, high).log_prob(x),
+        10**6,
+    ),
+    "uniform_rsample": (
+        uniform_inputs,
+        lambda low, high, _x: Uniform(low, high).rsample(),
+        10**6,
+    ),
+    "halfnormal_log_prob": (
+        positive_inputs,
+        lambda scale, x: HalfNormal(scale).log_prob(x),
+        10**6,
+    ),
+    "halfnormal_rsample": (
+        positive_inputs,
+        lambda scale, _x: HalfNormal(scale).rsample(),
+        10**6,
+    ),
+    "cb_log_prob": (
+        cb_inputs,
+        lambda logits, x: ContinuousBernoulli(logits=logits).log_prob(x),
+        10**6,
+    ),
+    "cb_rsample": (
+        cb_inputs,
+        lambda logits, _x: ContinuousBernoulli(logits=logits).rsample(),
+        10**6,
+    ),
+    "poisson_log_prob": (
+        poisson_inputs,
+        lambda rate, k: Poisson(rate).log_prob(k),
+        10**6,
+    ),
+    "binomial_log_prob": (
+        binomial_inputs,
+        lambda logits, k: Binomial(20, logits=logits).log_prob(k),
+        10**6,
+    ),
+    "geometric_log_prob": (
+        geometric_inputs,
+        lambda logits, k: Geometric(logits=logits).log_prob(k),
+        10**6,
+    ),
 }
 
 

@@ -10,15 +10,58 @@ use burn_flex_kernels::nn::{Activation, FastConv, FastLinear};
 use burn_flex_kernels::optim::FusedAdam;
 use burn_probability::math::softplus;
 use burn_probability::{
-    Bernoulli, ExpRelaxedOneHotCategorical, Independent, Logistic, MultivariateNormalDiag,
-    OneHotCategorical, OneHotCategoricalStraightThrough, RelaxedOneHotCategorical, kl_divergence,
+    Bernoulli, ContinuousBernoulli, ExpRelaxedOneHotCategorical, Independent, Logistic,
+    MultivariateNormalDiag, OneHotCategorical, OneHotCategoricalStraightThrough,
+    RelaxedOneHotCategorical, kl_divergence,
 };
 
 /// The pixel likelihood `p(x | z)`: independent Bernoullis over the 784 pixels.
 pub type PixelLikelihood = Independent<Bernoulli<2>, 1>;
 
+/// The grey-level pixel likelihood: independent continuous Bernoullis over the 784 pixels
+/// (Loaiza-Ganem and Cunningham 2019), a normalized density on `[0, 1]^784`.
+pub type GreyPixelLikelihood = Independent<ContinuousBernoulli<2>, 1>;
+
 fn pixels(logits: Tensor<2>) -> PixelLikelihood {
     Independent::new(Bernoulli::new(logits), 1)
+}
+
+fn grey_pixels(logits: Tensor<2>) -> GreyPixelLikelihood {
+    Independent::new(ContinuousBernoulli::<2>::new(logits), 1)
+}
+
+/// Which distribution the decoder's logits `ℓ` parameterize. Serialized as the command line
+/// spells it (`"continuous-bernoulli"`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum LikelihoodKind {
+    /// Independent Bernoullis, `x ln σ(ℓ) + (1 − x) ln σ(−ℓ)`: a mass function on binarized
+    /// images; on grey levels the usual cross-entropy, which is not a normalized density.
+    #[default]
+    Bernoulli,
+    /// Independent continuous Bernoullis: the same term plus the normalizer
+    /// `ln C(ℓ)`, a density on grey levels in `[0, 1]` (needs `--binarization none`).
+    ContinuousBernoulli,
+}
+
+impl LikelihoodKind {
+    /// The name as the command line and the run's settings spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LikelihoodKind::Bernoulli => "bernoulli",
+            LikelihoodKind::ContinuousBernoulli => "continuous-bernoulli",
+        }
+    }
 }
 
 /// A diagonal Gaussian from an encoder output `[B, 2L]`: loc is the first half, and `scale` maps
@@ -355,11 +398,23 @@ impl CategoricalVae {
     ///   posterior and uniform prior at the same temperature, the decoder reading `exp(z)`), or
     ///   straight-through one-hot latents against the uniform categorical prior.
     pub fn bound(&self, x: Tensor<2>, objective: ObjectiveKind, k: usize) -> Bound {
+        self.bound_in(x, objective, k, pixels)
+    }
+
+    /// [`Self::bound`] with the pixel likelihood `lik` of the decoder's logits (Bernoulli or
+    /// continuous Bernoulli).
+    pub fn bound_in<L: Likelihood<2>>(
+        &self,
+        x: Tensor<2>,
+        objective: ObjectiveKind,
+        k: usize,
+        lik: impl Fn(Tensor<2>) -> L + Copy,
+    ) -> Bound {
         let device = x.device();
         let logits = self.logits_of(x.clone());
         let t = self.temperature;
         let prior = self.prior(&device);
-        let pixels = |z: Tensor<3>| likelihood(self.logits(z));
+        let pixels = |z: Tensor<3>| lik(self.logits(z));
         if self.straight_through {
             let q = Independent::all_but_first(OneHotCategoricalStraightThrough::new(t, logits));
             return match objective {
@@ -380,13 +435,19 @@ impl CategoricalVae {
         let q = Independent::all_but_first(ExpRelaxedOneHotCategorical::new(t, logits));
         let uniform = Tensor::<2>::zeros([self.variables, self.classes], &device);
         let prior = Independent::all_batch_dims(ExpRelaxedOneHotCategorical::new(t, uniform));
-        let relaxed = |z: Tensor<3>| likelihood(self.logits(z.exp()));
+        let relaxed = |z: Tensor<3>| lik(self.logits(z.exp()));
         latent_bound(objective, k, &q, &prior, relaxed, x)
     }
 }
 
+/// The Bernoulli pixel likelihood of decoder logits `[N, 784]`.
 pub fn likelihood(logits: Tensor<2>) -> PixelLikelihood {
     pixels(logits)
+}
+
+/// The continuous-Bernoulli pixel likelihood of decoder logits `[N, 784]`.
+pub fn grey_likelihood(logits: Tensor<2>) -> GreyPixelLikelihood {
+    grey_pixels(logits)
 }
 
 /// One of the tutorials' architectures. Serialized in lower case (`"conv"`), the spelling of
@@ -464,43 +525,41 @@ pub enum Vae {
 }
 
 use burn_probability::distribution::OneMore;
-use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae, Posterior, Prior};
-use burn_probability::{Distribution, Mode, Rank};
+use burn_probability::objectives::{
+    Bound, Elbo, GradientEstimator, Iwae, Likelihood, Posterior, Prior,
+};
+use burn_probability::{Distribution, Mode, Moments, Rank};
 
-fn bound_for<Q, P, const DP: usize>(
+fn bound_for<Q, P, L, const DP: usize>(
     objective: ObjectiveKind,
     k: usize,
     q: &Q,
     prior: &P,
     logits: impl Fn(Tensor<2>) -> Tensor<2>,
+    pixels: impl Fn(Tensor<2>) -> L,
     x: Tensor<2>,
 ) -> Bound
 where
     Q: Posterior<2>,
     P: Prior<DP>,
+    L: Likelihood<2>,
 {
-    latent_bound(
-        objective,
-        k,
-        q,
-        prior,
-        |z: Tensor<2>| likelihood(logits(z)),
-        x,
-    )
+    latent_bound(objective, k, q, prior, |z: Tensor<2>| pixels(logits(z)), x)
 }
 
 /// The Monte Carlo bounds of any posterior over latents of rank `DZ`.
-fn latent_bound<Q, P, const DZ: usize, const DS: usize, const DP: usize>(
+fn latent_bound<Q, P, L, const DZ: usize, const DS: usize, const DP: usize>(
     objective: ObjectiveKind,
     k: usize,
     q: &Q,
     prior: &P,
-    lik: impl Fn(Tensor<DZ>) -> PixelLikelihood,
+    lik: impl Fn(Tensor<DZ>) -> L,
     x: Tensor<2>,
 ) -> Bound
 where
     Q: Posterior<DZ>,
     P: Prior<DP>,
+    L: Likelihood<2>,
     Rank<DZ>: OneMore<DZ, Tensor = Tensor<DS>>,
 {
     let lik = &lik;
@@ -533,18 +592,46 @@ impl Vae {
         MultivariateNormalDiag::standard([self.latent()], device)
     }
 
-    /// The bound on a batch `x` of `[B, 784]` binary images.
+    /// The bound on a batch `x` of `[B, 784]` binary images, with Bernoulli pixels.
     pub fn bound(&self, x: Tensor<2>, objective: ObjectiveKind, k: usize) -> Bound {
+        self.bound_in(x, objective, k, pixels)
+    }
+
+    /// The bound on a batch `x` of `[B, 784]` images with the pixel likelihood `likelihood`:
+    /// Bernoulli (binary images, or grey levels under the cross-entropy), or continuous
+    /// Bernoulli (grey levels in `[0, 1]`). Each runs its own monomorphized code: the
+    /// Bernoulli one is exactly [`Self::bound`].
+    pub fn bound_with(
+        &self,
+        x: Tensor<2>,
+        objective: ObjectiveKind,
+        k: usize,
+        likelihood: LikelihoodKind,
+    ) -> Bound {
+        match likelihood {
+            LikelihoodKind::Bernoulli => self.bound_in(x, objective, k, pixels),
+            LikelihoodKind::ContinuousBernoulli => self.bound_in(x, objective, k, grey_pixels),
+        }
+    }
+
+    /// The bound with the pixel likelihood `lik` of the decoder's logits.
+    fn bound_in<L: Likelihood<2>>(
+        &self,
+        x: Tensor<2>,
+        objective: ObjectiveKind,
+        k: usize,
+        lik: impl Fn(Tensor<2>) -> L + Copy,
+    ) -> Bound {
         let device = x.device();
         let gaussian = |q: MultivariateNormalDiag<2>, logits: &dyn Fn(Tensor<2>) -> Tensor<2>| {
             let prior = self.gaussian_prior(&device);
             if objective == ObjectiveKind::ElboAnalytic {
-                let lik = |z: Tensor<2>| likelihood(logits(z));
+                let pixels = |z: Tensor<2>| lik(logits(z));
                 Elbo::new()
                     .num_samples(k)
-                    .analytic_kl(&q, &prior, lik, x.clone())
+                    .analytic_kl(&q, &prior, pixels, x.clone())
             } else {
-                bound_for(objective, k, &q, &prior, logits, x.clone())
+                bound_for(objective, k, &q, &prior, logits, lik, x.clone())
             }
         };
         match self {
@@ -556,15 +643,16 @@ impl Vae {
                 &m.posterior(x.clone()),
                 &m.prior(&device),
                 |z| m.logits(z),
+                lik,
                 x,
             ),
-            Vae::Categorical(m) => m.bound(x, objective, k),
+            Vae::Categorical(m) => m.bound_in(x, objective, k, lik),
         }
     }
 
-    /// Decoder pixel probabilities for latents `z` (`[N, L]`).
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
-        sigmoid(match self {
+    /// The decoder's logits for latents `z` (`[N, L]`), `[N, 784]`.
+    pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
+        match self {
             Vae::Conv(m) => m.logits(z),
             Vae::Mlp(m) => m.logits(z),
             Vae::Binary(m) => m.logits(z),
@@ -572,7 +660,18 @@ impl Vae {
                 let n = z.dims()[0];
                 m.logits(z.reshape([n, m.variables, m.classes]))
             }
-        })
+        }
+    }
+
+    /// The mean of the pixel likelihood for latents `z` (`[N, L]`), `[N, 784]`: the
+    /// Bernoulli's probabilities `σ(ℓ)`, or the continuous Bernoulli's mean (which is not
+    /// `σ(ℓ)`: it is pulled towards 1/2).
+    pub fn decode(&self, z: Tensor<2>, likelihood: LikelihoodKind) -> Tensor<2> {
+        let logits = self.logits(z);
+        match likelihood {
+            LikelihoodKind::Bernoulli => sigmoid(logits),
+            LikelihoodKind::ContinuousBernoulli => ContinuousBernoulli::<2>::new(logits).mean(),
+        }
     }
 
     /// The posterior mean of the latents (for BinConcrete latents, of the logit-space variable).
