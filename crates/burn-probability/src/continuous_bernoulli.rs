@@ -318,9 +318,15 @@ mod tests {
         let cdf = vals(cb.cdf(x));
         let mean = vals(cb.mean());
         let var = vals(cb.variance());
+        let normalizer = vals(cb.log_normalizer());
         for (i, &eta) in etas.iter().enumerate() {
             let eta = eta as f32 as f64;
             let (want_lp, want_cdf, want_mean) = reference(eta, 0.3f32 as f64);
+            let want_a = ((eta.exp() - 1.0) / eta).ln();
+            assert!(
+                (normalizer[i] - want_a).abs() < 2e-6 * (1.0 + want_a.abs()),
+                "{eta}: A = {normalizer:?}"
+            );
             let want_var = 1.0 / (eta * eta) - 1.0 / (4.0 * (eta / 2.0).sinh().powi(2));
             assert!(
                 (lp[i] - want_lp).abs() < 2e-6 * (1.0 + want_lp.abs()),
