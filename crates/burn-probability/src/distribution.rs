@@ -33,7 +33,8 @@
 //! ([`sample_dims`]), the opt-in value checks ([`check_param`], [`check_values`]), and the
 //! keepdim reductions ([`sum_keep`], [`drop_trailing`]); [`crate::noise`] has the noise of
 //! reparameterized samplers. `crates/burn-probability/tests/custom_distribution.rs` writes a
-//! Laplace distribution this way, with nothing but the public API.
+//! Laplace distribution this way, with nothing but the public API (a stand-in for a family of
+//! yours: the crate's own is [`Laplace`](crate::Laplace)).
 
 use burn::tensor::{Device, Shape, Tensor};
 
