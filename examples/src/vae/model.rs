@@ -26,8 +26,22 @@ fn pixels(logits: Tensor<2>) -> PixelLikelihood {
     Independent::new(Bernoulli::new(logits), 1)
 }
 
+/// The bound on the continuous Bernoulli's logits, `ln((1 − ε)/ε)` with `ε = 2⁻²³`: the
+/// logits that torch's `ContinuousBernoulli(probs=σ(ℓ))` reaches after its `clamp_probs`, and
+/// about where the paper's float32 `λ = σ(ℓ)` saturates.
+///
+/// The density of an exact 0 or 1 grows without bound as the logit runs away from it
+/// (`ln p(0 | ℓ) ≈ ln|ℓ|` for `ℓ → −∞`), and MNIST's grey levels are mostly exact zeros. With
+/// unbounded logits the decoder's logits drift outwards (RMSprop and Adam keep the step size)
+/// until a rare bright pixel under a far negative logit costs `|ℓ|` nats and training falls
+/// back (docs/mnist-vae.md). Clamping gives those logits no gradient beyond the bound.
+pub const CB_LOGIT_BOUND: f32 = 15.942_385;
+
 fn grey_pixels(logits: Tensor<2>) -> GreyPixelLikelihood {
-    Independent::new(ContinuousBernoulli::<2>::new(logits), 1)
+    Independent::new(
+        ContinuousBernoulli::<2>::new(logits.clamp(-CB_LOGIT_BOUND, CB_LOGIT_BOUND)),
+        1,
+    )
 }
 
 /// Which distribution the decoder's logits `ℓ` parameterize. Serialized as the command line
@@ -670,7 +684,7 @@ impl Vae {
         let logits = self.logits(z);
         match likelihood {
             LikelihoodKind::Bernoulli => sigmoid(logits),
-            LikelihoodKind::ContinuousBernoulli => ContinuousBernoulli::<2>::new(logits).mean(),
+            LikelihoodKind::ContinuousBernoulli => grey_pixels(logits).into_base().mean(),
         }
     }
 
