@@ -8,28 +8,14 @@
 //! generator is process-global, so every test that draws from it holds `RNG` while it seeds
 //! and samples.
 
-use std::sync::Mutex;
-
 use burn::tensor::{Device, Tensor};
 use burn_probability::math::softplus;
 use burn_probability::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
-static RNG: Mutex<()> = Mutex::new(());
-
-fn flex() -> Device {
-    Device::flex()
-}
-
-fn vals<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
-}
-
-fn t1(xs: &[f64], device: &Device) -> Tensor<1> {
-    let v: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
-    Tensor::from_floats(v.as_slice(), device)
-}
+mod common;
+use common::*;
 
 fn config(cases: u32) -> Config {
     Config {
@@ -37,47 +23,6 @@ fn config(cases: u32) -> Config {
         rng_seed: RngSeed::Fixed(0x5eed),
         failure_persistence: None,
         ..Config::default()
-    }
-}
-
-/// Mean and standard error of each column of a `[n, k]` sample, accumulated in float64 on the
-/// host (a float32 sum of 10⁵ terms would itself be off by more than the standard error).
-fn column_stats(x: Tensor<2>) -> Vec<(f64, f64)> {
-    let [n, k] = x.dims();
-    let data = vals(x);
-    (0..k)
-        .map(|j| {
-            let col = || (0..n).map(|i| data[i * k + j]);
-            let mean = col().sum::<f64>() / n as f64;
-            let var = col().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
-            (mean, (var / n as f64).sqrt())
-        })
-        .collect()
-}
-
-fn assert_within_se(what: &str, got: f64, se: f64, want: f64) {
-    assert!(
-        (got - want).abs() <= 5.0 * se + 1e-6 * want.abs(),
-        "{what}: sample value {got} is more than 5 standard errors ({se}) from {want}"
-    );
-}
-
-/// Checks sample mean and variance of each batch member against the analytic moments.
-fn check_sample_moments<Dist: Moments<1>>(name: &str, d: &Dist, seed: u64) {
-    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = d.device();
-    device.seed(seed);
-    let n = 200_000;
-    let x: Tensor<2> = d.sample_n(n);
-    let mean = vals(d.mean());
-    let var = vals(d.variance());
-    let centered = x.clone() - d.mean().unsqueeze::<2>();
-    for (i, (m, se)) in column_stats(x).into_iter().enumerate() {
-        assert_within_se(&format!("{name}[{i}] mean"), m, se, mean[i]);
-    }
-    // The sample variance (around the true mean) is a mean of squared deviations.
-    for (i, (v, se)) in column_stats(centered.square()).into_iter().enumerate() {
-        assert_within_se(&format!("{name}[{i}] variance"), v, se, var[i]);
     }
 }
 
@@ -92,21 +37,6 @@ fn sample_moments_match_analytic_moments() {
     check_sample_moments("Bernoulli", &bernoulli, 3);
     let mvn = MultivariateNormalDiag::<1>::new(t1(&[1.0, -1.0], &d), t1(&[0.5, 2.0], &d));
     check_sample_moments("MultivariateNormalDiag", &mvn, 4);
-}
-
-/// `-E[ln p(X)]` by Monte Carlo against the closed-form entropy.
-fn check_entropy<Dist>(name: &str, d: &Dist, seed: u64)
-where
-    Dist: Entropy<1, Batch = Tensor<1>>,
-{
-    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    d.device().seed(seed);
-    let x: Tensor<2> = d.sample_n(100_000);
-    let neg_lp: Tensor<2> = -d.log_prob_n(x);
-    let want = vals(d.entropy());
-    for (i, (h, se)) in column_stats(neg_lp).into_iter().enumerate() {
-        assert_within_se(&format!("{name}[{i}] entropy"), h, se, want[i]);
-    }
 }
 
 #[test]
@@ -143,19 +73,6 @@ fn multivariate_entropy_is_minus_expected_log_prob() {
     for (i, (h, se)) in column_stats(neg_lp).into_iter().enumerate() {
         assert_within_se(&format!("MVN[{i}] entropy"), h, se, want[i]);
     }
-}
-
-/// Composite Simpson's rule of `exp(ln p)` on `[a, b]` with `n` (even) intervals, the density
-/// evaluated by the distribution itself (float32), the sum in float64.
-fn simpson<F: Fn(Tensor<1>) -> Tensor<1>>(log_density: F, a: f64, b: f64, n: usize) -> f64 {
-    let h = (b - a) / n as f64;
-    let xs: Vec<f64> = (0..=n).map(|i| a + h * i as f64).collect();
-    let ys = vals(log_density(t1(&xs, &flex())).exp());
-    let mut s = ys[0] + ys[n];
-    for (i, y) in ys.iter().enumerate().take(n).skip(1) {
-        s += if i % 2 == 1 { 4.0 * y } else { 2.0 * y };
-    }
-    s * h / 3.0
 }
 
 proptest! {

@@ -290,60 +290,29 @@ fn compute(case: &Value) -> Result<Computed, String> {
         }
         _ if method == "kl" => {
             let (pp, qp) = (&p["p"], &p["q"]);
+            // The closed-form KL of the pair built from the case's `p` and `q` parameters.
+            macro_rules! closed {
+                ($p:ident, $q:ident) => {
+                    Ok(Computed::Exact(scalar(kl_divergence(&$p(pp), &$q(qp)))))
+                };
+            }
             match dist {
-                "KL(Normal||Normal)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &normal(pp),
-                    &normal(qp),
-                )))),
-                "KL(MultivariateNormalDiag||MultivariateNormalDiag)" => {
-                    Ok(Computed::Exact(scalar(kl_divergence(&mvn(pp), &mvn(qp)))))
+                "KL(Normal||Normal)" => closed!(normal, normal),
+                "KL(MultivariateNormalDiag||MultivariateNormalDiag)" => closed!(mvn, mvn),
+                "KL(Bernoulli||Bernoulli)" => closed!(bernoulli, bernoulli),
+                "KL(Gumbel||Gumbel)" => closed!(gumbel, gumbel),
+                "KL(Categorical||Categorical)" => closed!(categorical, categorical),
+                "KL(OneHotCategorical||OneHotCategorical)" => closed!(one_hot, one_hot),
+                "KL(Laplace||Laplace)" => closed!(laplace, laplace),
+                "KL(LogNormal||LogNormal)" => closed!(log_normal, log_normal),
+                "KL(Exponential||Exponential)" => closed!(exponential, exponential),
+                "KL(Uniform||Uniform)" => closed!(uniform, uniform),
+                "KL(HalfNormal||HalfNormal)" => closed!(half_normal, half_normal),
+                "KL(Poisson||Poisson)" => closed!(poisson, poisson),
+                "KL(ContinuousBernoulli||ContinuousBernoulli)" => {
+                    closed!(continuous_bernoulli, continuous_bernoulli)
                 }
-                "KL(Bernoulli||Bernoulli)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &bernoulli(pp),
-                    &bernoulli(qp),
-                )))),
-                "KL(Gumbel||Gumbel)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &gumbel(pp),
-                    &gumbel(qp),
-                )))),
-                "KL(Categorical||Categorical)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &categorical(pp),
-                    &categorical(qp),
-                )))),
-                "KL(OneHotCategorical||OneHotCategorical)" => Ok(Computed::Exact(scalar(
-                    kl_divergence(&one_hot(pp), &one_hot(qp)),
-                ))),
-                "KL(Laplace||Laplace)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &laplace(pp),
-                    &laplace(qp),
-                )))),
-                "KL(LogNormal||LogNormal)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &log_normal(pp),
-                    &log_normal(qp),
-                )))),
-                "KL(Exponential||Exponential)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &exponential(pp),
-                    &exponential(qp),
-                )))),
-                "KL(Uniform||Uniform)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &uniform(pp),
-                    &uniform(qp),
-                )))),
-                "KL(HalfNormal||HalfNormal)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &half_normal(pp),
-                    &half_normal(qp),
-                )))),
-                "KL(Poisson||Poisson)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &poisson(pp),
-                    &poisson(qp),
-                )))),
-                "KL(ContinuousBernoulli||ContinuousBernoulli)" => Ok(Computed::Exact(scalar(
-                    kl_divergence(&continuous_bernoulli(pp), &continuous_bernoulli(qp)),
-                ))),
-                "KL(Normal||Laplace)" => Ok(Computed::Exact(scalar(kl_divergence(
-                    &normal(pp),
-                    &laplace(qp),
-                )))),
+                "KL(Normal||Laplace)" => closed!(normal, laplace),
                 "KL(Logistic||Logistic)" => Ok(mc(&logistic(pp), &logistic(qp))),
                 "KL(BinConcrete||BinConcrete)" => Ok(mc(
                     &bin_concrete(pp).logit_space(),
