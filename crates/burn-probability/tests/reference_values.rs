@@ -1,10 +1,11 @@
 //! Checks every case of the scipy/mpmath reference files (float64 references, float32 code).
 //!
 //! The files are copies of the shared golden files in `tests/data/`: `reference_values.json`
-//! (the first six families) and `categorical.json` (the categorical family and Gumbel). The
-//! checker knows the case kinds of both; `reference_values` checks the file named by
-//! `BURN_PROBABILITY_GOLDEN` instead of its copy when that is set, `categorical_reference_values`
-//! always checks its copy. Tolerances (see `tests/data/REFERENCE_VALUES.md`): relative 1e-4 or
+//! (the first six families), `categorical.json` (the categorical family and Gumbel) and
+//! `families.json` (the eleven further families). The checker knows the case kinds of all
+//! three; `reference_values` checks the file named by `BURN_PROBABILITY_GOLDEN` instead of its
+//! copy when that is set, `categorical_reference_values` and `families_reference_values`
+//! always check their copies. Tolerances (see `tests/data/REFERENCE_VALUES.md`): relative 1e-4 or
 //! absolute 1e-5 (the file's `tolerance`); relative 1e-3 for `tail`/`boundary` cases; Monte
 //! Carlo KL within 4 standard errors of the quadrature value for pairs without a closed form;
 //! vector results element by element. A case kind this test does not know fails the test.
@@ -134,6 +135,28 @@ where
     })
 }
 
+/// Evaluates the methods of the count families, whose `cdf` is an inherent method (Poisson,
+/// Binomial) or the trait's (Geometric), and whose entropy may be absent (Poisson).
+fn counts<Dist>(
+    d: &Dist,
+    cdf: impl Fn(Tensor<1>) -> Tensor<1>,
+    entropy: impl Fn() -> Option<f64>,
+    method: &str,
+    value: &Value,
+) -> Option<f64>
+where
+    Dist: Distribution<1, Batch = Tensor<1>> + Moments<1>,
+{
+    Some(match method {
+        "log_prob" => scalar(d.log_prob(s(value.as_f64()?))),
+        "cdf" => scalar(cdf(s(value.as_f64()?))),
+        "mean" => scalar(d.mean()),
+        "variance" => scalar(d.variance()),
+        "entropy" => entropy()?,
+        _ => return None,
+    })
+}
+
 const MC_SAMPLES: usize = 400_000;
 
 fn mc<P, Q>(p: &P, q: &Q) -> Computed
@@ -205,35 +228,27 @@ fn compute(case: &Value) -> Result<Computed, String> {
         }
         "Poisson" => {
             let d = poisson(p);
-            exact(match method {
-                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
-                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
-                "mean" => Some(scalar(d.mean())),
-                "variance" => Some(scalar(d.variance())),
-                _ => None,
-            })
+            exact(counts(&d, |x| d.cdf(x), || None, method, value))
         }
         "Binomial" => {
             let d = binomial(p);
-            exact(match method {
-                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
-                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
-                "mean" => Some(scalar(d.mean())),
-                "variance" => Some(scalar(d.variance())),
-                "entropy" => Some(scalar(d.entropy())),
-                _ => None,
-            })
+            exact(counts(
+                &d,
+                |x| d.cdf(x),
+                || Some(scalar(d.entropy())),
+                method,
+                value,
+            ))
         }
         "Geometric" => {
             let d = geometric(p);
-            exact(match method {
-                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
-                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
-                "mean" => Some(scalar(d.mean())),
-                "variance" => Some(scalar(d.variance())),
-                "entropy" => Some(scalar(d.entropy())),
-                _ => None,
-            })
+            exact(counts(
+                &d,
+                |x| d.cdf(x),
+                || Some(scalar(d.entropy())),
+                method,
+                value,
+            ))
         }
         "Categorical" => {
             let d = categorical(p);
