@@ -182,6 +182,7 @@ fn apply_unary<A: Apply<1>>(op: Unary, a: A) -> A::Out {
         Unary::Logit => a.apply(ops::Logit),
         Unary::Tanh => a.apply(ops::Tanh),
         Unary::Elu(alpha) => a.apply(ops::Elu { alpha }),
+        Unary::Lgamma => a.apply(ops::Lgamma),
     }
 }
 
@@ -191,6 +192,8 @@ fn apply_binary<A: Apply<2>>(op: Binary, a: A) -> A::Out {
         Binary::BinConcreteLogProb(temperature) => a.apply(ops::BinConcreteLogProb { temperature }),
         Binary::BinConcreteRsample(temperature) => a.apply(ops::BinConcreteRsample { temperature }),
         Binary::ContinuousBernoulliLogProb => a.apply(ops::ContinuousBernoulliLogProb),
+        Binary::PoissonLogProb => a.apply(ops::PoissonLogProb),
+        Binary::ExponentialLogProb => a.apply(ops::ExponentialLogProb),
     }
 }
 
@@ -199,12 +202,15 @@ fn apply_ternary<A: Apply<3>>(op: Ternary, a: A) -> A::Out {
         Ternary::NormalLogProb => a.apply(ops::NormalLogProb),
         Ternary::LogisticLogProb => a.apply(ops::LogisticLogProb),
         Ternary::GumbelLogProb => a.apply(ops::GumbelLogProb),
+        Ternary::CauchyLogProb => a.apply(ops::CauchyLogProb),
+        Ternary::BinomialLogProb => a.apply(ops::BinomialLogProb),
     }
 }
 
 fn apply_quaternary<A: Apply<4>>(op: Quaternary, a: A) -> A::Out {
     match op {
         Quaternary::NormalKl => a.apply(ops::NormalKl),
+        Quaternary::StudentTLogProb => a.apply(ops::StudentTLogProb),
     }
 }
 

@@ -98,6 +98,7 @@ pub mod optim;
 mod reduce;
 mod rng;
 mod softmax;
+mod special;
 #[cfg(test)]
 mod tests;
 mod vmath;

@@ -6,6 +6,10 @@
 //! burn-op version in its distribution's file, and the tests of [`super`] check that the two
 //! agree, values and gradients.
 
+use super::special::{
+    deviance_with_log, digamma, digamma_difference, lbeta, lgamma, log_poisson_mass,
+    stirling_remainder,
+};
 use super::vmath::{exp, expm1, ln, ln1p, sigmoid, softplus, tanh};
 
 /// Fused formulas of one input.
@@ -23,6 +27,8 @@ pub enum Unary {
     Tanh,
     /// ELU with the given `α`: `a` for `a > 0`, else `α(eᵃ − 1)`
     Elu(f32),
+    /// `ln Γ(a)` for `a > 0`
+    Lgamma,
 }
 
 /// Fused formulas of two inputs.
@@ -36,6 +42,10 @@ pub enum Binary {
     BinConcreteRsample(f32),
     /// `(logits, value) ↦ value·logits − A(logits)`, the continuous Bernoulli log-density
     ContinuousBernoulliLogProb,
+    /// `(value, rate) ↦` the Poisson log-mass (`−∞` off the counts 0, 1, 2, …)
+    PoissonLogProb,
+    /// `(value, rate) ↦ ln rate − rate·value`, the Exponential log-density (`−∞` below 0)
+    ExponentialLogProb,
 }
 
 /// Fused formulas of three inputs.
@@ -47,6 +57,11 @@ pub enum Ternary {
     LogisticLogProb,
     /// `(value, loc, scale) ↦` Gumbel log-density
     GumbelLogProb,
+    /// `(value, loc, scale) ↦` Cauchy log-density
+    CauchyLogProb,
+    /// `(value, total_count, logits) ↦` the binomial log-mass (`−∞` off the counts
+    /// 0, 1, …, total_count)
+    BinomialLogProb,
 }
 
 /// Fused formulas of four inputs.
@@ -54,10 +69,15 @@ pub enum Ternary {
 pub enum Quaternary {
     /// `(loc₁, scale₁, loc₂, scale₂) ↦ KL(N(loc₁, scale₁) ‖ N(loc₂, scale₂))`
     NormalKl,
+    /// `(value, df, loc, scale) ↦` Student-t log-density
+    StudentTLogProb,
 }
 
 /// `ln(2π) / 2`.
 const LN_SQRT_2PI: f32 = 0.918_938_5;
+
+/// `ln π`.
+const LN_PI: f32 = 1.144_729_9;
 
 /// One fused element-wise formula with `N` inputs.
 pub(crate) trait Formula<const N: usize>:
@@ -149,6 +169,21 @@ impl Formula<1> for Elu {
     fn backward(&self, [a]: [f32; 1], g: f32) -> [f32; 1] {
         let neg = g * self.alpha * exp(a);
         [if a > 0.0 { g } else { neg }]
+    }
+}
+
+/// `ln Γ(a)` (see [`lgamma`]); derivative `ψ(a)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lgamma;
+
+impl Formula<1> for Lgamma {
+    #[inline(always)]
+    fn forward(&self, [a]: [f32; 1]) -> f32 {
+        lgamma(a)
+    }
+    #[inline(always)]
+    fn backward(&self, [a]: [f32; 1], g: f32) -> [f32; 1] {
+        [g * digamma(a)]
     }
 }
 
@@ -340,5 +375,172 @@ impl Formula<1> for Logit {
     #[inline(always)]
     fn backward(&self, [u]: [f32; 1], g: f32) -> [f32; 1] {
         [g / (u * (1.0 - u))]
+    }
+}
+
+/// Student-t log-density
+/// `−ln B(ν/2, ½) − ½ ln ν − (ν + 1)/2 · ln1p(z²/ν) − ln σ`, `z = (x − μ)/σ`; inputs
+/// `(x, ν, μ, σ)`. Its derivatives: `∂/∂z = −(ν + 1)/(z + ν/z)` (written so that it neither
+/// overflows for huge `|z|` nor divides by 0 at `z = 0`) and
+/// `∂/∂ν = ½ (ψ(ν/2 + ½) − ψ(ν/2)) − 1/(2ν) − ½ ln1p(z²/ν) + (ν + 1)/(2ν (1 + ν/z²))`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StudentTLogProb;
+
+impl Formula<4> for StudentTLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, df, mu, s]: [f32; 4]) -> f32 {
+        let z = (x - mu) / s;
+        -lbeta(df * 0.5, 0.5) - ln(df) * 0.5 - (df + 1.0) * 0.5 * ln1p(z * z / df) - ln(s)
+    }
+    #[inline(always)]
+    fn backward(&self, [x, df, mu, s]: [f32; 4], g: f32) -> [f32; 4] {
+        let z = (x - mu) / s;
+        let dz = -(df + 1.0) / (z + df / z);
+        let gx = g * dz / s;
+        let ddf = 0.5 * digamma_difference(df * 0.5, 0.5) - 0.5 / df - 0.5 * ln1p(z * z / df)
+            + (df + 1.0) / (2.0 * df * (1.0 + df / (z * z)));
+        [gx, g * ddf, -gx, -gx * z - g / s]
+    }
+}
+
+/// Cauchy log-density `−ln(1 + z²) − ln s − ln π`, `z = (x − μ)/s`, with `ln(1 + z²)` as
+/// `ln1p(z²)` up to `|z| = 1` and `2 ln|z| + ln1p(z⁻²)` beyond (so that `z²` never overflows);
+/// `∂/∂z = −2/(z + 1/z)`; inputs `(x, μ, s)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CauchyLogProb;
+
+impl Formula<3> for CauchyLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, mu, s]: [f32; 3]) -> f32 {
+        let a = ((x - mu) / s).abs();
+        let an = if a < 1.0 { a } else { 1.0 };
+        let near = ln1p(an * an);
+        let af = if a > 1.0 { a } else { 1.0 };
+        let far = ln(af) * 2.0 + ln1p(1.0 / (af * af));
+        let log1p_z2 = if a <= 1.0 { near } else { far };
+        -log1p_z2 - ln(s) - LN_PI
+    }
+    #[inline(always)]
+    fn backward(&self, [x, mu, s]: [f32; 3], g: f32) -> [f32; 3] {
+        let z = (x - mu) / s;
+        let gx = g * (-2.0 / (z + 1.0 / z)) / s;
+        [gx, -gx, -gx * z - g / s]
+    }
+}
+
+/// Whether `k` is one of the counts 0, 1, 2, … (`floor` vectorizes, unlike `fract`).
+#[inline(always)]
+fn is_count(k: f32) -> bool {
+    k >= 0.0 && k.floor() == k
+}
+
+/// Poisson log-mass at the count `k` with rate `λ`, in Loader's saddle-point form
+/// (`log_poisson_mass`), `−∞` where `k` is not a count; inputs `(k, λ)`. Derivatives:
+/// `∂/∂λ = k/λ − 1`; `∂/∂k = ln λ − ψ(k + 1)` for `k ≥ 1` and 0 at `k = 0`, the derivative of
+/// the composite's saddle-point form (which is continuous in real `k`); both 0 off the counts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoissonLogProb;
+
+impl Formula<2> for PoissonLogProb {
+    #[inline(always)]
+    fn forward(&self, [k, rate]: [f32; 2]) -> f32 {
+        let inside = is_count(k);
+        let ks = if inside { k } else { 0.0 };
+        let lp = log_poisson_mass(ks, rate);
+        if inside { lp } else { f32::NEG_INFINITY }
+    }
+    #[inline(always)]
+    fn backward(&self, [k, rate]: [f32; 2], g: f32) -> [f32; 2] {
+        let inside = is_count(k);
+        let positive = inside && k > 0.0;
+        let ks = if positive { k } else { 1.0 };
+        let dk = ln(rate) - digamma(ks + 1.0);
+        let drate = k / rate - 1.0;
+        [
+            if positive { g * dk } else { 0.0 },
+            if inside { g * drate } else { 0.0 },
+        ]
+    }
+}
+
+/// Exponential log-density `ln λ − λx` for `x ≥ 0`, `−∞` below; inputs `(x, λ)`. Derivatives
+/// `−λ` and `1/λ − x` for `x ≥ 0`, 0 below (where the composite masks the value).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExponentialLogProb;
+
+impl Formula<2> for ExponentialLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, rate]: [f32; 2]) -> f32 {
+        let lp = ln(rate) - rate * if x > 0.0 { x } else { 0.0 };
+        if x < 0.0 { f32::NEG_INFINITY } else { lp }
+    }
+    #[inline(always)]
+    fn backward(&self, [x, rate]: [f32; 2], g: f32) -> [f32; 2] {
+        let below = x < 0.0;
+        [
+            if below { 0.0 } else { -g * rate },
+            if below { 0.0 } else { g * (1.0 / rate - x) },
+        ]
+    }
+}
+
+/// Binomial log-mass at the count `k` of `n` trials with logits `ℓ` (`ln p = −softplus(−ℓ)`,
+/// `ln q = −softplus(ℓ)`): Loader's saddle-point form
+/// `δ(n) − δ(k) − δ(n−k) − bd0(k, np) − bd0(n−k, nq) + ½ ln(n / (2π k (n−k)))` for `0 < k < n`,
+/// `n ln q` at `k = 0`, `n ln p` at `k = n`, and `−∞` where `k` is not a count or exceeds `n`;
+/// inputs `(k, n, ℓ)`. Derivatives, those of the composite form (0 where the value is `−∞`):
+/// `∂/∂ℓ = k q − (n − k) p`; `∂/∂n = ψ(n + 1) − ψ(n − k + 1) + ln q` for `k < n` and `ln p` at
+/// `k = n`; `∂/∂k = ψ(n − k + 1) − ψ(k + 1) + ℓ` for `0 < k < n`, 0 at the ends.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BinomialLogProb;
+
+impl BinomialLogProb {
+    /// `(inside, ln p, ln q)`: whether the mass is finite, and the two log-probabilities.
+    #[inline(always)]
+    fn common(k: f32, n: f32, l: f32) -> (bool, f32, f32) {
+        let inside = is_count(k) && k <= n;
+        (inside, -softplus(-l), -softplus(l))
+    }
+}
+
+impl Formula<3> for BinomialLogProb {
+    #[inline(always)]
+    fn forward(&self, [k, n, l]: [f32; 3]) -> f32 {
+        let (inside, ln_p, ln_q) = Self::common(k, n, l);
+        let zero = k <= 0.0;
+        let all = k >= n;
+        let interior = inside && !zero && !all;
+        let ns = if interior { n } else { 2.0 };
+        let ks = if interior { k } else { 1.0 };
+        let rest = ns - ks;
+        let ln_n = ln(ns);
+        let ln_np = ln_n + ln_p;
+        let ln_nq = ln_n + ln_q;
+        let mass = stirling_remainder(ns)
+            - stirling_remainder(ks)
+            - stirling_remainder(rest)
+            - deviance_with_log(ks, exp(ln_np), ln_np)
+            - deviance_with_log(rest, exp(ln_nq), ln_nq)
+            + (ln_n - ln(ks * rest * core::f32::consts::TAU)) * 0.5;
+        let mass = if zero { n * ln_q } else { mass };
+        let mass = if all { n * ln_p } else { mass };
+        if inside { mass } else { f32::NEG_INFINITY }
+    }
+    #[inline(always)]
+    fn backward(&self, [k, n, l]: [f32; 3], g: f32) -> [f32; 3] {
+        let (inside, ln_p, ln_q) = Self::common(k, n, l);
+        let all = k >= n;
+        let interior = inside && k > 0.0 && !all;
+        let ks = if inside { k } else { 0.0 };
+        let ns = if inside { n } else { 1.0 };
+        let dl = ks * sigmoid(-l) - (ns - ks) * sigmoid(l);
+        let dn = digamma_difference(ns - ks + 1.0, ks) + ln_q;
+        let dn = if all { ln_p } else { dn };
+        let dk = digamma(ns - ks + 1.0) - digamma(ks + 1.0) + l;
+        [
+            if interior { g * dk } else { 0.0 },
+            if inside { g * dn } else { 0.0 },
+            if inside { g * dl } else { 0.0 },
+        ]
     }
 }

@@ -126,7 +126,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
+            g == w || (g - w).abs() <= tol * (1.0 + w.abs()),
             "{what}[{i}]: fused {g}, composite {w} (tolerance {tol} relative)"
         );
     }
@@ -743,4 +743,188 @@ fn log_softmax_gather_matches_burn_ops() {
         );
     }
     assert_close("log_softmax_gather gradient", &g, &g_ref, 2e-6);
+}
+
+/// Runs `fused` on flex with autodiff on inputs of one shape `[R, C]` and compares its values
+/// and the gradients of `Σ w·out` (weights `w` as in [`check`]) with float64 references
+/// computed on the host, element by element: `value` and `grads` (the partial derivatives).
+fn check_host<const N: usize>(
+    name: &str,
+    inputs: [Vec<f32>; N],
+    fused: impl Fn([Tensor<2>; N]) -> Result<Tensor<2>, [Tensor<2>; N]>,
+    value: impl Fn([f64; N]) -> f64,
+    grads: impl Fn([f64; N]) -> [f64; N],
+    tol: f64,
+) {
+    let device = Device::flex().autodiff();
+    let n = inputs[0].len();
+    let ts = inputs.clone().map(|v| input(v, [n / C, C], &device));
+    let out = fused(ts.clone()).unwrap_or_else(|_| panic!("{name}: the fused path was not taken"));
+    let w = spread(n, -1.0, 1.0, 7);
+    let got = to_vec(out.clone());
+    let weights = Tensor::<2>::from_data(TensorData::new(w.clone(), [n / C, C]), &device);
+    let g = (out * weights).sum().backward();
+    let got_grads: Vec<Vec<f32>> = ts.iter().map(|t| to_vec(t.grad(&g).unwrap())).collect();
+    let close = |a: f32, b: f64| (a as f64 - b).abs() <= tol * (1.0 + b.abs());
+    for i in 0..n {
+        let x: [f64; N] = core::array::from_fn(|k| inputs[k][i] as f64);
+        let want = value(x);
+        assert!(
+            close(got[i], want) || (got[i] == f32::NEG_INFINITY && want == f64::NEG_INFINITY),
+            "{name} value at {x:?}: fused {}, float64 {want}",
+            got[i]
+        );
+        let dw = grads(x);
+        for k in 0..N {
+            let want = dw[k] * w[i] as f64;
+            assert!(
+                close(got_grads[k][i], want),
+                "{name} d/dinput{k} at {x:?}: fused {}, float64 {want}",
+                got_grads[k][i]
+            );
+        }
+    }
+}
+
+/// Central finite differences of `f` at `x` in float64, step `1e-6·max(|xₖ|, 1)`.
+fn finite_differences<const N: usize>(f: impl Fn([f64; N]) -> f64, x: [f64; N]) -> [f64; N] {
+    core::array::from_fn(|k| {
+        let h = 1e-6 * x[k].abs().max(1.0);
+        let (mut up, mut down) = (x, x);
+        up[k] += h;
+        down[k] -= h;
+        (f(up) - f(down)) / (2.0 * h)
+    })
+}
+
+#[test]
+fn cauchy_and_exponential_match_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    check(
+        "cauchy_log_prob",
+        [
+            (spread(n, -50.0, 50.0, 21), [R, C]),
+            (spread(C, -2.0, 2.0, 22), [1, C]),
+            (spread(R, 0.01, 30.0, 23), [R, 1]),
+        ],
+        |t| ternary(Ternary::CauchyLogProb, t),
+        |[x, m, s]| {
+            let z = (x - m) / s.clone();
+            -z.square().log1p() - s.log() - core::f32::consts::PI.ln()
+        },
+        2e-6,
+    );
+    // Values from −1 to 10: a tenth below the support, where the value is −∞ and the
+    // gradients 0, as in the composite's masked form.
+    check(
+        "exponential_log_prob",
+        [
+            (spread(n, -1.0, 10.0, 24), [R, C]),
+            (spread(C, 0.05, 20.0, 25), [1, C]),
+        ],
+        |t| binary(Binary::ExponentialLogProb, t),
+        |[x, rate]| {
+            let below = x.clone().lower_elem(0.0);
+            let lp = rate.clone().log() - rate * x.clamp_min(0.0);
+            lp.mask_fill(below, f32::NEG_INFINITY)
+        },
+        2e-6,
+    );
+}
+
+#[test]
+fn student_t_matches_float64() {
+    use crate::special::tests::lgamma64;
+    let _g = lock();
+    let n = 4 * C;
+    let value = |[x, df, m, s]: [f64; 4]| {
+        let z = (x - m) / s;
+        lgamma64((df + 1.0) / 2.0)
+            - lgamma64(df / 2.0)
+            - 0.5 * (df * core::f64::consts::PI).ln()
+            - (df + 1.0) / 2.0 * (z * z / df).ln_1p()
+            - s.ln()
+    };
+    check_host(
+        "student_t_log_prob",
+        [
+            spread(n, -30.0, 30.0, 31),
+            spread(n, 0.3, 200.0, 32),
+            spread(n, -2.0, 2.0, 33),
+            spread(n, 0.05, 5.0, 34),
+        ],
+        |t| quaternary(Quaternary::StudentTLogProb, t),
+        value,
+        |x| finite_differences(value, x),
+        2e-5,
+    );
+}
+
+#[test]
+fn poisson_and_binomial_match_float64() {
+    use crate::special::tests::{digamma64, lgamma64};
+    let _g = lock();
+    let n = 4 * C;
+    // Counts from 0 to 60 with one in ten not a whole number (−∞, gradients 0), and one
+    // negative.
+    let counts: Vec<f32> = spread(n, 0.0, 60.0, 41)
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match i % 10 {
+            3 => k + 0.5,
+            7 => -1.0,
+            _ => k.floor(),
+        })
+        .collect();
+    let is_count = |k: f64| k >= 0.0 && k.fract() == 0.0;
+    check_host(
+        "poisson_log_prob",
+        [counts.clone(), spread(n, 0.01, 80.0, 42)],
+        |t| binary(Binary::PoissonLogProb, t),
+        |[k, rate]| match is_count(k) {
+            true => k * rate.ln() - rate - lgamma64(k + 1.0),
+            false => f64::NEG_INFINITY,
+        },
+        |[k, rate]| match (is_count(k), k > 0.0) {
+            (false, _) => [0.0, 0.0],
+            (true, false) => [0.0, -1.0],
+            (true, true) => [rate.ln() - digamma64(k + 1.0), k / rate - 1.0],
+        },
+        1e-5,
+    );
+    // Totals from 0 to 60, so that some counts exceed them (−∞, gradients 0); logits ±12.
+    let totals: Vec<f32> = spread(n, 0.0, 60.0, 43).iter().map(|t| t.floor()).collect();
+    let sigmoid64 = |l: f64| 1.0 / (1.0 + (-l).exp());
+    check_host(
+        "binomial_log_prob",
+        [counts, totals, spread(n, -12.0, 12.0, 44)],
+        |t| ternary(Ternary::BinomialLogProb, t),
+        |[k, total, l]| {
+            if !is_count(k) || k > total {
+                return f64::NEG_INFINITY;
+            }
+            let (ln_p, ln_q) = (sigmoid64(l).ln(), sigmoid64(-l).ln());
+            lgamma64(total + 1.0) - lgamma64(k + 1.0) - lgamma64(total - k + 1.0)
+                + k * ln_p
+                + (total - k) * ln_q
+        },
+        |[k, total, l]| {
+            if !is_count(k) || k > total {
+                return [0.0; 3];
+            }
+            let (p, q) = (sigmoid64(l), sigmoid64(-l));
+            let dl = k * q - (total - k) * p;
+            let dn = match k == total {
+                true => p.ln(),
+                false => digamma64(total + 1.0) - digamma64(total - k + 1.0) + q.ln(),
+            };
+            let dk = match k > 0.0 && k < total {
+                true => digamma64(total - k + 1.0) - digamma64(k + 1.0) + l,
+                false => 0.0,
+            };
+            [dk, dn, dl]
+        },
+        1e-5,
+    );
 }

@@ -7,6 +7,7 @@ use crate::distribution::{
     sample_dims,
 };
 use crate::error::{Error, Result};
+use crate::fused;
 use crate::math::{betainc, deviance_with_log, log_sigmoid, logit, sigmoid, stirling_remainder};
 use crate::poisson::{broadcast_pair, on_counts};
 use crate::sampling;
@@ -180,13 +181,17 @@ impl<const D: usize> Distribution<D> for Binomial<D> {
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let n = lift::<D, DV>(&self.total_count);
         let logits = lift::<D, DV>(&self.logits);
+        let [value, n, logits] = match fused::binomial_log_prob([value, n, logits]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         let [value, n] = broadcast_pair(value, n);
         let [value, logits] = broadcast_pair(value, logits);
         let [n, _] = broadcast_pair(n, value.clone());
         let above = value.clone().greater(n.clone());
         let lp = on_counts(value, |k| {
             let ln_p = log_sigmoid(logits.clone());
-            let ln_q = ln_p.clone() - logits;
+            let ln_q = log_sigmoid(-logits);
             log_binomial_mass(k.clone().mask_fill(above.clone(), 0.0), n, ln_p, ln_q)
         });
         lp.mask_fill(above, f32::NEG_INFINITY)

@@ -9,6 +9,7 @@ use crate::distribution::{
     lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::math::ln_plus;
 use crate::noise;
 
@@ -134,6 +135,10 @@ impl<const D: usize> Distribution<D> for Cauchy<D> {
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let (loc, scale) = (lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale));
+        let [value, loc, scale] = match fused::cauchy_log_prob([value, loc, scale]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         let a = ((value - loc) / scale.clone()).abs();
         // ln(1 + a²): ln1p(a²) up to 1, 2 ln a + ln1p(a⁻²) beyond, each on its clamped range.
         let near = a.clone().clamp_max(1.0).square().log1p();

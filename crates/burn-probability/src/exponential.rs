@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::expm1;
 use crate::noise;
@@ -106,6 +107,10 @@ impl<const D: usize> Distribution<D> for Exponential<D> {
     /// `−∞` gives neither a `NaN` value nor a `NaN` gradient.
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let rate = lift::<D, DV>(&self.rate);
+        let [value, rate] = match fused::exponential_log_prob([value, rate]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         // The value broadcast to the output's shape, so that the mask fits it.
         let x = value + rate.zeros_like();
         let below = x.clone().lower_elem(0.0);

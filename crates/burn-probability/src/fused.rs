@@ -55,6 +55,10 @@ unary_formula!(
     /// `ln x − ln(1 − x)`.
     logit() => Unary::Logit
 );
+unary_formula!(
+    /// `ln Γ(x)`.
+    lgamma() => Unary::Lgamma
+);
 
 /// `(logits, value) ↦ value·logits − softplus(logits)`.
 pub(crate) fn bernoulli_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
@@ -169,6 +173,47 @@ pub(crate) fn normal_log_prob_summed<const D: usize>(
         let _ = (from, times);
         Err(inputs)
     }
+}
+
+/// `(value, loc, scale) ↦` the Cauchy log-density.
+pub(crate) fn cauchy_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::CauchyLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(value, df, loc, scale) ↦` the Student-t log-density.
+pub(crate) fn student_t_log_prob<const D: usize>(inputs: [Tensor<D>; 4]) -> Fused<D, 4> {
+    #[cfg(feature = "fused")]
+    return k::quaternary(Quaternary::StudentTLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(value, rate) ↦` the Poisson log-mass, `−∞` off the counts.
+pub(crate) fn poisson_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::PoissonLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(value, total_count, logits) ↦` the binomial log-mass, `−∞` off the counts
+/// `0, 1, …, total_count`.
+pub(crate) fn binomial_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::BinomialLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(value, rate) ↦ ln rate − rate·value`, the Exponential log-density, `−∞` below 0.
+pub(crate) fn exponential_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::ExponentialLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
 }
 
 /// `ln softmax(logits[r, ·])[index[r]]` per row of `[rows, k]` logits and `[rows]` classes.

@@ -6,6 +6,7 @@ use crate::distribution::{
     Distribution, Mode, Moments, check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{deviance, gammaincc, log_poisson_mass};
 use crate::sampling;
@@ -111,8 +112,13 @@ impl<const D: usize> Distribution<D> for Poisson<D> {
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let rate = lift::<D, DV>(&self.rate);
-        let [value, rate] = broadcast_pair(value, rate);
-        on_counts(value, |k| log_poisson_mass(k, rate))
+        match fused::poisson_log_prob([value, rate]) {
+            Ok(lp) => lp,
+            Err([value, rate]) => {
+                let [value, rate] = broadcast_pair(value, rate);
+                on_counts(value, |k| log_poisson_mass(k, rate))
+            }
+        }
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {

@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::math::{betainc_pair, digamma_difference, lbeta, ndtri};
 use crate::noise;
 use crate::poisson::broadcast_pair;
@@ -183,10 +184,20 @@ impl<const D: usize> Distribution<D> for StudentT<D> {
     }
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
-        let scale = lift::<D, DV>(&self.scale);
-        let z = (value - lift::<D, DV>(&self.loc)) / scale.clone();
-        let [z, df] = broadcast_pair(z, lift::<D, DV>(&self.df));
-        standard_log_prob(z, df) - scale.log()
+        let inputs = [
+            value,
+            lift::<D, DV>(&self.df),
+            lift::<D, DV>(&self.loc),
+            lift::<D, DV>(&self.scale),
+        ];
+        match fused::student_t_log_prob(inputs) {
+            Ok(lp) => lp,
+            Err([value, df, loc, scale]) => {
+                let z = (value - loc) / scale.clone();
+                let [z, df] = broadcast_pair(z, df);
+                standard_log_prob(z, df) - scale.log()
+            }
+        }
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {

@@ -519,3 +519,74 @@ fn flex_and_ndarray_agree() {
         );
     }
 }
+
+/// The log-densities of the families with fused kernels, and their gradients to every
+/// parameter and to the value, on flex (the kernels) and on ndarray (the composite formulas),
+/// at ordinary and at extreme points (|x| = 100, scales 10⁻³ and 10⁴, logits ±100): finite
+/// gradients on flex, and agreement with ndarray.
+#[test]
+#[allow(deprecated)] // burn-ndarray is deprecated upstream but still a supported backend of ours
+fn fused_log_densities_and_gradients_agree_with_the_composites() {
+    type Grads = Vec<Vec<f64>>;
+    fn run(device: &Device) -> Vec<(&'static str, Vec<f64>, Grads)> {
+        let device = device.clone().autodiff();
+        let t = |xs: &[f64]| t1(xs, &device).require_grad();
+        let with_grads = |name, lp: Tensor<1>, inputs: &[Tensor<1>]| {
+            let grads = lp.clone().sum().backward();
+            let g = inputs
+                .iter()
+                .map(|x| x.grad(&grads).map(vals).unwrap_or_default())
+                .collect();
+            (name, vals(lp), g)
+        };
+        let x = t(&[0.5, -100.0, 100.0, 0.3, 2.0, -7.0]);
+        let loc = t(&[0.0, 1.5, -2.0, 0.3, 1.0, 0.0]);
+        let scale = t(&[1.0, 1e-3, 1e4, 1e-3, 0.2, 3.0]);
+        let df = t(&[1.0, 0.5, 3.0, 1e3, 30.0, 7.5]);
+        let mut out = Vec::new();
+        let st = StudentT::new(df.clone(), loc.clone(), scale.clone());
+        let inputs = [x.clone(), df.clone(), loc.clone(), scale.clone()];
+        out.push(with_grads("StudentT", st.log_prob(x.clone()), &inputs));
+        let cauchy = Cauchy::new(loc.clone(), scale.clone());
+        let inputs = [x.clone(), loc.clone(), scale.clone()];
+        out.push(with_grads("Cauchy", cauchy.log_prob(x.clone()), &inputs));
+        let y = t(&[0.5, 100.0, -1.0, 0.0, 1e-3, 20.0]);
+        let inputs = [y.clone(), scale.clone()];
+        let exp = Exponential::new(scale.clone());
+        out.push(with_grads("Exponential", exp.log_prob(y), &inputs));
+        let counts = t(&[0.0, 3.0, 7.0, 2.0, 100.0, 9.0]);
+        let rate = t(&[0.5, 1e-3, 20.0, 1e4, 100.0, 3.0]);
+        let inputs = [counts.clone(), rate.clone()];
+        let poisson = Poisson::new(rate.clone());
+        out.push(with_grads(
+            "Poisson",
+            poisson.log_prob(counts.clone()),
+            &inputs,
+        ));
+        let total = t(&[9.0, 9.0, 9.0, 2.0, 1000.0, 9.0]);
+        let logits = t(&[0.0, 100.0, -100.0, 0.3, 1.0, -2.0]);
+        let inputs = [counts.clone(), total.clone(), logits.clone()];
+        let binomial = Binomial::new(total.clone(), logits.clone());
+        out.push(with_grads("Binomial", binomial.log_prob(counts), &inputs));
+        out
+    }
+    let close = |a: f64, b: f64| a == b || (a - b).abs() <= 2e-5 * a.abs().max(b.abs()).max(1.0);
+    for ((name, va, ga), (_, vb, gb)) in run(&Device::flex())
+        .into_iter()
+        .zip(run(&Device::ndarray()))
+    {
+        for (i, (a, b)) in va.iter().zip(&vb).enumerate() {
+            assert!(close(*a, *b), "{name} value {i}: flex {a} vs ndarray {b}");
+        }
+        for (k, (a, b)) in ga.iter().zip(&gb).enumerate() {
+            assert_eq!(a.len(), b.len(), "{name}: gradient {k} on one backend only");
+            for (i, (a, b)) in a.iter().zip(b).enumerate() {
+                assert!(a.is_finite(), "{name} gradient {k}[{i}] on flex: {a}");
+                assert!(
+                    close(*a, *b),
+                    "{name} gradient {k}[{i}]: flex {a} vs ndarray {b}"
+                );
+            }
+        }
+    }
+}
