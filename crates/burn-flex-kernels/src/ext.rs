@@ -194,6 +194,7 @@ fn apply_binary<A: Apply<2>>(op: Binary, a: A) -> A::Out {
         Binary::ContinuousBernoulliLogProb => a.apply(ops::ContinuousBernoulliLogProb),
         Binary::PoissonLogProb => a.apply(ops::PoissonLogProb),
         Binary::ExponentialLogProb => a.apply(ops::ExponentialLogProb),
+        Binary::ContinuousBernoulliIcdf => a.apply(ops::ContinuousBernoulliIcdf),
     }
 }
 

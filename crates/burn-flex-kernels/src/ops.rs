@@ -46,6 +46,8 @@ pub enum Binary {
     PoissonLogProb,
     /// `(value, rate) ↦ ln rate − rate·value`, the Exponential log-density (`−∞` below 0)
     ExponentialLogProb,
+    /// `(logits, u) ↦` the continuous Bernoulli quantile at `u`
+    ContinuousBernoulliIcdf,
 }
 
 /// Fused formulas of three inputs.
@@ -229,6 +231,79 @@ impl Formula<2> for ContinuousBernoulliLogProb {
         let direct = -1.0 / expm1(-l) - 1.0 / l;
         let mean = if l.abs() < CB_TAYLOR { taylor } else { direct };
         [g * (x - mean), g * l]
+    }
+}
+
+/// Below this `|η|` the continuous Bernoulli's quantile uses its Taylor series (the same
+/// threshold as the composite version).
+const CB_TAYLOR_CDF: f32 = 1e-6;
+
+/// Continuous Bernoulli quantile from logits `η` at `u`: `ln1p(u·expm1(η))/η` for `η < 0`,
+/// `1 + ln1p((1 − u)·expm1(−η))/η` for `η > 0` (neither overflows), `u + η u(1 − u)/2` for
+/// `|η| < 10⁻⁶`; inputs `(η, u)`. With `y(e, v) = ln1p(v·expm1(e))/e`, the quantile is
+/// `y(η, u)` for `η < 0` and `1 − y(−η, 1 − u)` for `η > 0`, and in both cases
+/// `∂/∂u = ∂y/∂v = expm1(e)/(e (1 + v·expm1(e)))`, `∂/∂η = ∂y/∂e = (v eᵉ/(1 + v·expm1(e)) − y)/e`;
+/// the Taylor series' derivatives are `1 + η(1 − 2u)/2` and `u(1 − u)/2`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ContinuousBernoulliIcdf;
+
+impl ContinuousBernoulliIcdf {
+    /// `(η' , v, sign)`: the branch's logits (`η` clamped away from 0 on its side), its
+    /// probability (`u`, or `1 − u` for `η > 0`) and `−1` for `η > 0`, else `1`: the quantile is
+    /// `ln1p(v·expm1(η'))/η'` reflected as `1 − …` for `η > 0`.
+    #[inline(always)]
+    fn branch(eta: f32, u: f32) -> (f32, f32, f32) {
+        let positive = eta > 0.0;
+        let neg = if eta < -CB_TAYLOR_CDF {
+            eta
+        } else {
+            -CB_TAYLOR_CDF
+        };
+        let pos = if eta > CB_TAYLOR_CDF {
+            eta
+        } else {
+            CB_TAYLOR_CDF
+        };
+        if positive {
+            (-pos, 1.0 - u, -1.0)
+        } else {
+            (neg, u, 1.0)
+        }
+    }
+}
+
+impl Formula<2> for ContinuousBernoulliIcdf {
+    #[inline(always)]
+    fn forward(&self, [eta, u]: [f32; 2]) -> f32 {
+        let (e, v, sign) = Self::branch(eta, u);
+        // For η > 0: 1 + ln1p((1 − u)·expm1(−η))/η = 1 − ln1p(v·expm1(e))/e with e = −η.
+        let y = ln1p(v * expm1(e)) / e;
+        let direct = if sign > 0.0 { y } else { 1.0 - y };
+        let taylor = u + eta * u * (1.0 - u) * 0.5;
+        if eta.abs() < CB_TAYLOR_CDF {
+            taylor
+        } else {
+            direct
+        }
+    }
+    #[inline(always)]
+    fn backward(&self, [eta, u]: [f32; 2], g: f32) -> [f32; 2] {
+        let (e, v, _) = Self::branch(eta, u);
+        let em1 = expm1(e);
+        let denom = 1.0 + v * em1;
+        let y = ln1p(v * em1) / e;
+        // y(e, v) = ln1p(v·expm1(e))/e; the quantile is y (η < 0) or 1 − y(−η, 1 − u).
+        let dy_dv = em1 / (e * denom);
+        let dy_de = (v * exp(e) / denom - y) / e;
+        // For η > 0 the quantile is 1 − y(−η, 1 − u): the two sign flips cancel, so that
+        // ∂/∂u = ∂y/∂v and ∂/∂η = ∂y/∂e on both sides.
+        let t_du = 1.0 + eta * (1.0 - 2.0 * u) * 0.5;
+        let t_deta = u * (1.0 - u) * 0.5;
+        let small = eta.abs() < CB_TAYLOR_CDF;
+        [
+            g * if small { t_deta } else { dy_de },
+            g * if small { t_du } else { dy_dv },
+        ]
     }
 }
 

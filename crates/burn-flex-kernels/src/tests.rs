@@ -834,6 +834,58 @@ fn cauchy_and_exponential_match_burn_ops() {
 }
 
 #[test]
+fn continuous_bernoulli_icdf_matches_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    // The composite quantile, with expm1 as exp − 1: where |η| ≥ 0.5, whose gradients that
+    // keeps to float32 accuracy; float64 below.
+    let icdf = |[eta, u]: [Tensor<2>; 2]| {
+        let positive = eta.clone().greater_elem(0.0);
+        let pos = eta.clone().clamp_min(1e-6);
+        let neg = eta.clamp_max(-1e-6);
+        let from_pos =
+            ((-u.clone()).add_scalar(1.0) * ((-pos.clone()).exp() - 1.0)).log1p() / pos + 1.0;
+        let from_neg = (u * (neg.clone().exp() - 1.0)).log1p() / neg;
+        from_neg.mask_where(positive, from_pos)
+    };
+    let logits: Vec<f32> = spread(n, -30.0, 30.0, 51)
+        .into_iter()
+        .map(|l| if l.abs() < 0.5 { 0.5 } else { l })
+        .collect();
+    check(
+        "continuous_bernoulli_icdf",
+        [(logits, [R, C]), (spread(C, 0.001, 0.999, 52), [1, C])],
+        |t| binary(Binary::ContinuousBernoulliIcdf, t),
+        icdf,
+        2e-5,
+    );
+    let quantile = |[eta, u]: [f64; 2]| match eta > 0.0 {
+        true => 1.0 + ((1.0 - u) * (-eta).exp_m1()).ln_1p() / eta,
+        false => (u * eta.exp_m1()).ln_1p() / eta,
+    };
+    // Near 0, with the Taylor series below 10⁻⁶ (whose error there is far below float32's).
+    let small: Vec<f32> = spread(4 * C, -0.5, 0.5, 53)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| if i % 7 == 0 { l * 1e-6 } else { l })
+        .collect();
+    check_host(
+        "continuous_bernoulli_icdf near 0",
+        [small, spread(4 * C, 0.001, 0.999, 54)],
+        |t| binary(Binary::ContinuousBernoulliIcdf, t),
+        |[eta, u]| match eta.abs() < 1e-6 {
+            true => u + eta * u * (1.0 - u) * 0.5,
+            false => quantile([eta, u]),
+        },
+        |[eta, u]| match eta.abs() < 1e-6 {
+            true => [u * (1.0 - u) * 0.5, 1.0 + eta * (1.0 - 2.0 * u) * 0.5],
+            false => finite_differences(quantile, [eta, u]),
+        },
+        1e-4,
+    );
+}
+
+#[test]
 fn student_t_matches_float64() {
     use crate::special::tests::lgamma64;
     let _g = lock();

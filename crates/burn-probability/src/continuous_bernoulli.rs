@@ -267,6 +267,10 @@ impl<const D: usize> Cdf<D> for ContinuousBernoulli<D> {
     /// overflow), `u + η u(1 − u)/2` for `|η| < 10⁻⁶`.
     fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV> {
         let eta = lift::<D, DV>(&self.logits);
+        let [eta, q] = match fused::continuous_bernoulli_icdf([eta, q]) {
+            Ok(x) => return x,
+            Err(inputs) => inputs,
+        };
         let small = eta.clone().abs().lower_elem(TAYLOR_CDF);
         let positive = eta.clone().greater_elem(0.0);
         let pos = eta.clone().clamp_min(TAYLOR_CDF);

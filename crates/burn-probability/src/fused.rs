@@ -118,6 +118,14 @@ pub(crate) fn continuous_bernoulli_log_prob_summed<const D: usize>(
     }
 }
 
+/// `(logits, u) ↦` the continuous Bernoulli quantile at `u`.
+pub(crate) fn continuous_bernoulli_icdf<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::ContinuousBernoulliIcdf, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
 /// `(value, logits) ↦` the BinConcrete log-density in logit space at `temperature`.
 pub(crate) fn bin_concrete_log_prob<const D: usize>(
     inputs: [Tensor<D>; 2],
