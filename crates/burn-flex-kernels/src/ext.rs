@@ -205,6 +205,10 @@ fn apply_ternary<A: Apply<3>>(op: Ternary, a: A) -> A::Out {
         Ternary::GumbelLogProb => a.apply(ops::GumbelLogProb),
         Ternary::CauchyLogProb => a.apply(ops::CauchyLogProb),
         Ternary::BinomialLogProb => a.apply(ops::BinomialLogProb),
+        Ternary::LaplaceLogProb => a.apply(ops::LaplaceLogProb),
+        Ternary::LaplaceRsample => a.apply(ops::LaplaceRsample),
+        Ternary::LogNormalLogProb => a.apply(ops::LogNormalLogProb),
+        Ternary::LogNormalRsample => a.apply(ops::LogNormalRsample),
     }
 }
 

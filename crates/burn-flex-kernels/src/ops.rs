@@ -64,6 +64,14 @@ pub enum Ternary {
     /// `(value, total_count, logits) ↦` the binomial log-mass (`−∞` off the counts
     /// 0, 1, …, total_count)
     BinomialLogProb,
+    /// `(value, loc, scale) ↦` Laplace log-density
+    LaplaceLogProb,
+    /// `(loc, scale, u) ↦ loc − scale·sign(u)·ln(1 − |u|)`, the Laplace sample from `u ∈ (−1, 1)`
+    LaplaceRsample,
+    /// `(value, loc, scale) ↦` LogNormal log-density (`−∞` at and below 0)
+    LogNormalLogProb,
+    /// `(loc, scale, ε) ↦ exp(loc + scale·ε)`, the LogNormal sample from normal noise `ε`
+    LogNormalRsample,
 }
 
 /// Fused formulas of four inputs.
@@ -617,5 +625,100 @@ impl Formula<3> for BinomialLogProb {
             if inside { g * dn } else { 0.0 },
             if inside { g * dl } else { 0.0 },
         ]
+    }
+}
+
+/// `−1`, `0` or `1` as `a` is negative, zero or positive (the derivative of `|a|` that burn's
+/// `abs` uses, 0 at 0).
+#[inline(always)]
+fn sign(a: f32) -> f32 {
+    let pos = if a > 0.0 { 1.0 } else { 0.0 };
+    let neg = if a < 0.0 { 1.0 } else { 0.0 };
+    pos - neg
+}
+
+/// Laplace log-density `−|x − μ|/b − ln(2b)`; inputs `(x, μ, b)`. Derivatives (with
+/// `∂|d|/∂d = sign d`, 0 at 0): `∓ sign(x − μ)/b` and `|x − μ|/b² − 1/b`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LaplaceLogProb;
+
+impl Formula<3> for LaplaceLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, mu, b]: [f32; 3]) -> f32 {
+        -(x - mu).abs() / b - ln(b * 2.0)
+    }
+    #[inline(always)]
+    fn backward(&self, [x, mu, b]: [f32; 3], g: f32) -> [f32; 3] {
+        let d = x - mu;
+        let gx = -g * sign(d) / b;
+        [gx, -gx, g * (d.abs() / b - 1.0) / b]
+    }
+}
+
+/// Laplace sample `μ − b·sign(u)·ln(1 − |u|)` from `u ∈ (−1, 1)`; inputs `(μ, b, u)`.
+/// Derivatives `1`, `−sign(u)·ln(1 − |u|)` and `b·sign(u)²/(1 − |u|)` (0 at `u = 0`, as in the
+/// composite, whose `sign` and `abs` have derivative 0 there).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LaplaceRsample;
+
+impl Formula<3> for LaplaceRsample {
+    #[inline(always)]
+    fn forward(&self, [mu, b, u]: [f32; 3]) -> f32 {
+        mu - b * (sign(u) * ln1p(-u.abs()))
+    }
+    #[inline(always)]
+    fn backward(&self, [_, b, u]: [f32; 3], g: f32) -> [f32; 3] {
+        let s = sign(u);
+        [
+            g,
+            -g * s * ln1p(-u.abs()),
+            g * b * (s * s) / (1.0 - u.abs()),
+        ]
+    }
+}
+
+/// LogNormal log-density `−z²/2 − ln σ − ln x − ln√(2π)`, `z = (ln x − μ)/σ`, for `x > 0`, `−∞`
+/// at and below 0; inputs `(x, μ, σ)`. Derivatives `−(z/σ + 1)/x`, `z/σ` and `(z² − 1)/σ` for
+/// `x > 0`, 0 elsewhere (where the composite masks the value).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogNormalLogProb;
+
+impl Formula<3> for LogNormalLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, mu, s]: [f32; 3]) -> f32 {
+        let outside = x <= 0.0;
+        let log_x = ln(if outside { 1.0 } else { x });
+        let z = (log_x - mu) / s;
+        let lp = -0.5 * z * z - ln(s) - log_x - LN_SQRT_2PI;
+        if outside { f32::NEG_INFINITY } else { lp }
+    }
+    #[inline(always)]
+    fn backward(&self, [x, mu, s]: [f32; 3], g: f32) -> [f32; 3] {
+        let outside = x <= 0.0;
+        let xs = if outside { 1.0 } else { x };
+        let z = (ln(xs) - mu) / s;
+        let gz = g * z / s;
+        [
+            if outside { 0.0 } else { -(gz + g) / xs },
+            if outside { 0.0 } else { gz },
+            if outside { 0.0 } else { g * (z * z - 1.0) / s },
+        ]
+    }
+}
+
+/// LogNormal sample `exp(μ + σε)` from normal noise `ε`; inputs `(μ, σ, ε)`. Derivatives `y`,
+/// `yε` and `yσ`, `y` the sample.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogNormalRsample;
+
+impl Formula<3> for LogNormalRsample {
+    #[inline(always)]
+    fn forward(&self, [mu, s, e]: [f32; 3]) -> f32 {
+        exp(mu + s * e)
+    }
+    #[inline(always)]
+    fn backward(&self, [mu, s, e]: [f32; 3], g: f32) -> [f32; 3] {
+        let gy = g * exp(mu + s * e);
+        [gy, gy * e, gy * s]
     }
 }

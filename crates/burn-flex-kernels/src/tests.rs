@@ -980,3 +980,57 @@ fn poisson_and_binomial_match_float64() {
         1e-5,
     );
 }
+
+#[test]
+fn laplace_and_log_normal_match_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    let loc_scale = |seed| {
+        [
+            (spread(C, -2.0, 2.0, seed), [1, C]),
+            (spread(R, 0.01, 30.0, seed + 1), [R, 1]),
+        ]
+    };
+    let [loc, scale] = loc_scale(61);
+    check(
+        "laplace_log_prob",
+        [(spread(n, -50.0, 50.0, 60), [R, C]), loc, scale],
+        |t| ternary(Ternary::LaplaceLogProb, t),
+        |[x, m, b]| -(x - m).abs() / b.clone() - (b * 2.0).log(),
+        2e-6,
+    );
+    let [loc, scale] = loc_scale(63);
+    check(
+        "laplace_rsample",
+        [loc, scale, (spread(n, -0.999, 0.999, 65), [R, C])],
+        |t| ternary(Ternary::LaplaceRsample, t),
+        |[m, b, u]| m - b * (u.clone().sign() * (-u.abs()).log1p()),
+        2e-6,
+    );
+    // Values from −1 to 20: some at and below 0, where the value is −∞ and the gradients 0.
+    let [loc, scale] = loc_scale(66);
+    check(
+        "log_normal_log_prob",
+        [(spread(n, -1.0, 20.0, 68), [R, C]), loc, scale],
+        |t| ternary(Ternary::LogNormalLogProb, t),
+        |[x, m, s]| {
+            let outside = x.clone().lower_equal_elem(0.0);
+            let log_x = x.mask_fill(outside.clone(), 1.0).log();
+            let z = (log_x.clone() - m) / s.clone();
+            let lp = z.square() * (-0.5) - s.log() - log_x - 0.918_938_5;
+            lp.mask_fill(outside, f32::NEG_INFINITY)
+        },
+        2e-6,
+    );
+    check(
+        "log_normal_rsample",
+        [
+            (spread(C, -2.0, 2.0, 69), [1, C]),
+            (spread(R, 0.01, 3.0, 70), [R, 1]),
+            (spread(n, -4.0, 4.0, 71), [R, C]),
+        ],
+        |t| ternary(Ternary::LogNormalRsample, t),
+        |[m, s, e]| (m + s * e).exp(),
+        1e-5,
+    );
+}

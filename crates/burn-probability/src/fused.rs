@@ -224,6 +224,38 @@ pub(crate) fn exponential_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fu
     Err(inputs)
 }
 
+/// `(value, loc, scale) ↦` the Laplace log-density.
+pub(crate) fn laplace_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::LaplaceLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(loc, scale, u) ↦ loc − scale·sign(u)·ln(1 − |u|)`, the Laplace sample from `u ∈ (−1, 1)`.
+pub(crate) fn laplace_rsample<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::LaplaceRsample, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(value, loc, scale) ↦` the LogNormal log-density, `−∞` at and below 0.
+pub(crate) fn log_normal_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::LogNormalLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(loc, scale, ε) ↦ exp(loc + scale·ε)`.
+pub(crate) fn log_normal_rsample<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::LogNormalRsample, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
 /// `ln softmax(logits[r, ·])[index[r]]` per row of `[rows, k]` logits and `[rows]` classes.
 #[allow(clippy::type_complexity)]
 pub(crate) fn log_softmax_gather(

@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{SQRT_2, expm1, ln_plus};
 use crate::noise;
@@ -142,6 +143,10 @@ impl<const D: usize> Distribution<D> for Laplace<D> {
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let (loc, scale) = (lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale));
+        let [value, loc, scale] = match fused::laplace_log_prob([value, loc, scale]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         -(value - loc).abs() / scale.clone() - (scale * 2.0).log()
     }
 
@@ -179,8 +184,13 @@ impl<const D: usize> Rsample<D> for Laplace<D> {
 
     /// `μ − b sign(u) ln(1 − |u|)`, with `ln(1 − |u|)` as `ln1p(−|u|)`.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
+        let (loc, scale) = (lift::<D, DO>(&self.loc), lift::<D, DO>(&self.scale));
+        let [loc, scale, noise] = match fused::laplace_rsample([loc, scale, noise]) {
+            Ok(x) => return x,
+            Err(inputs) => inputs,
+        };
         let standard = noise.clone().sign() * (-noise.abs()).log1p();
-        lift::<D, DO>(&self.loc) - lift::<D, DO>(&self.scale) * standard
+        loc - scale * standard
     }
 }
 

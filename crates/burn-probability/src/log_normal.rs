@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{LN_SQRT_2PI, SQRT_2, expm1, ln_plus, ndtri};
 use crate::noise;
@@ -119,6 +120,10 @@ impl<const D: usize> Distribution<D> for LogNormal<D> {
     /// result by `−∞`, so that neither the value nor the gradient is `NaN` there.
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let (loc, scale) = (lift::<D, DV>(&self.loc), lift::<D, DV>(&self.scale));
+        let [value, loc, scale] = match fused::log_normal_log_prob([value, loc, scale]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         // The value broadcast to the output's shape, so that the mask fits it.
         let x = value + loc.zeros_like();
         let outside = x.clone().lower_equal_elem(0.0);
@@ -160,7 +165,11 @@ impl<const D: usize> Rsample<D> for LogNormal<D> {
 
     /// `exp(μ + σ ε)`.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
-        (lift::<D, DO>(&self.loc) + lift::<D, DO>(&self.scale) * noise).exp()
+        let (loc, scale) = (lift::<D, DO>(&self.loc), lift::<D, DO>(&self.scale));
+        match fused::log_normal_rsample([loc, scale, noise]) {
+            Ok(x) => x,
+            Err([loc, scale, noise]) => (loc + scale * noise).exp(),
+        }
     }
 }
 

@@ -553,7 +553,7 @@ fn fused_log_densities_and_gradients_agree_with_the_composites() {
         let y = t(&[0.5, 100.0, -1.0, 0.0, 1e-3, 20.0]);
         let inputs = [y.clone(), scale.clone()];
         let exp = Exponential::new(scale.clone());
-        out.push(with_grads("Exponential", exp.log_prob(y), &inputs));
+        out.push(with_grads("Exponential", exp.log_prob(y.clone()), &inputs));
         let counts = t(&[0.0, 3.0, 7.0, 2.0, 100.0, 9.0]);
         let rate = t(&[0.5, 1e-3, 20.0, 1e4, 100.0, 3.0]);
         let inputs = [counts.clone(), rate.clone()];
@@ -567,7 +567,28 @@ fn fused_log_densities_and_gradients_agree_with_the_composites() {
         let logits = t(&[0.0, 100.0, -100.0, 0.3, 1.0, -2.0]);
         let inputs = [counts.clone(), total.clone(), logits.clone()];
         let binomial = Binomial::new(total.clone(), logits.clone());
-        out.push(with_grads("Binomial", binomial.log_prob(counts), &inputs));
+        out.push(with_grads(
+            "Binomial",
+            binomial.log_prob(counts.clone()),
+            &inputs,
+        ));
+        let laplace = Laplace::new(loc.clone(), scale.clone());
+        let inputs = [x.clone(), loc.clone(), scale.clone()];
+        out.push(with_grads("Laplace", laplace.log_prob(x.clone()), &inputs));
+        let u = t(&[0.5, -0.999, 0.999, 0.0, -0.3, 1e-3]);
+        let inputs = [loc.clone(), scale.clone(), u.clone()];
+        let laplace = Laplace::new(loc.clone(), scale.clone());
+        let sample = laplace.rsample_with_noise(u);
+        out.push(with_grads("Laplace rsample", sample, &inputs));
+        let log_normal = LogNormal::new(loc.clone(), scale.clone());
+        let inputs = [y.clone(), loc.clone(), scale.clone()];
+        let lp = log_normal.log_prob(y.clone());
+        out.push(with_grads("LogNormal", lp, &inputs));
+        let eps = t(&[0.5, -100.0, 1e-3, 0.0, 3.0, -2.0]);
+        let small = t(&[1.0, 1e-3, 1e-3, 0.5, 0.2, 3.0]);
+        let inputs = [loc.clone(), small.clone(), eps.clone()];
+        let sample = LogNormal::new(loc.clone(), small).rsample_with_noise(eps);
+        out.push(with_grads("LogNormal rsample", sample, &inputs));
         out
     }
     let close = |a: f64, b: f64| a == b || (a - b).abs() <= 2e-5 * a.abs().max(b.abs()).max(1.0);
