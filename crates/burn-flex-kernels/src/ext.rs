@@ -195,6 +195,8 @@ fn apply_binary<A: Apply<2>>(op: Binary, a: A) -> A::Out {
         Binary::PoissonLogProb => a.apply(ops::PoissonLogProb),
         Binary::ExponentialLogProb => a.apply(ops::ExponentialLogProb),
         Binary::ContinuousBernoulliIcdf => a.apply(ops::ContinuousBernoulliIcdf),
+        Binary::HalfNormalLogProb => a.apply(ops::HalfNormalLogProb),
+        Binary::GeometricLogProb => a.apply(ops::GeometricLogProb),
     }
 }
 
@@ -209,6 +211,7 @@ fn apply_ternary<A: Apply<3>>(op: Ternary, a: A) -> A::Out {
         Ternary::LaplaceRsample => a.apply(ops::LaplaceRsample),
         Ternary::LogNormalLogProb => a.apply(ops::LogNormalLogProb),
         Ternary::LogNormalRsample => a.apply(ops::LogNormalRsample),
+        Ternary::UniformLogProb => a.apply(ops::UniformLogProb),
     }
 }
 

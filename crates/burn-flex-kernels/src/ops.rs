@@ -48,6 +48,10 @@ pub enum Binary {
     ExponentialLogProb,
     /// `(logits, u) ↦` the continuous Bernoulli quantile at `u`
     ContinuousBernoulliIcdf,
+    /// `(value, scale) ↦` the HalfNormal log-density (`−∞` below 0)
+    HalfNormalLogProb,
+    /// `(value, logits) ↦` the Geometric log-mass (`−∞` off the counts 0, 1, 2, …)
+    GeometricLogProb,
 }
 
 /// Fused formulas of three inputs.
@@ -72,6 +76,8 @@ pub enum Ternary {
     LogNormalLogProb,
     /// `(loc, scale, ε) ↦ exp(loc + scale·ε)`, the LogNormal sample from normal noise `ε`
     LogNormalRsample,
+    /// `(value, low, high) ↦ −ln(high − low)` on `[low, high)`, `−∞` elsewhere
+    UniformLogProb,
 }
 
 /// Fused formulas of four inputs.
@@ -88,6 +94,9 @@ const LN_SQRT_2PI: f32 = 0.918_938_5;
 
 /// `ln π`.
 const LN_PI: f32 = 1.144_729_9;
+
+/// `ln(2/π) / 2`.
+const HALF_LN_2_OVER_PI: f32 = -0.225_791_35;
 
 /// One fused element-wise formula with `N` inputs.
 pub(crate) trait Formula<const N: usize>:
@@ -720,5 +729,82 @@ impl Formula<3> for LogNormalRsample {
     fn backward(&self, [mu, s, e]: [f32; 3], g: f32) -> [f32; 3] {
         let gy = g * exp(mu + s * e);
         [gy, gy * e, gy * s]
+    }
+}
+
+/// Uniform log-density `−ln(h − l)` on `[l, h)` (`x − l ≥ 0` and `x − h < 0`, as the composite
+/// tests them), `−∞` elsewhere; inputs `(x, l, h)`. Derivatives 0 (the value), and `±1/(h − l)`
+/// inside, 0 outside.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UniformLogProb;
+
+impl Formula<3> for UniformLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, lo, hi]: [f32; 3]) -> f32 {
+        let inside = x - lo >= 0.0 && x - hi < 0.0;
+        let lp = -ln(hi - lo);
+        if inside { lp } else { f32::NEG_INFINITY }
+    }
+    #[inline(always)]
+    fn backward(&self, [x, lo, hi]: [f32; 3], g: f32) -> [f32; 3] {
+        let inside = x - lo >= 0.0 && x - hi < 0.0;
+        let d = g / (hi - lo);
+        [
+            0.0,
+            if inside { d } else { 0.0 },
+            if inside { -d } else { 0.0 },
+        ]
+    }
+}
+
+/// HalfNormal log-density `−z²/2 − ln σ + ½ ln(2/π)`, `z = x/σ`, for `x ≥ 0` (finite at 0),
+/// `−∞` below; inputs `(x, σ)`. Derivatives `−z/σ` and `(z² − 1)/σ` for `x ≥ 0`, 0 below.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HalfNormalLogProb;
+
+impl Formula<2> for HalfNormalLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, s]: [f32; 2]) -> f32 {
+        let z = (if x > 0.0 { x } else { 0.0 }) / s;
+        let lp = -0.5 * z * z - ln(s) + HALF_LN_2_OVER_PI;
+        if x < 0.0 { f32::NEG_INFINITY } else { lp }
+    }
+    #[inline(always)]
+    fn backward(&self, [x, s]: [f32; 2], g: f32) -> [f32; 2] {
+        let below = x < 0.0;
+        let z = (if x > 0.0 { x } else { 0.0 }) / s;
+        [
+            if below { 0.0 } else { -g * z / s },
+            if below { 0.0 } else { g * (z * z - 1.0) / s },
+        ]
+    }
+}
+
+/// Geometric log-mass `k·ln(1 − p) + ln p` at the count `k` with logits `ℓ`
+/// (`ln p = −softplus(−ℓ)`, `ln(1 − p) = −softplus(ℓ)`), `−∞` where `k` is not a count; inputs
+/// `(k, ℓ)`. Derivatives `−softplus(ℓ)` and `σ(−ℓ) − k σ(ℓ)` on the counts, 0 elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GeometricLogProb;
+
+impl Formula<2> for GeometricLogProb {
+    #[inline(always)]
+    fn forward(&self, [k, l]: [f32; 2]) -> f32 {
+        let inside = is_count(k);
+        let ks = if inside { k } else { 0.0 };
+        let lp = -ks * softplus(l) - softplus(-l);
+        if inside { lp } else { f32::NEG_INFINITY }
+    }
+    #[inline(always)]
+    fn backward(&self, [k, l]: [f32; 2], g: f32) -> [f32; 2] {
+        let inside = is_count(k);
+        let ks = if inside { k } else { 0.0 };
+        [
+            if inside { -g * softplus(l) } else { 0.0 },
+            if inside {
+                g * (sigmoid(-l) - ks * sigmoid(l))
+            } else {
+                0.0
+            },
+        ]
     }
 }

@@ -1034,3 +1034,71 @@ fn laplace_and_log_normal_match_burn_ops() {
         1e-5,
     );
 }
+
+#[test]
+fn uniform_half_normal_and_geometric_match_burn_ops() {
+    let _g = lock();
+    let n = R * C;
+    // Values from −3 to 3 against [low, high) within [−2, 2]: about half outside.
+    check(
+        "uniform_log_prob",
+        [
+            (spread(n, -3.0, 3.0, 72), [R, C]),
+            (spread(C, -2.0, -0.01, 73), [1, C]),
+            (spread(R, 0.01, 2.0, 74), [R, 1]),
+        ],
+        |t| ternary(Ternary::UniformLogProb, t),
+        |[x, lo, hi]| {
+            let inside = (x.clone() - lo.clone())
+                .greater_equal_elem(0.0)
+                .bool_and((x.clone() - hi.clone()).lower_elem(0.0));
+            // `x · 0` gives the value its gradient of 0.
+            let lp = x * 0.0 - (hi - lo).log();
+            lp.mask_fill(inside.bool_not(), f32::NEG_INFINITY)
+        },
+        2e-6,
+    );
+    // Values from −1 to 30, a few exactly 0 (finite there): some below 0, −∞ with gradients 0.
+    let values: Vec<f32> = spread(n, -1.0, 30.0, 75)
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| if i % 11 == 0 { 0.0 } else { x })
+        .collect();
+    check(
+        "half_normal_log_prob",
+        [(values, [R, C]), (spread(C, 0.01, 30.0, 76), [1, C])],
+        |t| binary(Binary::HalfNormalLogProb, t),
+        |[x, s]| {
+            let below = x.clone().lower_elem(0.0);
+            let z = x.clamp_min(0.0) / s.clone();
+            let lp = z.square() * (-0.5) - s.log() - 0.225_791_35;
+            lp.mask_fill(below, f32::NEG_INFINITY)
+        },
+        2e-6,
+    );
+    // Counts from 0 to 30, one in ten not whole and one in ten negative; logits ±30.
+    let counts: Vec<f32> = spread(n, 0.0, 30.0, 77)
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match i % 10 {
+            3 => k.floor() + 0.5,
+            7 => -1.0,
+            _ => k.floor(),
+        })
+        .collect();
+    check(
+        "geometric_log_prob",
+        [(counts, [R, C]), (spread(C, -30.0, 30.0, 78), [1, C])],
+        |t| binary(Binary::GeometricLogProb, t),
+        |[k, l]| {
+            let outside = k
+                .clone()
+                .lower_elem(0.0)
+                .bool_or(k.clone().floor().not_equal(k.clone()));
+            let k = k.mask_fill(outside.clone(), 0.0);
+            let lp = -(k * softplus_ref(l.clone()) + softplus_ref(-l));
+            lp.mask_fill(outside, f32::NEG_INFINITY)
+        },
+        2e-6,
+    );
+}

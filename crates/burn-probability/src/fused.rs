@@ -256,6 +256,30 @@ pub(crate) fn log_normal_rsample<const D: usize>(inputs: [Tensor<D>; 3]) -> Fuse
     Err(inputs)
 }
 
+/// `(value, low, high) ↦ −ln(high − low)` on `[low, high)`, `−∞` elsewhere.
+pub(crate) fn uniform_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
+    #[cfg(feature = "fused")]
+    return k::ternary(Ternary::UniformLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(value, scale) ↦` the HalfNormal log-density, `−∞` below 0.
+pub(crate) fn half_normal_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::HalfNormalLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
+/// `(value, logits) ↦` the Geometric log-mass, `−∞` off the counts.
+pub(crate) fn geometric_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    #[cfg(feature = "fused")]
+    return k::binary(Binary::GeometricLogProb, inputs);
+    #[cfg(not(feature = "fused"))]
+    Err(inputs)
+}
+
 /// `ln softmax(logits[r, ·])[index[r]]` per row of `[rows, k]` logits and `[rows]` classes.
 #[allow(clippy::type_complexity)]
 pub(crate) fn log_softmax_gather(

@@ -6,6 +6,7 @@ use crate::distribution::{
     Cdf, Distribution, Entropy, Mode, Moments, check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::math::{expm1, log_sigmoid, logit, sigmoid, softplus};
 use crate::noise;
 use crate::poisson::{broadcast_pair, on_counts};
@@ -92,6 +93,10 @@ impl<const D: usize> Distribution<D> for Geometric<D> {
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let logits = lift::<D, DV>(&self.logits);
+        let [value, logits] = match fused::geometric_log_prob([value, logits]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         let [value, logits] = broadcast_pair(value, logits);
         on_counts(value, |k| {
             k * log_sigmoid(-logits.clone()) + log_sigmoid(logits)

@@ -9,6 +9,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{SQRT_2, expm1, ln_plus, ndtri};
 use crate::noise;
@@ -142,6 +143,10 @@ impl<const D: usize> Distribution<D> for HalfNormal<D> {
     /// value of `−∞` gives neither a `NaN` value nor a `NaN` gradient.
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let scale = lift::<D, DV>(&self.scale);
+        let [value, scale] = match fused::half_normal_log_prob([value, scale]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         // The value broadcast to the output's shape, so that the mask fits it.
         let x = value + scale.zeros_like();
         let below = x.clone().lower_elem(0.0);

@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::{Error, Result};
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::noise;
 
@@ -120,6 +121,10 @@ impl<const D: usize> Distribution<D> for Uniform<D> {
     /// point), `−∞` elsewhere.
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
         let (low, high) = (lift::<D, DV>(&self.low), lift::<D, DV>(&self.high));
+        let [value, low, high] = match fused::uniform_log_prob([value, low, high]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         let from_low = value.clone() - low.clone();
         let inside = from_low
             .clone()

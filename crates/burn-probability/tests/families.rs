@@ -589,6 +589,18 @@ fn fused_log_densities_and_gradients_agree_with_the_composites() {
         let inputs = [loc.clone(), small.clone(), eps.clone()];
         let sample = LogNormal::new(loc.clone(), small).rsample_with_noise(eps);
         out.push(with_grads("LogNormal rsample", sample, &inputs));
+        let low = t(&[0.0, -101.0, -1e4, 0.3, -1.0, -7.0]);
+        let high = t(&[1.0, 100.0, 1e4, 0.301, 2.0, -6.999]);
+        let inputs = [low.clone(), high.clone()];
+        let uniform = Uniform::new(low.clone(), high.clone());
+        out.push(with_grads("Uniform", uniform.log_prob(x.clone()), &inputs));
+        let inputs = [y.clone(), scale.clone()];
+        let half_normal = HalfNormal::new(scale.clone());
+        out.push(with_grads("HalfNormal", half_normal.log_prob(y), &inputs));
+        let k = t(&[0.0, 3.0, 7.5, -1.0, 100.0, 9.0]);
+        let inputs = [k.clone(), logits.clone()];
+        let geometric = Geometric::new(logits.clone());
+        out.push(with_grads("Geometric", geometric.log_prob(k), &inputs));
         out
     }
     let close = |a: f64, b: f64| a == b || (a - b).abs() <= 2e-5 * a.abs().max(b.abs()).max(1.0);
