@@ -183,6 +183,7 @@ fn apply_unary<A: Apply<1>>(op: Unary, a: A) -> A::Out {
         Unary::Tanh => a.apply(ops::Tanh),
         Unary::Elu(alpha) => a.apply(ops::Elu { alpha }),
         Unary::Lgamma => a.apply(ops::Lgamma),
+        Unary::CauchyQuantile => a.apply(ops::CauchyQuantile),
     }
 }
 

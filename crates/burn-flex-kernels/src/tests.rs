@@ -1102,3 +1102,37 @@ fn uniform_half_normal_and_geometric_match_burn_ops() {
         2e-6,
     );
 }
+
+#[test]
+fn cauchy_quantile_matches_burn_ops() {
+    let _g = lock();
+    // The composite quantile, −cot(πq) below ½ and cot(π(1 − q)) from ½.
+    let quantile = |[q]: [Tensor<2>; 1]| {
+        let a = q.clone().clamp_max(0.5) * core::f32::consts::PI;
+        let lower = -(a.clone().cos() / a.sin());
+        let b = (-q.clone() + 1.0).clamp_max(0.5) * core::f32::consts::PI;
+        let upper = b.clone().cos() / b.sin();
+        upper.mask_where(q.lower_elem(0.5), lower)
+    };
+    // Away from ½, where the composite's cos(π/2) ≠ 0 in float32 leaves an absolute error.
+    let q: Vec<f32> = spread(R * C, 1e-4, 0.9999, 81)
+        .into_iter()
+        .map(|q| if (q - 0.5).abs() < 0.05 { 0.3 } else { q })
+        .collect();
+    check(
+        "cauchy_quantile",
+        [(q, [R, C])],
+        |[t]| unary(Unary::CauchyQuantile, t).map_err(|t| [t]),
+        quantile,
+        2e-6,
+    );
+    let tan = |[q]: [f64; 1]| (core::f64::consts::PI * (q - 0.5)).tan();
+    check_host(
+        "cauchy_quantile in float64",
+        [spread(4 * C, 1e-6, 1.0 - 1e-6, 82)],
+        |[t]| unary(Unary::CauchyQuantile, t).map_err(|t| [t]),
+        tan,
+        |x| [core::f64::consts::PI * (1.0 + tan(x).powi(2))],
+        1e-5,
+    );
+}

@@ -113,6 +113,10 @@ impl<const D: usize> Cauchy<D> {
 /// side that `mask_where` discards contributes neither `NaN` nor an infinite gradient;
 /// `q = 0` and `q = 1` give `∓∞`.
 fn standard_quantile<const D: usize>(q: Tensor<D>) -> Tensor<D> {
+    let q = match fused::cauchy_quantile(q) {
+        Ok(x) => return x,
+        Err(q) => q,
+    };
     let a = q.clone().clamp_max(0.5) * PI;
     let lower = -(a.clone().cos() / a.sin());
     let b = (-q.clone() + 1.0).clamp_max(0.5) * PI;

@@ -59,6 +59,10 @@ unary_formula!(
     /// `ln Γ(x)`.
     lgamma() => Unary::Lgamma
 );
+unary_formula!(
+    /// `tan(π(x − ½))`, the standard Cauchy quantile.
+    cauchy_quantile() => Unary::CauchyQuantile
+);
 
 /// `(logits, value) ↦ value·logits − softplus(logits)`.
 pub(crate) fn bernoulli_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {

@@ -597,6 +597,10 @@ fn fused_log_densities_and_gradients_agree_with_the_composites() {
         let inputs = [y.clone(), scale.clone()];
         let half_normal = HalfNormal::new(scale.clone());
         out.push(with_grads("HalfNormal", half_normal.log_prob(y), &inputs));
+        let q = t(&[0.5, 1e-3, 0.999, 0.3, 0.7, 1e-6]);
+        let inputs = [loc.clone(), scale.clone(), q.clone()];
+        let cauchy = Cauchy::new(loc.clone(), scale.clone());
+        out.push(with_grads("Cauchy icdf", cauchy.icdf(q), &inputs));
         let k = t(&[0.0, 3.0, 7.5, -1.0, 100.0, 9.0]);
         let inputs = [k.clone(), logits.clone()];
         let geometric = Geometric::new(logits.clone());
