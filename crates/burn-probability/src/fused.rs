@@ -39,6 +39,20 @@ macro_rules! unary_formula {
     };
 }
 
+/// Defines a function of `N` tensors that runs `k::<kernel>` with a formula that takes no
+/// parameter.
+macro_rules! fixed_formula {
+    ($(#[$doc:meta])* $name:ident[$n:literal] => $kernel:ident($op:expr)) => {
+        $(#[$doc])*
+        pub(crate) fn $name<const D: usize>(inputs: [Tensor<D>; $n]) -> Fused<D, $n> {
+            #[cfg(feature = "fused")]
+            return k::$kernel($op, inputs);
+            #[cfg(not(feature = "fused"))]
+            Err(inputs)
+        }
+    };
+}
+
 unary_formula!(
     /// `ln x + c`.
     ln_plus(c: f64) => Unary::LogPlus(c as f32)
@@ -64,13 +78,10 @@ unary_formula!(
     cauchy_quantile() => Unary::CauchyQuantile
 );
 
-/// `(logits, value) ↦ value·logits − softplus(logits)`.
-pub(crate) fn bernoulli_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
-    #[cfg(feature = "fused")]
-    return k::binary(Binary::BernoulliLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(logits, value) ↦ value·logits − softplus(logits)`.
+    bernoulli_log_prob[2] => binary(Binary::BernoulliLogProb)
+);
 
 /// [`bernoulli_log_prob`] summed over the dimensions `from..` (kept, with size 1), with the
 /// value (the second input) read as if stacked `times` times along dimension 0.
@@ -93,13 +104,10 @@ pub(crate) fn bernoulli_log_prob_summed<const D: usize>(
     }
 }
 
-/// `(logits, value) ↦ value·logits − A(logits)`, the continuous Bernoulli log-density.
-pub(crate) fn continuous_bernoulli_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
-    #[cfg(feature = "fused")]
-    return k::binary(Binary::ContinuousBernoulliLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(logits, value) ↦ value·logits − A(logits)`, the continuous Bernoulli log-density.
+    continuous_bernoulli_log_prob[2] => binary(Binary::ContinuousBernoulliLogProb)
+);
 
 /// [`continuous_bernoulli_log_prob`] summed over the dimensions `from..` (kept, with size 1),
 /// with the value read as if stacked `times` times along dimension 0.
@@ -122,13 +130,10 @@ pub(crate) fn continuous_bernoulli_log_prob_summed<const D: usize>(
     }
 }
 
-/// `(logits, u) ↦` the continuous Bernoulli quantile at `u`.
-pub(crate) fn continuous_bernoulli_icdf<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
-    #[cfg(feature = "fused")]
-    return k::binary(Binary::ContinuousBernoulliIcdf, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(logits, u) ↦` the continuous Bernoulli quantile at `u`.
+    continuous_bernoulli_icdf[2] => binary(Binary::ContinuousBernoulliIcdf)
+);
 
 /// `(value, logits) ↦` the BinConcrete log-density in logit space at `temperature`.
 pub(crate) fn bin_concrete_log_prob<const D: usize>(
@@ -158,13 +163,10 @@ pub(crate) fn bin_concrete_rsample<const D: usize>(
     }
 }
 
-/// `(value, loc, scale) ↦` the Normal log-density.
-pub(crate) fn normal_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::NormalLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, loc, scale) ↦` the Normal log-density.
+    normal_log_prob[3] => ternary(Ternary::NormalLogProb)
+);
 
 /// [`normal_log_prob`] summed over the dimensions `from..` (kept, with size 1), with the value
 /// (the first input) read as if stacked `times` times along dimension 0.
@@ -187,102 +189,66 @@ pub(crate) fn normal_log_prob_summed<const D: usize>(
     }
 }
 
-/// `(value, loc, scale) ↦` the Cauchy log-density.
-pub(crate) fn cauchy_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::CauchyLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, loc, scale) ↦` the Cauchy log-density.
+    cauchy_log_prob[3] => ternary(Ternary::CauchyLogProb)
+);
 
-/// `(value, df, loc, scale) ↦` the Student-t log-density.
-pub(crate) fn student_t_log_prob<const D: usize>(inputs: [Tensor<D>; 4]) -> Fused<D, 4> {
-    #[cfg(feature = "fused")]
-    return k::quaternary(Quaternary::StudentTLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, df, loc, scale) ↦` the Student-t log-density.
+    student_t_log_prob[4] => quaternary(Quaternary::StudentTLogProb)
+);
 
-/// `(value, rate) ↦` the Poisson log-mass, `−∞` off the counts.
-pub(crate) fn poisson_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
-    #[cfg(feature = "fused")]
-    return k::binary(Binary::PoissonLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, rate) ↦` the Poisson log-mass, `−∞` off the counts.
+    poisson_log_prob[2] => binary(Binary::PoissonLogProb)
+);
 
-/// `(value, total_count, logits) ↦` the binomial log-mass, `−∞` off the counts
-/// `0, 1, …, total_count`.
-pub(crate) fn binomial_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::BinomialLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, total_count, logits) ↦` the binomial log-mass, `−∞` off the counts
+    /// `0, 1, …, total_count`.
+    binomial_log_prob[3] => ternary(Ternary::BinomialLogProb)
+);
 
-/// `(value, rate) ↦ ln rate − rate·value`, the Exponential log-density, `−∞` below 0.
-pub(crate) fn exponential_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
-    #[cfg(feature = "fused")]
-    return k::binary(Binary::ExponentialLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, rate) ↦ ln rate − rate·value`, the Exponential log-density, `−∞` below 0.
+    exponential_log_prob[2] => binary(Binary::ExponentialLogProb)
+);
 
-/// `(value, loc, scale) ↦` the Laplace log-density.
-pub(crate) fn laplace_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::LaplaceLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, loc, scale) ↦` the Laplace log-density.
+    laplace_log_prob[3] => ternary(Ternary::LaplaceLogProb)
+);
 
-/// `(loc, scale, u) ↦ loc − scale·sign(u)·ln(1 − |u|)`, the Laplace sample from `u ∈ (−1, 1)`.
-pub(crate) fn laplace_rsample<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::LaplaceRsample, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(loc, scale, u) ↦ loc − scale·sign(u)·ln(1 − |u|)`, the Laplace sample from `u ∈ (−1, 1)`.
+    laplace_rsample[3] => ternary(Ternary::LaplaceRsample)
+);
 
-/// `(value, loc, scale) ↦` the LogNormal log-density, `−∞` at and below 0.
-pub(crate) fn log_normal_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::LogNormalLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, loc, scale) ↦` the LogNormal log-density, `−∞` at and below 0.
+    log_normal_log_prob[3] => ternary(Ternary::LogNormalLogProb)
+);
 
-/// `(loc, scale, ε) ↦ exp(loc + scale·ε)`.
-pub(crate) fn log_normal_rsample<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::LogNormalRsample, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(loc, scale, ε) ↦ exp(loc + scale·ε)`.
+    log_normal_rsample[3] => ternary(Ternary::LogNormalRsample)
+);
 
-/// `(value, low, high) ↦ −ln(high − low)` on `[low, high)`, `−∞` elsewhere.
-pub(crate) fn uniform_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::UniformLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, low, high) ↦ −ln(high − low)` on `[low, high)`, `−∞` elsewhere.
+    uniform_log_prob[3] => ternary(Ternary::UniformLogProb)
+);
 
-/// `(value, scale) ↦` the HalfNormal log-density, `−∞` below 0.
-pub(crate) fn half_normal_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
-    #[cfg(feature = "fused")]
-    return k::binary(Binary::HalfNormalLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, scale) ↦` the HalfNormal log-density, `−∞` below 0.
+    half_normal_log_prob[2] => binary(Binary::HalfNormalLogProb)
+);
 
-/// `(value, logits) ↦` the Geometric log-mass, `−∞` off the counts.
-pub(crate) fn geometric_log_prob<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
-    #[cfg(feature = "fused")]
-    return k::binary(Binary::GeometricLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, logits) ↦` the Geometric log-mass, `−∞` off the counts.
+    geometric_log_prob[2] => binary(Binary::GeometricLogProb)
+);
 
 /// `ln softmax(logits[r, ·])[index[r]]` per row of `[rows, k]` logits and `[rows]` classes.
 #[allow(clippy::type_complexity)]
@@ -296,29 +262,20 @@ pub(crate) fn log_softmax_gather(
     Err((logits, index))
 }
 
-/// `(value, loc, scale) ↦` the Gumbel log-density.
-pub(crate) fn gumbel_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::GumbelLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, loc, scale) ↦` the Gumbel log-density.
+    gumbel_log_prob[3] => ternary(Ternary::GumbelLogProb)
+);
 
-/// `(value, loc, scale) ↦` the Logistic log-density.
-pub(crate) fn logistic_log_prob<const D: usize>(inputs: [Tensor<D>; 3]) -> Fused<D, 3> {
-    #[cfg(feature = "fused")]
-    return k::ternary(Ternary::LogisticLogProb, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(value, loc, scale) ↦` the Logistic log-density.
+    logistic_log_prob[3] => ternary(Ternary::LogisticLogProb)
+);
 
-/// `(loc₁, scale₁, loc₂, scale₂) ↦ KL(N(loc₁, scale₁) ‖ N(loc₂, scale₂))`.
-pub(crate) fn normal_kl<const D: usize>(inputs: [Tensor<D>; 4]) -> Fused<D, 4> {
-    #[cfg(feature = "fused")]
-    return k::quaternary(Quaternary::NormalKl, inputs);
-    #[cfg(not(feature = "fused"))]
-    Err(inputs)
-}
+fixed_formula!(
+    /// `(loc₁, scale₁, loc₂, scale₂) ↦ KL(N(loc₁, scale₁) ‖ N(loc₂, scale₂))`.
+    normal_kl[4] => quaternary(Quaternary::NormalKl)
+);
 
 /// `t` summed over its dimensions `from..`, kept with size 1.
 pub(crate) fn sum_trailing<const D: usize>(
