@@ -199,6 +199,18 @@ fixed_formula!(
     student_t_log_prob[4] => quaternary(Quaternary::StudentTLogProb)
 );
 
+/// `(α, z) ↦ dz/dα`, the implicit gradient of a `Gamma(α, 1)` sample.
+pub(crate) fn standard_gamma_grad<const D: usize>(inputs: [Tensor<D>; 2]) -> Fused<D, 2> {
+    Err(inputs)
+}
+
+/// `(a, b, z) ↦ [dz/da, dz/db]`, the implicit gradient of a `Beta(a, b)` sample.
+pub(crate) fn beta_sample_grad<const D: usize>(
+    inputs: [Tensor<D>; 3],
+) -> Result<[Tensor<D>; 2], [Tensor<D>; 3]> {
+    Err(inputs)
+}
+
 fixed_formula!(
     /// `(value, rate) ↦` the Poisson log-mass, `−∞` off the counts.
     poisson_log_prob[2] => binary(Binary::PoissonLogProb)

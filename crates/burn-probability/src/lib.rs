@@ -11,7 +11,9 @@
 //!   [`RelaxedOneHotCategorical`] and its log-space form [`ExpRelaxedOneHotCategorical`]),
 //!   [`Laplace`], [`LogNormal`], [`StudentT`], [`Cauchy`], [`Exponential`], [`Uniform`],
 //!   [`HalfNormal`], [`ContinuousBernoulli`] (the normalized likelihood of grey levels), the
-//!   counts [`Poisson`], [`Binomial`] and [`Geometric`], and [`Independent`].
+//!   counts [`Poisson`], [`Binomial`] and [`Geometric`], the positive and unit-interval
+//!   families [`Gamma`], [`Beta`] and [`Dirichlet`] (reparameterized by implicit gradients),
+//!   and [`Independent`].
 //! * Traits: [`Distribution`] (`log_prob`, `sample`, shapes, validation), [`Rsample`]
 //!   (reparameterized sampling), [`Entropy`], [`Moments`], [`Mode`], [`Cdf`]: a quantity
 //!   without a closed form is a missing trait, found at compile time.
@@ -19,7 +21,7 @@
 //!   the rest.
 //! * Numerics: [`math`] holds the stable special functions (softplus, log-sum-exp, expm1, the
 //!   normal quantile, lgamma, digamma, trigamma, lbeta, the incomplete gamma and beta
-//!   functions, ...) that burn 0.22 lacks; [`sampling`] the Gamma, Poisson and binomial
+//!   functions and the implicit gradients of Gamma and Beta samples, ...) that burn 0.22 lacks; [`sampling`] the Gamma, Poisson and binomial
 //!   samplers.
 //!
 //! The library never names a backend: it runs on whatever [`Device`](burn::tensor::Device) its
@@ -71,14 +73,17 @@ pub mod objectives;
 pub mod sampling;
 
 mod bernoulli;
+mod beta;
 mod bin_concrete;
 mod binomial;
 mod categorical;
 mod cauchy;
 mod continuous_bernoulli;
+mod dirichlet;
 mod exp_relaxed_one_hot_categorical;
 mod exponential;
 mod fused;
+mod gamma;
 mod geometric;
 mod gumbel;
 mod half_normal;
@@ -95,17 +100,20 @@ mod student_t;
 mod uniform;
 
 pub use bernoulli::Bernoulli;
+pub use beta::Beta;
 pub use bin_concrete::BinConcrete;
 pub use binomial::Binomial;
 pub use categorical::Categorical;
 pub use cauchy::Cauchy;
 pub use continuous_bernoulli::ContinuousBernoulli;
+pub use dirichlet::Dirichlet;
 pub use distribution::{
     BatchTensor, Cdf, Distribution, Entropy, Mode, Moments, OneLess, Param, Rank, Rsample,
 };
 pub use error::{Error, Result};
 pub use exp_relaxed_one_hot_categorical::ExpRelaxedOneHotCategorical;
 pub use exponential::Exponential;
+pub use gamma::Gamma;
 pub use geometric::Geometric;
 pub use gumbel::Gumbel;
 pub use half_normal::HalfNormal;
@@ -128,10 +136,10 @@ pub use uniform::Uniform;
 /// Everything needed to use the distributions: `use burn_probability::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Bernoulli, BinConcrete, Binomial, Categorical, Cauchy, Cdf, ContinuousBernoulli,
-        Distribution, Entropy, ExpRelaxedOneHotCategorical, Exponential, Geometric, Gumbel,
-        HalfNormal, Independent, KlDivergence, Laplace, LogNormal, Logistic, Mode, Moments,
-        MonteCarloKl, MultivariateNormalDiag, Normal, OneHotCategorical,
+        Bernoulli, Beta, BinConcrete, Binomial, Categorical, Cauchy, Cdf, ContinuousBernoulli,
+        Dirichlet, Distribution, Entropy, ExpRelaxedOneHotCategorical, Exponential, Gamma,
+        Geometric, Gumbel, HalfNormal, Independent, KlDivergence, Laplace, LogNormal, Logistic,
+        Mode, Moments, MonteCarloKl, MultivariateNormalDiag, Normal, OneHotCategorical,
         OneHotCategoricalStraightThrough, Poisson, RelaxedOneHotCategorical, Rsample, StudentT,
         Uniform, kl_divergence, kl_monte_carlo,
     };

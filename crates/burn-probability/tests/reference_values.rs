@@ -108,6 +108,45 @@ fn geometric(p: &Value) -> Geometric<1> {
     Geometric::new(s(num(p, "logits")))
 }
 
+fn gamma(p: &Value) -> Gamma<1> {
+    Gamma::new(s(num(p, "concentration")), s(num(p, "rate")))
+}
+fn beta(p: &Value) -> Beta<1> {
+    Beta::new(s(num(p, "concentration1")), s(num(p, "concentration0")))
+}
+fn dirichlet(p: &Value) -> Dirichlet<2> {
+    Dirichlet::new(row(&vec_of(p, "concentration")))
+}
+
+/// The implicit reparameterization gradient at a given sample: the distribution is built from
+/// parameters tracked on the autodiff version of the device, the sample `value` goes through
+/// `rsample_with_noise` (for Gamma the noise is the `Gamma(α, 1)` variate itself, for Beta the
+/// sample), and the gradients of the result with respect to the parameters are read back.
+fn rsample_grad(dist: &str, p: &Value, value: f64) -> Option<Vec<f64>> {
+    let ad = device().autodiff();
+    let tracked = |x: f64| Tensor::<1>::from_floats([x as f32], &ad).require_grad();
+    let z = Tensor::<1>::from_floats([value as f32], &ad);
+    let grad = |t: &Tensor<1>, g: &burn::tensor::Gradients| scalar(t.grad(g).expect("a gradient"));
+    match dist {
+        "Gamma" => {
+            let alpha = tracked(num(p, "concentration"));
+            let d = Gamma::new(alpha.clone(), tracked(num(p, "rate")));
+            let g = d.rsample_with_noise(z).backward();
+            Some(vec![grad(&alpha, &g)])
+        }
+        "Beta" => {
+            let (a, b) = (
+                tracked(num(p, "concentration1")),
+                tracked(num(p, "concentration0")),
+            );
+            let x = Beta::new(a.clone(), b.clone()).rsample_with_noise(z);
+            let g = x.backward();
+            Some(vec![grad(&a, &g), grad(&b, &g)])
+        }
+        _ => None,
+    }
+}
+
 fn vector<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
 }
@@ -116,7 +155,12 @@ fn vector<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 enum Computed {
     Exact(f64),
     Vector(Vec<f64>),
-    MonteCarlo { estimate: f64, std_error: f64 },
+    /// An implicit reparameterization gradient: relative tolerance only (`rsample_grad_rel`).
+    Gradient(Vec<f64>),
+    MonteCarlo {
+        estimate: f64,
+        std_error: f64,
+    },
 }
 
 /// Evaluates the univariate methods shared by Normal and Logistic.
@@ -303,6 +347,54 @@ fn compute(case: &Value) -> Result<Computed, String> {
                 _ => None,
             })
         }
+        "math" => {
+            let x = value.as_f64().ok_or("math case without a numeric value")?;
+            exact(match method {
+                "lgamma" => Some(scalar(burn_probability::math::lgamma(s(x)))),
+                "digamma" => Some(scalar(burn_probability::math::digamma(s(x)))),
+                _ => None,
+            })
+        }
+        "Gamma" | "Beta" if method == "rsample_grad" => {
+            let z = value.as_f64().ok_or("rsample_grad case without a sample")?;
+            rsample_grad(dist, p, z)
+                .map(Computed::Gradient)
+                .ok_or_else(unknown)
+        }
+        "Gamma" => {
+            let d = gamma(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
+                "entropy" => Some(scalar(d.entropy())),
+                "mean" => Some(scalar(d.mean())),
+                "variance" => Some(scalar(d.variance())),
+                _ => None,
+            })
+        }
+        "Beta" => {
+            let d = beta(p);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
+                "entropy" => Some(scalar(d.entropy())),
+                "mean" => Some(scalar(d.mean())),
+                "variance" => Some(scalar(d.variance())),
+                _ => None,
+            })
+        }
+        "Dirichlet" => {
+            let d = dirichlet(p);
+            match method {
+                "log_prob" => Ok(Computed::Exact(scalar(
+                    d.log_prob(row(&vec_of(case, "value"))),
+                ))),
+                "entropy" => Ok(Computed::Exact(scalar(d.entropy()))),
+                "mean" => Ok(Computed::Vector(vector(d.mean()))),
+                "variance" => Ok(Computed::Vector(vector(d.variance()))),
+                _ => Err(unknown()),
+            }
+        }
         _ if method == "kl" => {
             let (pp, qp) = (&p["p"], &p["q"]);
             // The closed-form KL of the pair built from the case's `p` and `q` parameters.
@@ -328,6 +420,9 @@ fn compute(case: &Value) -> Result<Computed, String> {
                     closed!(continuous_bernoulli, continuous_bernoulli)
                 }
                 "KL(Normal||Laplace)" => closed!(normal, laplace),
+                "KL(Gamma||Gamma)" => closed!(gamma, gamma),
+                "KL(Beta||Beta)" => closed!(beta, beta),
+                "KL(Dirichlet||Dirichlet)" => closed!(dirichlet, dirichlet),
                 "KL(Logistic||Logistic)" => Ok(mc(&logistic(pp), &logistic(qp))),
                 "KL(BinConcrete||BinConcrete)" => Ok(mc(
                     &bin_concrete(pp).logit_space(),
@@ -354,6 +449,9 @@ fn check_file(path: &str) -> Result<usize, Vec<String>> {
         .unwrap_or_else(|| panic!("{path} has no `cases` array"));
     let rel = file["tolerance"]["rel"].as_f64().unwrap_or(1e-4);
     let abs = file["tolerance"]["abs"].as_f64().unwrap_or(1e-5);
+    let grad_rel = file["tolerance"]["rsample_grad_rel"]
+        .as_f64()
+        .unwrap_or(1e-3);
     device().seed(20261121);
 
     let mut failures = Vec::new();
@@ -380,6 +478,9 @@ fn check_file(path: &str) -> Result<usize, Vec<String>> {
             }
             Ok(Computed::Vector(got)) => {
                 compare(&got, &expected, note, rel, abs, &describe, &mut failures)
+            }
+            Ok(Computed::Gradient(got)) => {
+                compare(&got, &expected, "", grad_rel, 0.0, &describe, &mut failures)
             }
             Ok(Computed::MonteCarlo {
                 estimate,
@@ -471,6 +572,19 @@ fn families_reference_values() {
 }
 
 #[test]
+fn gamma_reference_values() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gamma.json");
+    match check_file(path) {
+        Ok(n) => say(format!("checked {n} cases (gamma.json)")),
+        Err(failures) => panic!(
+            "{} cases of {path} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ),
+    }
+}
+
+#[test]
 fn categorical_reference_values() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/categorical.json");
     match check_file(path) {
@@ -510,7 +624,7 @@ fn checker_reports_wrong_values_and_unknown_kinds() {
     assert!(check_file(&wrong).unwrap_err()[0].contains("expected -0.92"));
     let unknown = write(
         "unknown.json",
-        r#"{"dist": "Gamma", "params": {"concentration": 1.0}, "method": "log_prob", "value": 1.0, "expected": -1.0}"#,
+        r#"{"dist": "Wishart", "params": {"df": 3.0}, "method": "log_prob", "value": 1.0, "expected": -1.0}"#,
     );
     assert!(check_file(&unknown).unwrap_err()[0].contains("unknown case kind"));
     let mc = write(
