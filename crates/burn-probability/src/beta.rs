@@ -31,8 +31,9 @@ use crate::sampling::standard_gamma;
 ///
 /// # Sampling
 /// [`Rsample::noise`] draws the sample itself, `x = g₁/(g₁ + g₀)` from two Gamma variates
-/// `g₁ ~ Gamma(a, 1)`, `g₀ ~ Gamma(b, 1)` (each clamped to the smallest positive float32, so
-/// that tiny concentrations give no `0/0`). Its gradient is the implicit reparameterization
+/// `g₁ ~ Gamma(a, 1)`, `g₀ ~ Gamma(b, 1)` (each at least the smallest positive float32, so
+/// that tiny concentrations give no `0/0`), kept in `[2⁻¹²⁶, 1 − 2⁻²⁴]`: the density of a
+/// sample stays finite even where it is unbounded at 0 or 1 (concentrations below 1). Its gradient is the implicit reparameterization
 /// gradient through Beta's own cdf, `dx/da = −(∂I_x/∂a)/p(x)` and likewise for `b`
 /// ([`beta_sample_grad`], Figurnov, Mohamed and Mnih, 2018); the gradient of `g₁/(g₁ + g₀)`
 /// through two Gamma samples would differ per sample, agreeing only in expectation.
@@ -209,9 +210,9 @@ impl<const D: usize> Rsample<D> for Beta<D> {
         let dims = sample_dims::<DO>("Beta::noise", sample_shape, &self.shape());
         let a = lift::<D, DO>(&self.concentration1.clone().detach()).expand(dims);
         let b = lift::<D, DO>(&self.concentration0.clone().detach()).expand(dims);
-        let g1 = standard_gamma(a).clamp_min(f32::MIN_POSITIVE);
-        let g0 = standard_gamma(b).clamp_min(f32::MIN_POSITIVE);
-        g1.clone() / (g1 + g0)
+        let g1 = standard_gamma(a);
+        let g0 = standard_gamma(b);
+        (g1.clone() / (g1 + g0)).clamp(f32::MIN_POSITIVE, 1.0 - f32::EPSILON / 2.0)
     }
 
     /// `x`, with the implicit gradients in `a` and `b` when they are tracked.

@@ -29,7 +29,7 @@ use crate::sampling::standard_gamma;
 ///
 /// # Sampling
 /// [`Rsample::noise`] draws independent `g_k ~ Gamma(α_k, 1)` ([`standard_gamma`]); the sample
-/// is `g/Σ_k g_k`, each `g_k` clamped to the smallest positive float32 (so that concentrations
+/// is `g/Σ_k g_k`, each `g_k` at least the smallest positive float32 (so that concentrations
 /// like 0.05, whose Gamma variates underflow, still give a point of the simplex). The gradient
 /// in `α` is the implicit reparameterization gradient of each Gamma variate
 /// ([`crate::math::standard_gamma_grad`]) carried through the normalization (Figurnov, Mohamed
@@ -176,13 +176,16 @@ where
         standard_gamma(alpha.expand(dims))
     }
 
-    /// `g/Σ_k g_k` (each `g_k` at least the smallest positive float32), with the implicit
-    /// gradient of every `g_k` in `α_k`.
+    /// `g/Σ_k g_k` (each `g_k` at least the smallest positive float32, and all divided by the
+    /// largest first), with the implicit gradient of every `g_k` in `α_k`.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
         let g = with_implicit_gradient(
             noise.clamp_min(f32::MIN_POSITIVE),
             lift::<D, DO>(&self.concentration),
         );
+        // Divided by the (untracked) largest variate first: the ratio does not depend on that
+        // factor, and without it a sum of tiny variates would square to 0 in the gradient.
+        let g = g.clone() / g.detach().max_dim(DO - 1);
         g.clone() / g.sum_dim(DO - 1)
     }
 }

@@ -129,11 +129,18 @@ pub(crate) fn gamma_log_prob<const DV: usize>(
     let at_zero = x.clone().equal_elem(0.0);
     let m = rate.clone() * x.clamp_min(f32::MIN_POSITIVE);
     let large = alpha.clone().greater_equal_elem(1.0);
-    let k = alpha.clone() - 1.0;
-    let saddle = log_poisson_mass(k.clone().clamp_min(0.0), m.clone());
     let small = alpha.clone().lower_elem(1.0);
+    let k = alpha.clone() - 1.0;
+    // Each branch sees `m = 1` where the other is taken, so that neither feeds a NaN
+    // gradient through the mask.
+    let ones = m.ones_like();
+    let saddle = log_poisson_mass(
+        k.clone().clamp_min(0.0),
+        m.clone().mask_where(small.clone(), ones.clone()),
+    );
     let a_small = alpha.clone().clamp_max(1.0);
-    let direct = k.clone().clamp_max(0.0) * m.clone().log() - m - lgamma(a_small);
+    let md = m.mask_where(large.clone(), ones);
+    let direct = k.clone().clamp_max(0.0) * md.clone().log() - md - lgamma(a_small);
     let lp = rate.log() + direct.mask_where(large, saddle);
     let up = at_zero.clone().bool_and(small);
     let down = at_zero.bool_and(alpha.greater_elem(1.0));
@@ -325,7 +332,10 @@ mod tests {
         let z = Tensor::<1>::from_floats([1.5, 0.01], &device);
         let x = d.rsample_with_noise(z);
         let v = vals(x.clone());
-        assert!((v[0] - 0.75).abs() < 1e-7 && (v[1] - 0.02).abs() < 1e-8, "{v:?}");
+        assert!(
+            (v[0] - 0.75).abs() < 1e-7 && (v[1] - 0.02).abs() < 1e-8,
+            "{v:?}"
+        );
         let grads = x.sum().backward();
         // d(z/λ)/dλ = −z/λ².
         let g = vals(rate.grad(&grads).unwrap());

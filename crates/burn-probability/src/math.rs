@@ -441,7 +441,12 @@ pub(crate) fn deviance_with_log<const D: usize>(
 pub(crate) fn log_poisson_mass<const D: usize>(k: Tensor<D>, rate: Tensor<D>) -> Tensor<D> {
     let positive = k.clone().greater_elem(0.0);
     let ks = k.clamp_min(f32::MIN_POSITIVE);
-    let saddle = -deviance(ks.clone(), rate.clone())
+    // The saddle-point branch sees rate 1 where it is discarded: at a tiny rate its gradient
+    // would overflow, and zero times that is NaN.
+    let rs = rate
+        .clone()
+        .mask_where(positive.clone().bool_not(), rate.ones_like());
+    let saddle = -deviance(ks.clone(), rs)
         - (ks.clone() * core::f64::consts::TAU).log() * 0.5
         - stirling_remainder(ks);
     (-rate).mask_where(positive, saddle)

@@ -52,8 +52,10 @@ fn rejection<const D: usize>(
 ///
 /// Marsaglia and Tsang (2000): with `d = α − ⅓` and `c = 1/√(9d)`, propose `d·v`,
 /// `v = (1 + c z)³`, `z` standard normal, and accept when `ln u < z²/2 + d − d v + d ln v`.
-/// For `α < 1` the draw is `Gamma(α + 1)·u^{1/α}`. Not differentiable: the implicit gradient
-/// is the family's business.
+/// For `α < 1` the draw is `Gamma(α + 1)·u^{1/α}`. Draws are at least the smallest positive
+/// normal float32 (as in PyTorch): for small `α` the variate underflows (below 1e-38 with
+/// probability 1.3% at `α = 0.05`), and a zero would put the sample where the density is
+/// infinite. Not differentiable: the implicit gradient is the family's business.
 pub fn standard_gamma<const D: usize>(concentration: Tensor<D>) -> Tensor<D> {
     let alpha = concentration.detach();
     let device = alpha.device();
@@ -75,7 +77,7 @@ pub fn standard_gamma<const D: usize>(concentration: Tensor<D>) -> Tensor<D> {
     });
     let u = uniform_open(dims, &device);
     let boosted = (g.clone().log() + u.log() / alpha.clone()).exp();
-    g.mask_where(boost, boosted)
+    g.mask_where(boost, boosted).clamp_min(f32::MIN_POSITIVE)
 }
 
 /// Draws `Poisson(λ)` counts (as whole-number floats) for each element of `rate` (`λ ≥ 0`).
