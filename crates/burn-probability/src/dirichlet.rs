@@ -48,7 +48,7 @@ use crate::sampling::standard_gamma;
 ///
 /// let device = Device::flex();
 /// let d = Dirichlet::new(Tensor::<1>::from_floats([1.0, 2.0, 7.0], &device));
-/// assert_eq!(d.event_shape(), vec![3]);
+/// assert_eq!(d.event_shape(), burn::tensor::Shape::new([3]));
 /// let mean: Vec<f32> = d.mean().into_data().iter::<f32>().collect();
 /// assert_eq!(mean, vec![0.1, 0.2, 0.7]);
 /// let x: Tensor<2> = d.sample_n(5);                       // [5, 3], rows on the simplex

@@ -51,7 +51,7 @@ use crate::sampling::standard_gamma;
 /// assert_eq!(mean, vec![2.0 / 3.0, 0.5 / 3.0]);
 /// // Reparameterized draws: the gradient reaches the concentration.
 /// let x: Tensor<2> = d.rsample_n(1000);
-/// let grads = x.mean().backward();
+/// let grads = x.mean_dim(0).sum().backward();    // the mean over the draws, per member
 /// let g: Vec<f32> = alpha.grad(&grads).unwrap().into_data().iter::<f32>().collect();
 /// // d E[x]/dα = 1/λ = 1/3 in expectation; each is a mean of 1000 draws.
 /// assert!(g.iter().all(|g| (g - 1.0 / 3.0).abs() < 0.05), "{g:?}");
