@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the distribution operations on 1,000,000 float32 elements
 //! ([10000, 200] for BinConcrete, [10000, 784] for Bernoulli, [100000, 10] logits for the
-//! categorical family), forward and forward + backward,
+//! categorical family, [250000, 4] for Dirichlet), forward and forward + backward,
 //! on the flex CPU backend. Throughput is reported in elements per second.
 //!
 //! ```sh

@@ -20,7 +20,7 @@ pub struct Workload {
 }
 
 /// The distribution workloads, forward (`_fwd`) and forward + backward (`_fwdbwd`).
-pub const DISTRIBUTION_WORKLOADS: [&str; 66] = [
+pub const DISTRIBUTION_WORKLOADS: [&str; 78] = [
     "normal_log_prob_fwd",
     "normal_log_prob_fwdbwd",
     "normal_rsample_fwd",
@@ -87,6 +87,18 @@ pub const DISTRIBUTION_WORKLOADS: [&str; 66] = [
     "binomial_log_prob_fwdbwd",
     "geometric_log_prob_fwd",
     "geometric_log_prob_fwdbwd",
+    "gamma_log_prob_fwd",
+    "gamma_log_prob_fwdbwd",
+    "gamma_rsample_fwd",
+    "gamma_rsample_fwdbwd",
+    "beta_log_prob_fwd",
+    "beta_log_prob_fwdbwd",
+    "beta_rsample_fwd",
+    "beta_rsample_fwdbwd",
+    "dirichlet_log_prob_fwd",
+    "dirichlet_log_prob_fwdbwd",
+    "dirichlet_rsample_fwd",
+    "dirichlet_rsample_fwdbwd",
 ];
 
 /// The model workloads: the IWAE bound with its gradient, and one training step per example.
@@ -106,6 +118,8 @@ const CONCRETE: [usize; 2] = [10000, 200];
 const PIXELS: [usize; 2] = [10000, 784];
 /// 100,000 categorical variables of 10 classes: 1,000,000 logits.
 const CLASSES: [usize; 2] = [100_000, 10];
+/// 250,000 Dirichlet variables of 4 coordinates: 1,000,000 concentrations.
+const SIMPLEX: [usize; 2] = [250_000, 4];
 /// Elements per iteration of the workloads on `E`, `CONCRETE` and `PIXELS`.
 const E_ITEMS: usize = E[0] * E[1];
 const CONCRETE_ITEMS: usize = CONCRETE[0] * CONCRETE[1];
@@ -195,6 +209,7 @@ pub fn build(name: &str, device: &Device) -> Option<Workload> {
         .or_else(|| gumbel_workload(name, device, &ad))
         .or_else(|| families_log_prob_workload(name, device, &ad))
         .or_else(|| families_rsample_workload(name, device, &ad))
+        .or_else(|| gamma_family_workload(name, device, &ad))
         .or_else(|| model_workload(name, &ad))
 }
 
@@ -656,6 +671,73 @@ fn families_rsample_workload(name: &str, d: &Device, ad: &Device) -> Option<Work
         "cb_rsample" => family_rsample(name, dev, [normal(E, dev)], |[logits]| {
             ContinuousBernoulli::new(logits.clone())
         }),
+        _ => return None,
+    })
+}
+
+/// Concentrations as in variational inference: uniform on `[0.5, 5)`.
+fn concentration(shape: [usize; 2], device: &Device) -> Tensor<2> {
+    between(shape, 0.5, 5.0, device)
+}
+
+/// The Gamma-based families of issue 25, each log-density and reparameterized sample forward
+/// and forward + backward (to every concentration and the rate), on 1,000,000 elements:
+/// - Gamma (concentration ~ U(0.5, 5), rate ~ U(0.5, 1.5)) on `E`, log-density at x ~ U(0.5, 1.5);
+/// - Beta (both concentrations ~ U(0.5, 5)) on `E`, log-density at x ~ U(0.05, 0.95);
+/// - Dirichlet (concentrations ~ U(0.5, 5)) on `SIMPLEX` (`[250000, 4]`), log-density at
+///   rows of U(0.5, 1.5) values divided by their sums (the result as a `[250000, 1]` column).
+///
+/// `None` for another name.
+fn gamma_family_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    let (name, stem, dev) = variant(name, d, ad)?;
+    Some(match stem {
+        "gamma_log_prob" => family_log_prob(
+            name,
+            dev,
+            [concentration(E, dev), uniform(E, dev)],
+            uniform(E, dev),
+            |[alpha, rate]| Gamma::new(alpha.clone(), rate.clone()),
+        ),
+        "gamma_rsample" => family_rsample(
+            name,
+            dev,
+            [concentration(E, dev), uniform(E, dev)],
+            |[alpha, rate]| Gamma::new(alpha.clone(), rate.clone()),
+        ),
+        "beta_log_prob" => family_log_prob(
+            name,
+            dev,
+            [concentration(E, dev), concentration(E, dev)],
+            between(E, 0.05, 0.95, dev),
+            |[a, b]| Beta::new(a.clone(), b.clone()),
+        ),
+        "beta_rsample" => family_rsample(
+            name,
+            dev,
+            [concentration(E, dev), concentration(E, dev)],
+            |[a, b]| Beta::new(a.clone(), b.clone()),
+        ),
+        "dirichlet_log_prob" => {
+            let rows = SIMPLEX[0];
+            let u = uniform(SIMPLEX, dev);
+            let x = u.clone() / u.sum_dim(1);
+            let column = move |t: Tensor<1>| t.reshape([rows, 1]);
+            let params = [concentration(SIMPLEX, dev)];
+            if name.ends_with("_fwdbwd") {
+                backward(name, E_ITEMS, dev, params, move |[alpha]| {
+                    column(Dirichlet::new(alpha.clone()).log_prob(x.clone()))
+                })
+            } else {
+                let [alpha] = params;
+                let p = Dirichlet::new(alpha);
+                forward(name, E_ITEMS, dev, move || column(p.log_prob(x.clone())))
+            }
+        }
+        "dirichlet_rsample" => {
+            family_rsample(name, dev, [concentration(SIMPLEX, dev)], |[alpha]| {
+                Dirichlet::new(alpha.clone())
+            })
+        }
         _ => return None,
     })
 }

@@ -45,6 +45,7 @@ layers = keras.layers
 keras.utils.set_random_seed(0)
 
 E = (1000, 1000)
+SIMPLEX = (250000, 4)
 CONCRETE = (10000, 200)
 PIXELS = (10000, 784)
 CATEGORIES = (100000, 10)
@@ -166,6 +167,27 @@ def binomial_inputs():
 
 def geometric_inputs():
     return [standard_normal(E)], [counts(E, 10.0)]
+
+
+def concentration(shape):
+    """Concentrations as in variational inference: Uniform(0.5, 5)."""
+    return between(shape, 0.5, 5.0)
+
+
+def gamma_inputs():
+    """Concentration ~ U(0.5, 5), rate ~ U(0.5, 1.5), and a value ~ U(0.5, 1.5)."""
+    return [concentration(E), scale_like(E)], [scale_like(E)]
+
+
+def beta_inputs():
+    """Both concentrations ~ U(0.5, 5), and a value ~ U(0.05, 0.95)."""
+    return [concentration(E), concentration(E)], [between(E, 0.05, 0.95)]
+
+
+def dirichlet_inputs():
+    """[250000, 4] concentrations ~ U(0.5, 5), and rows of U(0.5, 1.5) divided by their sums."""
+    u = scale_like(SIMPLEX)
+    return [concentration(SIMPLEX)], [u / tf.reduce_sum(u, -1, keepdims=True)]
 
 
 def entropy_inputs():
@@ -339,6 +361,36 @@ DISTRIBUTIONS = {
     "geometric_log_prob": (
         geometric_inputs,
         lambda logits, k: tfd.Geometric(logits=logits).log_prob(k),
+        10**6,
+    ),
+    "gamma_log_prob": (
+        gamma_inputs,
+        lambda alpha, rate, x: tfd.Gamma(alpha, rate).log_prob(x),
+        10**6,
+    ),
+    "gamma_rsample": (
+        gamma_inputs,
+        lambda alpha, rate, _x: tfd.Gamma(alpha, rate).sample(),
+        10**6,
+    ),
+    "beta_log_prob": (
+        beta_inputs,
+        lambda a, b, x: tfd.Beta(a, b).log_prob(x),
+        10**6,
+    ),
+    "beta_rsample": (
+        beta_inputs,
+        lambda a, b, _x: tfd.Beta(a, b).sample(),
+        10**6,
+    ),
+    "dirichlet_log_prob": (
+        dirichlet_inputs,
+        lambda alpha, x: tfd.Dirichlet(alpha).log_prob(x)[:, None],
+        10**6,
+    ),
+    "dirichlet_rsample": (
+        dirichlet_inputs,
+        lambda alpha, _x: tfd.Dirichlet(alpha).sample(),
         10**6,
     ),
 }

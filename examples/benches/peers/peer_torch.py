@@ -34,12 +34,15 @@ from torch import nn  # noqa: E402
 from torch.distributions import (  # noqa: E402
     AffineTransform,
     Bernoulli,
+    Beta,
     Binomial,
     Categorical,
     Cauchy,
     ContinuousBernoulli,
+    Dirichlet,
     Distribution,
     Exponential,
+    Gamma,
     Geometric,
     Gumbel,
     HalfNormal,
@@ -64,6 +67,7 @@ torch.manual_seed(0)
 Distribution.set_default_validate_args(False)
 
 E = (1000, 1000)
+SIMPLEX = (250000, 4)
 CONCRETE = (10000, 200)
 PIXELS = (10000, 784)
 CATEGORIES = (100000, 10)
@@ -206,6 +210,27 @@ def binomial_inputs():
 
 def geometric_inputs():
     return [standard_normal(E)], [counts(E, 10)]
+
+
+def concentration(shape):
+    """Concentrations as in variational inference: Uniform(0.5, 5)."""
+    return between(shape, 0.5, 5.0)
+
+
+def gamma_inputs():
+    """Concentration ~ U(0.5, 5), rate ~ U(0.5, 1.5), and a value ~ U(0.5, 1.5)."""
+    return [concentration(E), scale_like(E)], [scale_like(E)]
+
+
+def beta_inputs():
+    """Both concentrations ~ U(0.5, 5), and a value ~ U(0.05, 0.95)."""
+    return [concentration(E), concentration(E)], [between(E, 0.05, 0.95)]
+
+
+def dirichlet_inputs():
+    """[250000, 4] concentrations ~ U(0.5, 5), and rows of U(0.5, 1.5) divided by their sums."""
+    u = scale_like(SIMPLEX)
+    return [concentration(SIMPLEX)], [u / u.sum(-1, keepdim=True)]
 
 
 # name: (inputs, computation, items). `inputs()` returns (parameters, other inputs); the
@@ -354,6 +379,36 @@ DISTRIBUTIONS = {
     "geometric_log_prob": (
         geometric_inputs,
         lambda logits, k: Geometric(logits=logits).log_prob(k),
+        10**6,
+    ),
+    "gamma_log_prob": (
+        gamma_inputs,
+        lambda alpha, rate, x: Gamma(alpha, rate).log_prob(x),
+        10**6,
+    ),
+    "gamma_rsample": (
+        gamma_inputs,
+        lambda alpha, rate, _x: Gamma(alpha, rate).rsample(),
+        10**6,
+    ),
+    "beta_log_prob": (
+        beta_inputs,
+        lambda a, b, x: Beta(a, b).log_prob(x),
+        10**6,
+    ),
+    "beta_rsample": (
+        beta_inputs,
+        lambda a, b, _x: Beta(a, b).rsample(),
+        10**6,
+    ),
+    "dirichlet_log_prob": (
+        dirichlet_inputs,
+        lambda alpha, x: Dirichlet(alpha).log_prob(x)[:, None],
+        10**6,
+    ),
+    "dirichlet_rsample": (
+        dirichlet_inputs,
+        lambda alpha, _x: Dirichlet(alpha).rsample(),
         10**6,
     ),
 }
