@@ -5,6 +5,7 @@ use super::adam::{self, AdamStep};
 use super::conv::{self, Epilogue, Geometry};
 use super::cpu;
 use super::dense::{self, Activation, Dims};
+use super::implicit;
 use super::ops::{self, Binary, Formula, Quaternary, Ternary, Unary};
 use super::reduce;
 use super::softmax;
@@ -14,7 +15,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Flex, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, backend_extension};
 use burn::tensor::{Shape, TensorData};
 use core::marker::PhantomData;
 
@@ -89,6 +90,19 @@ pub(crate) trait FusedKernels: Backend {
         logits: FloatTensor<Self>,
         index: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+    /// `dz/dα` of `Gamma(α, 1)` samples `z` (both of one shape). The result carries no
+    /// gradient.
+    fn fused_standard_gamma_grad(
+        alpha: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// `[dz/da, dz/db]` of `Beta(a, b)` samples `z` (all three of one shape). The results
+    /// carry no gradient.
+    fn fused_beta_sample_grad(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
 
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -284,6 +298,26 @@ impl FusedKernels for Flex {
 
     fn fused_log_softmax_gather(logits: FlexTensor, index: FlexTensor) -> FlexTensor {
         log_softmax_gather_forward(&contiguous(logits), &contiguous(index)).0
+    }
+
+    fn fused_standard_gamma_grad(alpha: FlexTensor, z: FlexTensor) -> FlexTensor {
+        let (alpha, z) = (contiguous(alpha), contiguous(z));
+        let shape = z.layout().shape().clone();
+        tensor(
+            implicit::standard_gamma_grad(slice(&alpha), slice(&z)),
+            shape,
+        )
+    }
+
+    fn fused_beta_sample_grad(
+        a: FlexTensor,
+        b: FlexTensor,
+        z: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        let [a, b, z] = [a, b, z].map(contiguous);
+        let shape = z.layout().shape().clone();
+        let (da, db) = implicit::beta_sample_grad(slice(&a), slice(&b), slice(&z));
+        (tensor(da, shape.clone()), tensor(db, shape))
     }
 }
 
@@ -779,5 +813,24 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish((logits, index, norms), output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
+    }
+
+    fn fused_standard_gamma_grad(alpha: AdTensor<C>, z: AdTensor<C>) -> AdTensor<C> {
+        let g = Flex::fused_standard_gamma_grad(alpha.into_primitive(), z.into_primitive());
+        <Autodiff<Flex, C> as AutodiffBackend>::from_inner(g)
+    }
+
+    fn fused_beta_sample_grad(
+        a: AdTensor<C>,
+        b: AdTensor<C>,
+        z: AdTensor<C>,
+    ) -> (AdTensor<C>, AdTensor<C>) {
+        let (da, db) = Flex::fused_beta_sample_grad(
+            a.into_primitive(),
+            b.into_primitive(),
+            z.into_primitive(),
+        );
+        let lift = <Autodiff<Flex, C> as AutodiffBackend>::from_inner;
+        (lift(da), lift(db))
     }
 }

@@ -219,6 +219,50 @@ pub fn log_softmax_gather(
     ))
 }
 
+/// `dz/dα` of `Gamma(α, 1)` samples: `(α, z)`, both float32 on `flex` with one shape, give the
+/// implicit reparameterization gradient `−(∂P(α, z)/∂α)/p(z; α)` per element (0 at `z = 0`),
+/// computed in float64 from the series or continued fraction of the incomplete gamma function,
+/// each run until it converges; or the inputs back for the composite path. The result carries
+/// no gradient.
+pub fn standard_gamma_grad<const D: usize>(
+    inputs: [Tensor<D>; 2],
+) -> Result<Tensor<D>, [Tensor<D>; 2]> {
+    use crate::ext::FusedKernels;
+    use burn::backend::Dispatch;
+    if !fused_kernels_enabled()
+        || !inputs.iter().all(f32_on_flex)
+        || inputs[0].dims() != inputs[1].dims()
+    {
+        return Err(inputs);
+    }
+    let [alpha, z] = inputs.map(Tensor::into_dispatch);
+    Ok(Tensor::from_dispatch(
+        <Dispatch as FusedKernels>::fused_standard_gamma_grad(alpha, z),
+    ))
+}
+
+/// `[dz/da, dz/db]` of `Beta(a, b)` samples: `(a, b, z)`, all float32 on `flex` with one
+/// shape, give the implicit reparameterization gradients `−∇_{a,b} I_z(a, b)/p(z; a, b)` per
+/// element (0 at `z = 0` and `z = 1`), computed in float64 from the continued fraction of the
+/// incomplete beta function, run until it converges, in one pass that writes both; or the
+/// inputs back for the composite path. The results carry no gradient.
+pub fn beta_sample_grad<const D: usize>(
+    inputs: [Tensor<D>; 3],
+) -> Result<[Tensor<D>; 2], [Tensor<D>; 3]> {
+    use crate::ext::FusedKernels;
+    use burn::backend::Dispatch;
+    let dims = inputs[2].dims();
+    if !fused_kernels_enabled()
+        || !inputs.iter().all(f32_on_flex)
+        || inputs.iter().any(|t| t.dims() != dims)
+    {
+        return Err(inputs);
+    }
+    let [a, b, z] = inputs.map(Tensor::into_dispatch);
+    let (da, db) = <Dispatch as FusedKernels>::fused_beta_sample_grad(a, b, z);
+    Ok([Tensor::from_dispatch(da), Tensor::from_dispatch(db)])
+}
+
 /// Checks that the fused path applies (kernels on, float32, all on `flex`, broadcastable) and
 /// expands every input whose shape is not a suffix of the output shape.
 fn prepare<const D: usize, const N: usize>(
