@@ -538,7 +538,8 @@ fn iterations(shape: f64) -> usize {
 /// fraction of `Q = 1 − P` (modified Lentz) elsewhere, each with `20 + 4√a` terms, enough for
 /// float32 (both converge in `O(√a)` terms); the front factor is the saddle-point form of
 /// `log_poisson_mass`, so large `a` keep their digits. Differentiable in `x` and in `a` (the
-/// gradients of the truncated series and fraction).
+/// gradients of the truncated series and fraction: `∂P/∂a` within 1.1e-4 of mpmath's,
+/// relative, at 105 quantiles of `a` from 0.05 to 200).
 ///
 /// # Example
 /// ```
@@ -615,7 +616,9 @@ fn incomplete_gamma<const D: usize>(
 ///
 /// The continued fraction of `I_x(a, b)` (modified Lentz) where `x < (a+1)/(a+b+2)`, and
 /// `1 − I_{1−x}(b, a)` elsewhere, with `20 + 4√max(a, b)` terms (it converges in
-/// `O(√max(a, b))`); the front factor `x^a (1−x)^b / B(a, b)` uses [`lbeta`].
+/// `O(√max(a, b))`); the front factor `x^a (1−x)^b / B(a, b)` uses [`lbeta`]. Differentiable
+/// in `x`, `a` and `b` (the gradients of the truncated fraction: `∂I/∂a`, `∂I/∂b` within
+/// 1.1e-4 of mpmath's, relative, at 92 quantiles of concentrations from 0.05 to 200).
 ///
 /// # Example
 /// ```
@@ -1293,6 +1296,58 @@ mod tests {
                 "{e_gamma} {e_beta} on {device:?}"
             );
         }
+    }
+
+    /// The gradients of [`gammainc`] and [`betainc`] with respect to their shape parameters
+    /// (autodiff through the truncated series and fractions) against mpmath's: the table's
+    /// implicit gradients times the density, `∂P/∂α = −(dz/dα)·p(z)`. Relative to the larger of
+    /// the derivative and 10⁻³ of the density (where `∂P/∂α` changes sign the density sets
+    /// the scale).
+    #[test]
+    fn incomplete_function_shape_derivatives_against_mpmath() {
+        let t = table();
+        let device = dev().autodiff();
+        let lgamma64 = |x: f64| vals(lgamma(Tensor::<1>::from_floats([x as f32], &dev())))[0];
+        let mut worst: f64 = 0.0;
+        for r in t["gamma_grad"].as_array().unwrap() {
+            let (a, z, g) = (
+                r[0].as_f64().unwrap(),
+                r[1].as_f64().unwrap(),
+                r[2].as_f64().unwrap(),
+            );
+            let at = Tensor::<1>::from_floats([a as f32], &device).require_grad();
+            let p = gammainc(at.clone(), Tensor::<1>::from_floats([z as f32], &device));
+            let got = vals(at.grad(&p.backward()).unwrap())[0];
+            let density = ((a - 1.0) * z.ln() - z - lgamma64(a)).exp();
+            let want = -g * density;
+            worst = worst.max((got - want).abs() / want.abs().max(1e-3 * density));
+        }
+        for r in t["beta_grad"].as_array().unwrap() {
+            let c: Vec<f64> = r
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let (a, b, z) = (c[0], c[1], c[2]);
+            let at = Tensor::<1>::from_floats([a as f32], &device).require_grad();
+            let bt = Tensor::<1>::from_floats([b as f32], &device).require_grad();
+            let i = betainc(
+                at.clone(),
+                bt.clone(),
+                Tensor::<1>::from_floats([z as f32], &device),
+            );
+            let grads = i.backward();
+            let got = [at.grad(&grads).unwrap(), bt.grad(&grads).unwrap()].map(|g| vals(g)[0]);
+            let lb = lgamma64(a) + lgamma64(b) - lgamma64(a + b);
+            let density = ((a - 1.0) * z.ln() + (b - 1.0) * (-z).ln_1p() - lb).exp();
+            for (g, w) in got.iter().zip([c[3], c[4]]) {
+                let want = -w * density;
+                worst = worst.max((g - want).abs() / want.abs().max(1e-3 * density));
+            }
+        }
+        println!("∂P/∂α and ∂I/∂(a, b) by autodiff: worst relative error {worst:.2e}");
+        assert!(worst < 3e-4, "{worst}");
     }
 
     #[test]
