@@ -227,6 +227,8 @@ fn apply_ternary<A: Apply<3>>(op: Ternary, a: A) -> A::Out {
         Ternary::LogNormalLogProb => a.apply(ops::LogNormalLogProb),
         Ternary::LogNormalRsample => a.apply(ops::LogNormalRsample),
         Ternary::UniformLogProb => a.apply(ops::UniformLogProb),
+        Ternary::GammaLogProb => a.apply(ops::GammaLogProb),
+        Ternary::BetaLogProb => a.apply(ops::BetaLogProb),
     }
 }
 

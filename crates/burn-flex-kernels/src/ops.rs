@@ -80,6 +80,11 @@ pub enum Ternary {
     LogNormalRsample,
     /// `(value, low, high) ↦ −ln(high − low)` on `[low, high)`, `−∞` elsewhere
     UniformLogProb,
+    /// `(value, concentration, rate) ↦` Gamma log-density (`−∞` below 0, its limits at 0)
+    GammaLogProb,
+    /// `(value, concentration1, concentration0) ↦` Beta log-density (`−∞` outside `[0, 1]`,
+    /// its limits at 0 and 1)
+    BetaLogProb,
 }
 
 /// Fused formulas of four inputs.
@@ -756,6 +761,132 @@ impl Formula<3> for UniformLogProb {
             if inside { d } else { 0.0 },
             if inside { -d } else { 0.0 },
         ]
+    }
+}
+
+/// Gamma log-density at `x` with concentration `α` and rate `λ`, `m = λ·max(x, 2⁻¹²⁶)`:
+/// `ln λ + ln Poisson(α − 1; m)` in Loader's saddle-point form for `α ≥ 1`,
+/// `(α − 1) ln m − m − ln Γ(α) + ln λ` below; `−∞` for `x < 0`, and at `x = 0` the limits
+/// `+∞` (`α < 1`), `ln λ` (`α = 1`), `−∞` (`α > 1`); inputs `(x, α, λ)`. Derivatives
+/// `(α − 1)/x − λ` (for `x ≥ 2⁻¹²⁶`, where the composite's clamp passes it), `ln m − ψ(α)`
+/// and `α/λ − x` for `x > 0`; at `x ≤ 0` 0, except `∂/∂λ = 1/λ` at `x = 0`, `α = 1` (those
+/// of the composite).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GammaLogProb;
+
+impl Formula<3> for GammaLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, alpha, rate]: [f32; 3]) -> f32 {
+        let m = rate
+            * if x > f32::MIN_POSITIVE {
+                x
+            } else {
+                f32::MIN_POSITIVE
+            };
+        let large = alpha >= 1.0;
+        let k = alpha - 1.0;
+        let saddle = log_poisson_mass(if large { k } else { 0.0 }, if large { m } else { 1.0 });
+        let md = if large { 1.0 } else { m };
+        let a_small = if large { 1.0 } else { alpha };
+        let direct = (if large { 0.0 } else { k }) * ln(md) - md - lgamma(a_small);
+        let lp = ln(rate) + if large { saddle } else { direct };
+        let at_zero = x == 0.0;
+        let lp = if at_zero && alpha < 1.0 {
+            f32::INFINITY
+        } else {
+            lp
+        };
+        let lp = if at_zero && alpha > 1.0 {
+            f32::NEG_INFINITY
+        } else {
+            lp
+        };
+        if x < 0.0 { f32::NEG_INFINITY } else { lp }
+    }
+    #[inline(always)]
+    fn backward(&self, [x, alpha, rate]: [f32; 3], g: f32) -> [f32; 3] {
+        let positive = x > 0.0;
+        let xs = if x > f32::MIN_POSITIVE {
+            x
+        } else {
+            f32::MIN_POSITIVE
+        };
+        let m = rate * xs;
+        let dx = (alpha - 1.0) / xs - rate;
+        let da = ln(m) - digamma(alpha);
+        let dr = alpha / rate - xs;
+        let exponential_at_zero = x == 0.0 && alpha == 1.0;
+        [
+            if x >= f32::MIN_POSITIVE { g * dx } else { 0.0 },
+            if positive { g * da } else { 0.0 },
+            if positive || exponential_at_zero {
+                g * dr
+            } else {
+                0.0
+            },
+        ]
+    }
+}
+
+/// Beta log-density `(a − 1) ln x + (b − 1) ln1p(−x) − ln B(a, b)` on `x` clamped into
+/// `[2⁻¹²⁶, 1 − 2⁻²⁴]`, then the limits at 0 and 1 (`+∞` for a concentration below 1, `−∞`
+/// above) and `−∞` outside `[0, 1]`; inputs `(x, a, b)`. Derivatives (at the clamped `x`)
+/// `(a − 1)/x − (b − 1)/(1 − x)`, `ln x + ψ(a + b) − ψ(a)`, `ln(1 − x) + ψ(a + b) − ψ(b)`
+/// (the digamma differences without cancellation), 0 where the value is `±∞`, and no
+/// derivative in `x` where the clamp is active (as in the composite).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BetaLogProb;
+
+impl BetaLogProb {
+    /// The clamped value and whether the result is the formula (not a limit or outside).
+    #[inline(always)]
+    fn common(x: f32, a: f32, b: f32) -> (f32, bool, f32) {
+        const TOP: f32 = 1.0 - f32::EPSILON / 2.0;
+        let xs = if x > f32::MIN_POSITIVE {
+            x
+        } else {
+            f32::MIN_POSITIVE
+        };
+        let xs = if xs < TOP { xs } else { TOP };
+        let limit0 = x == 0.0 && a != 1.0;
+        let limit1 = x == 1.0 && b != 1.0;
+        let inside = (0.0..=1.0).contains(&x) && !limit0 && !limit1;
+        (xs, inside, if x == 0.0 { a } else { b })
+    }
+}
+
+impl Formula<3> for BetaLogProb {
+    #[inline(always)]
+    fn forward(&self, [x, a, b]: [f32; 3]) -> f32 {
+        let (xs, inside, c) = Self::common(x, a, b);
+        let lp = (a - 1.0) * ln(xs) + (b - 1.0) * ln1p(-xs) - lbeta(a, b);
+        let limit = if c < 1.0 {
+            f32::INFINITY
+        } else {
+            f32::NEG_INFINITY
+        };
+        let outside = !(0.0..=1.0).contains(&x);
+        if outside {
+            f32::NEG_INFINITY
+        } else if inside {
+            lp
+        } else {
+            limit
+        }
+    }
+    #[inline(always)]
+    fn backward(&self, [x, a, b]: [f32; 3], g: f32) -> [f32; 3] {
+        let (xs, inside, _) = Self::common(x, a, b);
+        let dx = (a - 1.0) / xs - (b - 1.0) / (1.0 - xs);
+        let da = ln(xs) + digamma_difference(a, b);
+        let db = ln1p(-xs) + digamma_difference(b, a);
+        // The composite clamps the value: no derivative in x where the clamp is active.
+        let clamped = xs != x;
+        if inside {
+            [if clamped { 0.0 } else { g * dx }, g * da, g * db]
+        } else {
+            [0.0, 0.0, 0.0]
+        }
     }
 }
 

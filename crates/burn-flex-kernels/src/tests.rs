@@ -1136,3 +1136,102 @@ fn cauchy_quantile_matches_burn_ops() {
         1e-5,
     );
 }
+
+#[test]
+fn gamma_and_beta_log_densities_match_float64() {
+    use crate::special::tests::{digamma64, lgamma64};
+    let _g = lock();
+    let n = 4 * C;
+    // Concentrations from 0.05 to 200 (both branches of the Gamma form), values in the bulk
+    // and the tails, one in ten negative (−∞, gradients 0).
+    let values: Vec<f32> = spread(n, 1e-3, 60.0, 51)
+        .iter()
+        .enumerate()
+        .map(|(i, x)| if i % 10 == 3 { -x } else { *x })
+        .collect();
+    check_host(
+        "gamma_log_prob",
+        [
+            values,
+            spread(n, 0.05, 200.0, 52),
+            spread(n, 0.05, 20.0, 53),
+        ],
+        |t| ternary(Ternary::GammaLogProb, t),
+        |[x, a, r]| match x < 0.0 {
+            true => f64::NEG_INFINITY,
+            false => a * r.ln() + (a - 1.0) * x.ln() - r * x - lgamma64(a),
+        },
+        |[x, a, r]| match x < 0.0 {
+            true => [0.0; 3],
+            false => [(a - 1.0) / x - r, (r * x).ln() - digamma64(a), a / r - x],
+        },
+        2e-5,
+    );
+    let values: Vec<f32> = spread(n, 1e-4, 1.0 - 1e-4, 54)
+        .iter()
+        .enumerate()
+        .map(|(i, x)| if i % 10 == 3 { x + 1.0 } else { *x })
+        .collect();
+    check_host(
+        "beta_log_prob",
+        [
+            values,
+            spread(n, 0.05, 200.0, 55),
+            spread(n, 0.05, 200.0, 56),
+        ],
+        |t| ternary(Ternary::BetaLogProb, t),
+        |[x, a, b]| match x > 1.0 {
+            true => f64::NEG_INFINITY,
+            false => {
+                (a - 1.0) * x.ln() + (b - 1.0) * (-x).ln_1p() - lgamma64(a) - lgamma64(b)
+                    + lgamma64(a + b)
+            }
+        },
+        |[x, a, b]| match x > 1.0 {
+            true => [0.0; 3],
+            false => {
+                let s = digamma64(a + b);
+                [
+                    (a - 1.0) / x - (b - 1.0) / (1.0 - x),
+                    x.ln() - digamma64(a) + s,
+                    (-x).ln_1p() - digamma64(b) + s,
+                ]
+            }
+        },
+        2e-5,
+    );
+}
+
+#[test]
+fn gamma_and_beta_log_densities_take_their_limits() {
+    let _g = lock();
+    let device = Device::flex();
+    let t = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 4]), &device);
+    let gamma = ternary(
+        Ternary::GammaLogProb,
+        [
+            t(vec![0.0, 0.0, 0.0, -1.0]),
+            t(vec![0.5, 1.0, 2.0, 2.0]),
+            t(vec![1.0, 2.0, 1.0, 1.0]),
+        ],
+    )
+    .unwrap_or_else(|_| panic!("the fused path was not taken"));
+    let g = to_vec(gamma);
+    assert_eq!(g[0], f32::INFINITY);
+    assert!((g[1] - 2f32.ln()).abs() < 1e-6);
+    assert_eq!([g[2], g[3]], [f32::NEG_INFINITY; 2]);
+    let beta = ternary(
+        Ternary::BetaLogProb,
+        [
+            t(vec![0.0, 0.0, 1.0, 1.5]),
+            t(vec![0.5, 1.0, 2.0, 2.0]),
+            t(vec![2.0, 3.0, 0.5, 2.0]),
+        ],
+    )
+    .unwrap_or_else(|_| panic!("the fused path was not taken"));
+    let b = to_vec(beta);
+    assert_eq!(b[0], f32::INFINITY);
+    assert!((b[1] - 3f32.ln()).abs() < 1e-6);
+    assert_eq!(b[2], f32::INFINITY);
+    assert_eq!(b[3], f32::NEG_INFINITY);
+}

@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{beta_sample_grad, betainc, digamma_difference, lbeta};
 use crate::poisson::broadcast_pair;
@@ -149,6 +150,10 @@ impl<const D: usize> Distribution<D> for Beta<D> {
         let [x, a] = broadcast_pair(value, a);
         let [x, b] = broadcast_pair(x, b);
         let a = a + x.zeros_like();
+        let [x, a, b] = match fused::beta_log_prob([x, a, b]) {
+            Ok(lp) => return lp,
+            Err(inputs) => inputs,
+        };
         let outside = x
             .clone()
             .lower_elem(0.0)

@@ -220,6 +220,16 @@ pub(crate) fn beta_sample_grad<const D: usize>(
 }
 
 fixed_formula!(
+    /// `(value, concentration, rate) ↦` the Gamma log-density.
+    gamma_log_prob[3] => ternary(Ternary::GammaLogProb)
+);
+
+fixed_formula!(
+    /// `(value, concentration1, concentration0) ↦` the Beta log-density.
+    beta_log_prob[3] => ternary(Ternary::BetaLogProb)
+);
+
+fixed_formula!(
     /// `(value, rate) ↦` the Poisson log-mass, `−∞` off the counts.
     poisson_log_prob[2] => binary(Binary::PoissonLogProb)
 );

@@ -7,6 +7,7 @@ use crate::distribution::{
     check_values, lift, sample_dims,
 };
 use crate::error::Result;
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{digamma, gammainc, lgamma, log_poisson_mass, standard_gamma_grad};
 use crate::poisson::broadcast_pair;
@@ -183,7 +184,10 @@ impl<const D: usize> Distribution<D> for Gamma<D> {
         let [x, alpha] = broadcast_pair(value, alpha);
         let [x, rate] = broadcast_pair(x, rate);
         let alpha = alpha + x.zeros_like();
-        gamma_log_prob(x, alpha, rate)
+        match fused::gamma_log_prob([x, alpha, rate]) {
+            Ok(lp) => lp,
+            Err([x, alpha, rate]) => gamma_log_prob(x, alpha, rate),
+        }
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {

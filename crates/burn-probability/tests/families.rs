@@ -605,6 +605,19 @@ fn fused_log_densities_and_gradients_agree_with_the_composites() {
         let inputs = [k.clone(), logits.clone()];
         let geometric = Geometric::new(logits.clone());
         out.push(with_grads("Geometric", geometric.log_prob(k), &inputs));
+        // Gamma and Beta: concentrations 0.05 to 200, both branches of the Gamma form, the
+        // limits at 0 and 1, values outside the support.
+        let conc = t(&[0.05, 1.0, 200.0, 0.7, 3.0, 2.0]);
+        let rate = t(&[1e-3, 2.0, 1.0, 1e4, 0.5, 1.0]);
+        let z = t(&[3.0, 0.0, 190.0, 1e-5, 2.5, -1.0]);
+        let inputs = [z.clone(), conc.clone(), rate.clone()];
+        let gamma = Gamma::new(conc.clone(), rate.clone());
+        out.push(with_grads("Gamma", gamma.log_prob(z), &inputs));
+        let other = t(&[0.05, 3.0, 150.0, 0.5, 1.0, 2.0]);
+        let p = t(&[1e-6, 0.0, 0.58, 0.999_999, 1.0, 1.5]);
+        let inputs = [p.clone(), conc.clone(), other.clone()];
+        let beta = Beta::new(conc.clone(), other.clone());
+        out.push(with_grads("Beta", beta.log_prob(p), &inputs));
         out
     }
     let close = |a: f64, b: f64| a == b || (a - b).abs() <= 2e-5 * a.abs().max(b.abs()).max(1.0);
