@@ -92,6 +92,7 @@ mod laplace;
 mod log_normal;
 mod logistic;
 mod mvn_diag;
+mod mvn_tril;
 mod normal;
 mod one_hot_categorical;
 mod poisson;
@@ -126,6 +127,7 @@ pub use laplace::Laplace;
 pub use log_normal::LogNormal;
 pub use logistic::Logistic;
 pub use mvn_diag::MultivariateNormalDiag;
+pub use mvn_tril::MultivariateNormalTriL;
 pub use normal::Normal;
 pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThrough};
 pub use poisson::Poisson;
@@ -139,9 +141,9 @@ pub mod prelude {
         Bernoulli, Beta, BinConcrete, Binomial, Categorical, Cauchy, Cdf, ContinuousBernoulli,
         Dirichlet, Distribution, Entropy, ExpRelaxedOneHotCategorical, Exponential, Gamma,
         Geometric, Gumbel, HalfNormal, Independent, KlDivergence, Laplace, LogNormal, Logistic,
-        Mode, Moments, MonteCarloKl, MultivariateNormalDiag, Normal, OneHotCategorical,
-        OneHotCategoricalStraightThrough, Poisson, RelaxedOneHotCategorical, Rsample, StudentT,
-        Uniform, kl_divergence, kl_monte_carlo,
+        Mode, Moments, MonteCarloKl, MultivariateNormalDiag, MultivariateNormalTriL, Normal,
+        OneHotCategorical, OneHotCategoricalStraightThrough, Poisson, RelaxedOneHotCategorical,
+        Rsample, StudentT, Uniform, kl_divergence, kl_monte_carlo,
     };
 }
 

@@ -1,0 +1,442 @@
+//! The multivariate Normal with a full covariance, given by its lower Cholesky factor.
+
+use burn::tensor::{Device, Shape, Tensor};
+
+use crate::distribution::{
+    Distribution, Entropy, Mode, Moments, OneLess, Rank, Rsample, check_values, lift, sample_dims,
+};
+use crate::error::{Error, Result};
+use crate::kl::KlDivergence;
+use crate::math::{LN_2PI, try_cholesky};
+use crate::noise;
+
+/// A batch of multivariate Normal distributions `N(μ, L Lᵀ)` over `K` coordinates (event
+/// shape `[K]`), with `L` lower triangular with a positive diagonal (`scale_tril`;
+/// `torch.distributions.MultivariateNormal(loc, scale_tril=L)`,
+/// `tfd.MultivariateNormalTriL`): correlated Gaussian posteriors and priors.
+///
+/// # Density function
+/// ```text
+/// ln p(x) = −½‖z‖² − Σ_k ln L_kk − (K/2) ln 2π,      L z = x − μ
+/// ```
+/// `z` by forward substitution (never forming `Σ⁻¹`). Mean `μ`, covariance `L Lᵀ` (variance
+/// its diagonal `Σ_j L_kj²`), mode `μ`, entropy `(K/2)(1 + ln 2π) + Σ_k ln L_kk`.
+///
+/// Only the lower triangle of `scale_tril` is read. The parameters are stored with the
+/// matrix flattened row-major into the last dimension (`[..., K·K]`), so that every
+/// computation stays at the distribution's rank; [`Self::scale_tril`] gives the matrix back.
+///
+/// Reparameterized sampling: `x = μ + L ε`, `ε` standard normal.
+///
+/// # KL divergence
+/// ```text
+/// KL(p ‖ q) = Σ_k ln Lq_kk − Σ_k ln Lp_kk + ½(‖Lq⁻¹ Lp‖²_F + ‖Lq⁻¹(μq − μp)‖² − K)
+/// ```
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::{Distribution, MultivariateNormalTriL};
+///
+/// let device = Device::flex();
+/// let loc = Tensor::<1>::from_floats([1.0, -1.0], &device);
+/// // Σ = [[4, 2], [2, 5]] = L Lᵀ with L = [[2, 0], [1, 2]].
+/// let cov = Tensor::<2>::from_floats([[4.0, 2.0], [2.0, 5.0]], &device);
+/// let d = MultivariateNormalTriL::from_covariance(loc, cov);
+/// let lp: f32 = d.log_prob(Tensor::<1>::from_floats([1.0, -1.0], &device)).into_scalar();
+/// // At the mean: −ln(2π) − ½ ln det Σ, det Σ = 16.
+/// assert!((lp - (-(2.0 * std::f32::consts::PI).ln() - 0.5 * 16f32.ln())).abs() < 1e-5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MultivariateNormalTriL<const D: usize> {
+    loc: Tensor<D>,
+    /// `[..., K·K]`: the rows of `L`, lower triangle only (the rest zero).
+    tril: Tensor<D>,
+    k: usize,
+}
+
+impl<const D: usize> MultivariateNormalTriL<D> {
+    /// `N(loc, L Lᵀ)` from `loc` (`[..., K]`) and `scale_tril` (`[..., K, K]`, rank `D + 1`);
+    /// the batch dimensions broadcast. The upper triangle of `scale_tril` is ignored.
+    ///
+    /// # Panics
+    /// If the ranks or shapes do not fit; the message is [`Self::try_new`]'s error.
+    #[track_caller]
+    pub fn new<const DS: usize>(loc: Tensor<D>, scale_tril: Tensor<DS>) -> Self {
+        Self::try_new(loc, scale_tril).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::RankMismatch`] if `scale_tril`'s rank is not `D + 1`; [`Error::ShapeMismatch`]
+    /// if it is not `[..., K, K]` for `loc`'s `K` or the batch dimensions do not broadcast.
+    pub fn try_new<const DS: usize>(loc: Tensor<D>, scale_tril: Tensor<DS>) -> Result<Self> {
+        const CONTEXT: &str = "MultivariateNormalTriL";
+        if DS != D + 1 || D == 0 {
+            return Err(Error::RankMismatch {
+                context: CONTEXT,
+                argument: "scale_tril",
+                expected: format!("{} (loc's rank {D} + 1)", D + 1),
+                actual: DS,
+            });
+        }
+        let ld = loc.dims();
+        let sd = scale_tril.dims();
+        let k = ld[D - 1];
+        let mismatch = || Error::ShapeMismatch {
+            context: CONTEXT,
+            left_name: "loc",
+            left: ld.to_vec(),
+            right_name: "scale_tril",
+            right: sd.to_vec(),
+        };
+        if sd[DS - 1] != k || sd[DS - 2] != k {
+            return Err(mismatch());
+        }
+        let mut batch = [0usize; D];
+        for i in 0..D - 1 {
+            let (a, b) = (ld[i], sd[i]);
+            batch[i] = match (a, b) {
+                _ if a == b => a,
+                (1, b) => b,
+                (a, 1) => a,
+                _ => return Err(mismatch()),
+            };
+        }
+        batch[D - 1] = k;
+        let mut flat = batch;
+        flat[D - 1] = k * k;
+        let lower = lower_mask::<DS>(k, &scale_tril.device());
+        let tril = (scale_tril * lower).reshape(with_last::<D>(&sd, k * k));
+        Ok(Self {
+            loc: loc.expand(batch),
+            tril: tril.expand(flat),
+            k,
+        })
+    }
+
+    /// `N(loc, Σ)` from the covariance (`[..., K, K]`, symmetric positive definite): its
+    /// Cholesky factor is the scale ([`crate::math::cholesky`]).
+    ///
+    /// # Panics
+    /// If the shapes do not fit or a covariance is not positive definite; the message is
+    /// [`Self::try_from_covariance`]'s error.
+    #[track_caller]
+    pub fn from_covariance<const DS: usize>(loc: Tensor<D>, covariance: Tensor<DS>) -> Self {
+        Self::try_from_covariance(loc, covariance).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::from_covariance`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// [`Self::try_new`]'s, and [`Error::InvalidArgument`] naming `covariance` and the first
+    /// matrix that is not positive definite.
+    pub fn try_from_covariance<const DS: usize>(
+        loc: Tensor<D>,
+        covariance: Tensor<DS>,
+    ) -> Result<Self> {
+        Self::try_new(loc, try_cholesky(covariance, "covariance")?)
+    }
+
+    /// [`Distribution::validate`] as a builder step.
+    pub fn validated(self) -> Result<Self>
+    where
+        Rank<D>: OneLess<D>,
+    {
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The mean `μ`, `[..., K]`.
+    pub fn loc(&self) -> &Tensor<D> {
+        &self.loc
+    }
+
+    /// The lower Cholesky factor `L`, `[..., K, K]` (rank `D + 1`).
+    ///
+    /// # Panics
+    /// If `DS` is not `D + 1`.
+    pub fn scale_tril<const DS: usize>(&self) -> Tensor<DS> {
+        assert_eq!(DS, D + 1, "scale_tril has rank D + 1 = {}", D + 1);
+        let mut dims = [0usize; DS];
+        dims[..D - 1].copy_from_slice(&self.tril.dims()[..D - 1]);
+        dims[DS - 2] = self.k;
+        dims[DS - 1] = self.k;
+        self.tril.clone().reshape(dims)
+    }
+
+    /// The covariance `L Lᵀ`, `[..., K, K]` (rank `D + 1`).
+    ///
+    /// # Panics
+    /// If `DS` is not `D + 1`.
+    pub fn covariance<const DS: usize>(&self) -> Tensor<DS> {
+        let l = self.scale_tril::<DS>();
+        l.clone().matmul(l.swap_dims(DS - 1, DS - 2))
+    }
+
+    /// Row `i` of `L` up to and including the diagonal, `[..., i + 1]`, lifted to rank `DV`.
+    fn row<const DV: usize>(&self, i: usize) -> Tensor<DV> {
+        lift::<D, DV>(&self.tril.clone().narrow(D - 1, i * self.k, i + 1))
+    }
+
+    /// The diagonal of `L`, `[..., K]`.
+    fn diagonal(&self) -> Tensor<D> {
+        let k = self.k;
+        let parts = (0..k)
+            .map(|i| self.tril.clone().narrow(D - 1, i * k + i, 1))
+            .collect();
+        Tensor::cat(parts, D - 1)
+    }
+
+    /// `L⁻¹ d` for `d` of shape `[..., K]` (rank `DV`), by forward substitution.
+    fn solve<const DV: usize>(&self, d: Tensor<DV>) -> Tensor<DV> {
+        let mut z: Vec<Tensor<DV>> = Vec::with_capacity(self.k);
+        for i in 0..self.k {
+            let row = self.row::<DV>(i);
+            let di = d.clone().narrow(DV - 1, i, 1);
+            let rhs = if i == 0 {
+                di
+            } else {
+                let known = Tensor::cat(z.clone(), DV - 1);
+                di - (row.clone().narrow(DV - 1, 0, i) * known).sum_dim(DV - 1)
+            };
+            z.push(rhs / row.narrow(DV - 1, i, 1));
+        }
+        Tensor::cat(z, DV - 1)
+    }
+}
+
+/// `[K, K]` lower-triangular ones, lifted to rank `DS`.
+fn lower_mask<const DS: usize>(k: usize, device: &Device) -> Tensor<DS> {
+    let mask: Vec<f32> = (0..k * k)
+        .map(|n| if n % k <= n / k { 1.0 } else { 0.0 })
+        .collect();
+    let mut dims = [1usize; DS];
+    dims[DS - 2] = k;
+    dims[DS - 1] = k;
+    Tensor::<1>::from_floats(mask.as_slice(), device).reshape(dims)
+}
+
+/// The dimensions of a `[..., K, K]` tensor of rank `D + 1` with the last two merged into
+/// `last`.
+fn with_last<const D: usize>(dims: &[usize], last: usize) -> [usize; D] {
+    let mut out = [0usize; D];
+    out[..D - 1].copy_from_slice(&dims[..D - 1]);
+    out[D - 1] = last;
+    out
+}
+
+impl<const D: usize> Distribution<D> for MultivariateNormalTriL<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    type Batch = <Rank<D> as OneLess<D>>::Batch;
+    const EVENT_RANK: usize = 1;
+    const NAME: &'static str = "MultivariateNormalTriL";
+
+    fn shape(&self) -> Shape {
+        self.loc.shape()
+    }
+
+    fn device(&self) -> Device {
+        self.loc.device()
+    }
+
+    fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
+        let z = self.solve(value - lift::<D, DV>(&self.loc));
+        let log_det = lift::<D, DV>(&self.diagonal().log().sum_dim(D - 1));
+        z.square().sum_dim(DV - 1) * -0.5 - log_det - 0.5 * self.k as f64 * LN_2PI
+    }
+
+    fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
+        self.detach().rsample_with_shape(sample_shape)
+    }
+
+    fn detach(&self) -> Self {
+        Self {
+            loc: self.loc.clone().detach(),
+            tril: self.tril.clone().detach(),
+            k: self.k,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        crate::distribution::check_param(
+            "MultivariateNormalTriL",
+            "loc",
+            "finite",
+            &self.loc,
+            f64::is_finite,
+        )?;
+        crate::distribution::check_param(
+            "MultivariateNormalTriL",
+            "scale_tril (its diagonal)",
+            "finite and > 0",
+            &self.diagonal(),
+            |v| v.is_finite() && v > 0.0,
+        )
+    }
+
+    fn check_support<const DV: usize>(&self, value: &Tensor<DV>) -> Result<()> {
+        check_values(
+            "MultivariateNormalTriL",
+            "finite vectors",
+            value,
+            f64::is_finite,
+        )
+    }
+}
+
+impl<const D: usize> Rsample<D> for MultivariateNormalTriL<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    /// Standard normal `ε`, shape `sample_shape ++ shape()`.
+    fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
+        let dims = sample_dims::<DO>("MultivariateNormalTriL::noise", sample_shape, &self.shape());
+        noise::standard_normal(dims, &self.device())
+    }
+
+    /// `μ + L ε`.
+    fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
+        let parts = (0..self.k)
+            .map(|i| (self.row::<DO>(i) * noise.clone().narrow(DO - 1, 0, i + 1)).sum_dim(DO - 1))
+            .collect();
+        lift::<D, DO>(&self.loc) + Tensor::cat(parts, DO - 1)
+    }
+}
+
+impl<const D: usize> Entropy<D> for MultivariateNormalTriL<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    fn entropy_keepdim(&self) -> Tensor<D> {
+        self.diagonal().log().sum_dim(D - 1) + 0.5 * self.k as f64 * (1.0 + LN_2PI)
+    }
+}
+
+impl<const D: usize> Moments<D> for MultivariateNormalTriL<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    fn mean(&self) -> Tensor<D> {
+        self.loc.clone()
+    }
+
+    /// The diagonal of `L Lᵀ`: `Σ_j L_kj²`.
+    fn variance(&self) -> Tensor<D> {
+        let parts = (0..self.k)
+            .map(|i| self.row::<D>(i).square().sum_dim(D - 1))
+            .collect();
+        Tensor::cat(parts, D - 1)
+    }
+}
+
+impl<const D: usize> Mode<D> for MultivariateNormalTriL<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    fn mode(&self) -> Tensor<D> {
+        self.loc.clone()
+    }
+}
+
+/// The closed form of the type's documentation; `Lq⁻¹ Lp` one column of `Lp` at a time.
+impl<const D: usize, const DQ: usize> KlDivergence<MultivariateNormalTriL<DQ>, D>
+    for MultivariateNormalTriL<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    fn kl_divergence_keepdim(&self, q: &MultivariateNormalTriL<DQ>) -> Tensor<D> {
+        let k = self.k;
+        // q's rows and diagonal lifted to p's rank.
+        let q_lifted = MultivariateNormalTriL::<D> {
+            loc: lift::<DQ, D>(&q.loc),
+            tril: lift::<DQ, D>(&q.tril),
+            k,
+        };
+        let mut frobenius: Option<Tensor<D>> = None;
+        for c in 0..k {
+            // Column c of Lp: entries (i, c) for i ≥ c, zero above.
+            let column = (0..k)
+                .map(|i| self.tril.clone().narrow(D - 1, i * k + c, 1))
+                .collect();
+            let solved = q_lifted.solve(Tensor::cat(column, D - 1));
+            let s = solved.square().sum_dim(D - 1);
+            frobenius = Some(match frobenius {
+                None => s,
+                Some(f) => f + s,
+            });
+        }
+        let mahalanobis = q_lifted
+            .solve(q_lifted.loc.clone() - self.loc.clone())
+            .square()
+            .sum_dim(D - 1);
+        let log_det_q = q_lifted.diagonal().log().sum_dim(D - 1);
+        let log_det_p = self.diagonal().log().sum_dim(D - 1);
+        log_det_q - log_det_p + (frobenius.expect("K ≥ 1") + mahalanobis - k as f64) * 0.5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MultivariateNormalDiag;
+
+    fn dev() -> Device {
+        Device::flex()
+    }
+
+    fn vals<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+        t.into_data().iter::<f64>().collect()
+    }
+
+    #[test]
+    fn a_diagonal_factor_is_the_diagonal_normal() {
+        let loc = Tensor::<2>::from_floats([[0.5, -1.0, 2.0], [0.0, 0.0, 0.0]], &dev());
+        let scale = Tensor::<2>::from_floats([[1.0, 0.3, 2.0], [0.1, 5.0, 1.0]], &dev());
+        let tril =
+            scale.clone().unsqueeze_dim::<3>(2) * Tensor::<2>::eye(3, &dev()).unsqueeze::<3>();
+        let full = MultivariateNormalTriL::new(loc.clone(), tril);
+        let diag = MultivariateNormalDiag::new(loc, scale);
+        let x = Tensor::<2>::from_floats([[0.0, 1.0, -1.0], [0.3, -2.0, 0.5]], &dev());
+        for (a, b) in vals(full.log_prob(x.clone()))
+            .iter()
+            .zip(vals(diag.log_prob(x)))
+        {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        for (a, b) in vals(full.entropy()).iter().zip(vals(diag.entropy())) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        let kl = vals(crate::kl_divergence(&full, &full));
+        assert!(kl.iter().all(|v| v.abs() < 1e-5), "{kl:?}");
+    }
+
+    #[test]
+    fn shape_and_rank_errors_name_the_arguments() {
+        let loc = Tensor::<1>::zeros([3], &dev());
+        let e =
+            MultivariateNormalTriL::<1>::try_new(loc.clone(), Tensor::<2>::zeros([3, 2], &dev()))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("scale_tril") && e.contains("[3, 2]"), "{e}");
+        let e = MultivariateNormalTriL::<1>::try_new(
+            loc.clone(),
+            Tensor::<3>::zeros([1, 3, 3], &dev()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("scale_tril") && e.contains('2'), "{e}");
+        let not_pd =
+            Tensor::<2>::from_floats([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]], &dev());
+        let e = MultivariateNormalTriL::try_from_covariance(loc, not_pd)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("covariance") && e.contains("positive definite"),
+            "{e}"
+        );
+    }
+}
