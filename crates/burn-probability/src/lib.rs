@@ -127,7 +127,7 @@ pub use laplace::Laplace;
 pub use log_normal::LogNormal;
 pub use logistic::Logistic;
 pub use mvn_diag::MultivariateNormalDiag;
-pub use mvn_tril::MultivariateNormalTriL;
+pub use mvn_tril::{LowRankMultivariateNormal, MultivariateNormalTriL};
 pub use normal::Normal;
 pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThrough};
 pub use poisson::Poisson;
@@ -141,9 +141,10 @@ pub mod prelude {
         Bernoulli, Beta, BinConcrete, Binomial, Categorical, Cauchy, Cdf, ContinuousBernoulli,
         Dirichlet, Distribution, Entropy, ExpRelaxedOneHotCategorical, Exponential, Gamma,
         Geometric, Gumbel, HalfNormal, Independent, KlDivergence, Laplace, LogNormal, Logistic,
-        Mode, Moments, MonteCarloKl, MultivariateNormalDiag, MultivariateNormalTriL, Normal,
-        OneHotCategorical, OneHotCategoricalStraightThrough, Poisson, RelaxedOneHotCategorical,
-        Rsample, StudentT, Uniform, kl_divergence, kl_monte_carlo,
+        LowRankMultivariateNormal, Mode, Moments, MonteCarloKl, MultivariateNormalDiag,
+        MultivariateNormalTriL, Normal, OneHotCategorical, OneHotCategoricalStraightThrough,
+        Poisson, RelaxedOneHotCategorical, Rsample, StudentT, Uniform, kl_divergence,
+        kl_monte_carlo,
     };
 }
 

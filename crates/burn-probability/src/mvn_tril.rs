@@ -379,6 +379,238 @@ where
     }
 }
 
+/// A batch of multivariate Normal distributions with a low-rank-plus-diagonal covariance,
+/// `N(μ, W Wᵀ + diag(d))` over `K` coordinates, `W` the `K × R` `cov_factor` and `d > 0` the
+/// `cov_diag` (torch's `LowRankMultivariateNormal` parameterization; TFP's
+/// `MultivariateNormalDiagPlusLowRankCovariance`): a correlated Gaussian with `K·(R + 1)`
+/// parameters.
+///
+/// The covariance is formed and factored once ([`crate::math::cholesky`]) at construction;
+/// every method is then [`MultivariateNormalTriL`]'s (log-density, entropy, moments,
+/// reparameterized sampling `μ + L ε`, which has the same distribution as torch's
+/// `μ + W ε₁ + √d ε₂`). Meant for the small `K` of latent spaces: the factorization costs
+/// `O(K³)` operations of burn.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::{Distribution, LowRankMultivariateNormal, Moments};
+///
+/// let device = Device::flex();
+/// let loc = Tensor::<1>::zeros([2], &device);
+/// let w = Tensor::<2>::from_floats([[1.0], [2.0]], &device);          // K = 2, R = 1
+/// let d = LowRankMultivariateNormal::new(loc, w, Tensor::<1>::ones([2], &device));
+/// let var: Vec<f32> = d.variance().into_data().iter::<f32>().collect();
+/// assert!((var[0] - 2.0).abs() < 1e-6 && (var[1] - 5.0).abs() < 1e-5); // diag(W Wᵀ) + 1
+/// ```
+#[derive(Clone, Debug)]
+pub struct LowRankMultivariateNormal<const D: usize> {
+    full: MultivariateNormalTriL<D>,
+    /// `[..., K·R]`, the rows of `W`.
+    cov_factor: Tensor<D>,
+    cov_diag: Tensor<D>,
+    rank: usize,
+}
+
+impl<const D: usize> LowRankMultivariateNormal<D> {
+    /// `N(loc, W Wᵀ + diag(cov_diag))` from `loc` (`[..., K]`), `cov_factor` (`[..., K, R]`,
+    /// rank `D + 1`) and `cov_diag` (`[..., K]`, positive).
+    ///
+    /// # Panics
+    /// If the shapes do not fit or the covariance is not positive definite (a `cov_diag`
+    /// entry not positive); the message is [`Self::try_new`]'s error.
+    #[track_caller]
+    pub fn new<const DS: usize>(
+        loc: Tensor<D>,
+        cov_factor: Tensor<DS>,
+        cov_diag: Tensor<D>,
+    ) -> Self {
+        Self::try_new(loc, cov_factor, cov_diag).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::new`] returning an [`Error`] instead of panicking.
+    ///
+    /// # Errors
+    /// [`Error::RankMismatch`] or [`Error::ShapeMismatch`] naming `cov_factor` or `cov_diag`;
+    /// [`Error::InvalidArgument`] naming the covariance when it is not positive definite.
+    pub fn try_new<const DS: usize>(
+        loc: Tensor<D>,
+        cov_factor: Tensor<DS>,
+        cov_diag: Tensor<D>,
+    ) -> Result<Self> {
+        const CONTEXT: &str = "LowRankMultivariateNormal";
+        if DS != D + 1 || D == 0 {
+            return Err(Error::RankMismatch {
+                context: CONTEXT,
+                argument: "cov_factor",
+                expected: format!("{} (loc's rank {D} + 1)", D + 1),
+                actual: DS,
+            });
+        }
+        let (ld, wd, dd) = (loc.dims(), cov_factor.dims(), cov_diag.dims());
+        let k = ld[D - 1];
+        if wd[DS - 2] != k {
+            return Err(Error::ShapeMismatch {
+                context: CONTEXT,
+                left_name: "loc",
+                left: ld.to_vec(),
+                right_name: "cov_factor",
+                right: wd.to_vec(),
+            });
+        }
+        if dd[D - 1] != k {
+            return Err(Error::ShapeMismatch {
+                context: CONTEXT,
+                left_name: "loc",
+                left: ld.to_vec(),
+                right_name: "cov_diag",
+                right: dd.to_vec(),
+            });
+        }
+        let rank = wd[DS - 1];
+        let device = loc.device();
+        let mut eye_dims = [1usize; DS];
+        eye_dims[DS - 2] = k;
+        eye_dims[DS - 1] = k;
+        let eye = Tensor::<2>::eye(k, &device).reshape(eye_dims);
+        let covariance = cov_factor
+            .clone()
+            .matmul(cov_factor.clone().swap_dims(DS - 1, DS - 2))
+            + cov_diag.clone().unsqueeze_dim::<DS>(D) * eye;
+        let full = MultivariateNormalTriL::try_new(
+            loc,
+            crate::math::try_cholesky(
+                covariance,
+                "covariance (cov_factor·cov_factorᵀ + diag(cov_diag))",
+            )?,
+        )?;
+        Ok(Self {
+            full,
+            cov_factor: cov_factor.reshape(with_last::<D>(&wd, k * rank)),
+            cov_diag,
+            rank,
+        })
+    }
+
+    /// The mean `μ`.
+    pub fn loc(&self) -> &Tensor<D> {
+        self.full.loc()
+    }
+
+    /// The factor `W`, `[..., K, R]` (rank `D + 1`).
+    ///
+    /// # Panics
+    /// If `DS` is not `D + 1`.
+    pub fn cov_factor<const DS: usize>(&self) -> Tensor<DS> {
+        assert_eq!(DS, D + 1, "cov_factor has rank D + 1 = {}", D + 1);
+        let dims = self.cov_factor.dims();
+        let mut out = [0usize; DS];
+        out[..D - 1].copy_from_slice(&dims[..D - 1]);
+        out[DS - 2] = self.full.k;
+        out[DS - 1] = self.rank;
+        self.cov_factor.clone().reshape(out)
+    }
+
+    /// The diagonal `d`, `[..., K]`.
+    pub fn cov_diag(&self) -> &Tensor<D> {
+        &self.cov_diag
+    }
+
+    /// The same distribution as a [`MultivariateNormalTriL`] (its Cholesky factor).
+    pub fn as_tril(&self) -> &MultivariateNormalTriL<D> {
+        &self.full
+    }
+}
+
+impl<const D: usize> Distribution<D> for LowRankMultivariateNormal<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    type Batch = <Rank<D> as OneLess<D>>::Batch;
+    const EVENT_RANK: usize = 1;
+    const NAME: &'static str = "LowRankMultivariateNormal";
+
+    fn shape(&self) -> Shape {
+        self.full.shape()
+    }
+    fn device(&self) -> Device {
+        self.full.device()
+    }
+    fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
+        self.full.log_prob_keepdim(value)
+    }
+    fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
+        self.full.sample_with_shape(sample_shape)
+    }
+    fn detach(&self) -> Self {
+        Self {
+            full: self.full.detach(),
+            cov_factor: self.cov_factor.clone().detach(),
+            cov_diag: self.cov_diag.clone().detach(),
+            rank: self.rank,
+        }
+    }
+    fn validate(&self) -> Result<()> {
+        crate::distribution::check_param(
+            "LowRankMultivariateNormal",
+            "cov_diag",
+            "finite and > 0",
+            &self.cov_diag,
+            |v| v.is_finite() && v > 0.0,
+        )?;
+        self.full.validate()
+    }
+    fn check_support<const DV: usize>(&self, value: &Tensor<DV>) -> Result<()> {
+        self.full.check_support(value)
+    }
+}
+
+impl<const D: usize> Rsample<D> for LowRankMultivariateNormal<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    /// Standard normal `ε`, shape `sample_shape ++ shape()`.
+    fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
+        self.full.noise(sample_shape)
+    }
+    /// `μ + L ε`, `L` the Cholesky factor of the covariance.
+    fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
+        self.full.rsample_with_noise(noise)
+    }
+}
+
+impl<const D: usize> Entropy<D> for LowRankMultivariateNormal<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    fn entropy_keepdim(&self) -> Tensor<D> {
+        self.full.entropy_keepdim()
+    }
+}
+
+impl<const D: usize> Moments<D> for LowRankMultivariateNormal<D>
+where
+    Rank<D>: OneLess<D>,
+{
+    fn mean(&self) -> Tensor<D> {
+        self.full.mean()
+    }
+    /// `Σ_r W_kr² + d_k`.
+    fn variance(&self) -> Tensor<D> {
+        let k = self.full.k;
+        let parts = (0..k)
+            .map(|i| {
+                self.cov_factor
+                    .clone()
+                    .narrow(D - 1, i * self.rank, self.rank)
+                    .square()
+                    .sum_dim(D - 1)
+            })
+            .collect();
+        Tensor::cat(parts, D - 1) + self.cov_diag.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

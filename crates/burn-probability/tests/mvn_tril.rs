@@ -1,6 +1,6 @@
-//! `MultivariateNormalTriL`: every `MultivariateNormalTriL` case of the reference file
-//! `transforms.json` (log-densities, entropies and KLs against mpmath, at the file's
-//! tolerances), sample moments against the covariance, the pathwise gradient against finite
+//! `MultivariateNormalTriL` and `LowRankMultivariateNormal`: every case of theirs in the
+//! reference file `transforms.json` (log-densities, entropies and KLs against mpmath, at the
+//! file's tolerances), sample moments against the covariance, the pathwise gradient against finite
 //! differences, and finite values at extreme scales.
 
 use burn::tensor::{Device, Tensor};
@@ -60,6 +60,29 @@ fn tril_reference_cases() {
                 );
                 vals(kl_divergence(&p, &q))[0]
             }
+            ("LowRankMultivariateNormal", "log_prob" | "entropy") => {
+                let p = &case["params"];
+                let loc = vector(&p["loc"]);
+                let k = loc.len();
+                let w: Vec<f32> = p["cov_factor"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(vector)
+                    .collect();
+                let r = w.len() / k;
+                let d = LowRankMultivariateNormal::new(
+                    Tensor::<1>::from_floats(loc.as_slice(), &device),
+                    Tensor::<1>::from_floats(w.as_slice(), &device).reshape([k, r]),
+                    Tensor::<1>::from_floats(vector(&p["cov_diag"]).as_slice(), &device),
+                );
+                if method == "entropy" {
+                    vals(d.entropy())[0]
+                } else {
+                    let x = vector(&case["value"]);
+                    vals(d.log_prob(Tensor::<1>::from_floats(x.as_slice(), &device)))[0]
+                }
+            }
             _ => continue,
         };
         let want = case["expected"].as_f64().unwrap();
@@ -78,8 +101,10 @@ fn tril_reference_cases() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 15, "the file's TriL cases");
-    println!("checked {checked} MultivariateNormalTriL cases (transforms.json)");
+    assert_eq!(checked, 25, "the file's TriL and low-rank cases");
+    println!(
+        "checked {checked} MultivariateNormalTriL and LowRankMultivariateNormal cases (transforms.json)"
+    );
 }
 
 #[test]
