@@ -5,6 +5,7 @@ use super::adam::{self, AdamStep};
 use super::conv::{self, Epilogue, Geometry};
 use super::cpu;
 use super::dense::{self, Activation, Dims};
+use super::gamma_sampler;
 use super::implicit;
 use super::ops::{self, Binary, Formula, Quaternary, Ternary, Unary};
 use super::reduce;
@@ -103,6 +104,9 @@ pub(crate) trait FusedKernels: Backend {
         b: FloatTensor<Self>,
         z: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+    /// One `Gamma(α, 1)` draw per element of `alpha` for the generator key `key`. The result
+    /// carries no gradient.
+    fn fused_standard_gamma(alpha: FloatTensor<Self>, key: u64) -> FloatTensor<Self>;
 }
 
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -320,6 +324,12 @@ impl FusedKernels for Flex {
         let shape = z.layout().shape().clone();
         let (da, db) = implicit::beta_sample_grad(slice(&a), slice(&b), slice(&z));
         (tensor(da, shape.clone()), tensor(db, shape))
+    }
+
+    fn fused_standard_gamma(alpha: FlexTensor, key: u64) -> FlexTensor {
+        let alpha = contiguous(alpha);
+        let shape = alpha.layout().shape().clone();
+        tensor(gamma_sampler::standard_gamma(slice(&alpha), key), shape)
     }
 }
 
@@ -834,5 +844,10 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         );
         let lift = <Autodiff<Flex, C> as AutodiffBackend>::from_inner;
         (lift(da), lift(db))
+    }
+
+    fn fused_standard_gamma(alpha: AdTensor<C>, key: u64) -> AdTensor<C> {
+        let g = Flex::fused_standard_gamma(alpha.into_primitive(), key);
+        <Autodiff<Flex, C> as AutodiffBackend>::from_inner(g)
     }
 }

@@ -181,16 +181,38 @@ fn noise<const D: usize>(
     if !fused_kernels_enabled() || !on_flex(device) {
         return None;
     }
+    let values = generate(dims.iter().product(), draw_key(device));
+    Some(Tensor::from_data(
+        burn::tensor::TensorData::new(values, dims),
+        device,
+    ))
+}
+
+/// A generator key from one two-value draw of burn's seeded generator on `device`.
+fn draw_key(device: &Device) -> u64 {
     let draw = Tensor::<1>::random([2], Init::Uniform(0.0, 1.0), device).into_data();
     let bits: Vec<u64> = draw
         .iter::<f32>()
         .map(|u| (u * 8_388_608.0) as u64)
         .collect();
-    let key = (bits[0] << 23) ^ bits[1];
-    let values = generate(dims.iter().product(), key);
-    Some(Tensor::from_data(
-        burn::tensor::TensorData::new(values, dims),
-        device,
+    (bits[0] << 23) ^ bits[1]
+}
+
+/// One `Gamma(α, 1)` draw per element of `alpha` (float32 on `flex`): Marsaglia and Tsang's
+/// method per element, looping until accepted, with `Gamma(α + 1)·u^{1/α}` (in log space) for
+/// `α < 1`, on the counter-based generator keyed by one draw from burn's seeded generator (so
+/// it follows `device.seed(..)`); draws are at least `f32::MIN_POSITIVE` (NaN for NaN or
+/// non-positive `α`). The result carries no gradient. Or the input back for the composite
+/// path (not float32 on `flex`, or the kernels off).
+pub fn standard_gamma<const D: usize>(alpha: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    use crate::ext::FusedKernels;
+    use burn::backend::Dispatch;
+    if !fused_kernels_enabled() || !f32_on_flex(&alpha) {
+        return Err(alpha);
+    }
+    let key = draw_key(&alpha.device());
+    Ok(Tensor::from_dispatch(
+        <Dispatch as FusedKernels>::fused_standard_gamma(alpha.into_dispatch(), key),
     ))
 }
 

@@ -91,6 +91,7 @@ mod dense;
 mod device;
 mod ext;
 pub mod formulas;
+mod gamma_sampler;
 mod implicit;
 mod layer;
 pub mod nn;

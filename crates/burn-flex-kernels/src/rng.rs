@@ -15,10 +15,10 @@ use core::mem::MaybeUninit;
 use rayon::prelude::*;
 
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-const TO_UNIT: f32 = 1.0 / 8_388_608.0; // 2⁻²³
+pub(crate) const TO_UNIT: f32 = 1.0 / 8_388_608.0; // 2⁻²³
 
 #[inline(always)]
-fn mix(key: u64, i: u64) -> u64 {
+pub(crate) fn mix(key: u64, i: u64) -> u64 {
     let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -27,14 +27,14 @@ fn mix(key: u64, i: u64) -> u64 {
 
 /// A uniform value in the open interval (0, 1): `(k + ½)·2⁻²³` for a 23-bit `k`.
 #[inline(always)]
-fn open_unit(bits: u64) -> f32 {
+pub(crate) fn open_unit(bits: u64) -> f32 {
     ((bits & 0x7f_ffff) as f32 + 0.5) * TO_UNIT
 }
 
 /// `cos(2π u)` for `u ∈ [0, 1)`: quarter turns plus Taylor polynomials on `[−π/4, π/4]`
 /// (truncation below 3e-8).
 #[inline(always)]
-fn cos_turns(u: f32) -> f32 {
+pub(crate) fn cos_turns(u: f32) -> f32 {
     const SHIFT: f32 = 12_582_912.0;
     let w = 4.0 * u;
     let t = w + SHIFT;

@@ -219,6 +219,15 @@ pub(crate) fn beta_sample_grad<const D: usize>(
     Err(inputs)
 }
 
+/// `α ↦` one `Gamma(α, 1)` draw per element (Marsaglia–Tsang per element, the `α < 1` boost in
+/// log space, at least `f32::MIN_POSITIVE`), following burn's seeded generator; no gradient.
+pub(crate) fn standard_gamma<const D: usize>(alpha: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    #[cfg(feature = "fused")]
+    return k::standard_gamma(alpha);
+    #[cfg(not(feature = "fused"))]
+    Err(alpha)
+}
+
 fixed_formula!(
     /// `(value, concentration, rate) ↦` the Gamma log-density.
     gamma_log_prob[3] => ternary(Ternary::GammaLogProb)

@@ -56,8 +56,14 @@ fn rejection<const D: usize>(
 /// normal float32 (as in PyTorch): for small `α` the variate underflows (below 1e-38 with
 /// probability 1.3% at `α = 0.05`), and a zero would put the sample where the density is
 /// infinite. Not differentiable: the implicit gradient is the family's business.
+///
+/// On float32 `flex` tensors (with the `fused` feature) one kernel pass runs the same method
+/// per element, looping until accepted, on the counter-based generator of the fused noise.
 pub fn standard_gamma<const D: usize>(concentration: Tensor<D>) -> Tensor<D> {
-    let alpha = concentration.detach();
+    let alpha = match crate::fused::standard_gamma(concentration.detach()) {
+        Ok(draw) => return draw,
+        Err(alpha) => alpha,
+    };
     let device = alpha.device();
     let dims: [usize; D] = alpha.dims();
     let boost = alpha.clone().lower_elem(1.0);
