@@ -14,6 +14,9 @@
 //!   counts [`Poisson`], [`Binomial`] and [`Geometric`], the positive and unit-interval
 //!   families [`Gamma`], [`Beta`] and [`Dirichlet`] (reparameterized by implicit gradients),
 //!   and [`Independent`].
+//! * Transformations: [`bijector`] ([`Exp`](bijector::Exp), [`Sigmoid`](bijector::Sigmoid),
+//!   [`Tanh`](bijector::Tanh), [`Softplus`](bijector::Softplus), [`Affine`](bijector::Affine),
+//!   [`Chain`](bijector::Chain)) and [`TransformedDistribution`] (the change of variables).
 //! * Traits: [`Distribution`] (`log_prob`, `sample`, shapes, validation), [`Rsample`]
 //!   (reparameterized sampling), [`Entropy`], [`Moments`], [`Mode`], [`Cdf`]: a quantity
 //!   without a closed form is a missing trait, found at compile time.
@@ -63,6 +66,7 @@
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod bijector;
 pub mod distribution;
 pub mod error;
 pub mod inference;
@@ -91,6 +95,7 @@ mod independent;
 mod laplace;
 mod log_normal;
 mod logistic;
+mod mixture;
 mod mvn_diag;
 mod mvn_tril;
 mod normal;
@@ -98,6 +103,7 @@ mod one_hot_categorical;
 mod poisson;
 mod relaxed_one_hot_categorical;
 mod student_t;
+mod transformed;
 mod uniform;
 
 pub use bernoulli::Bernoulli;
@@ -126,6 +132,7 @@ pub use kl::{
 pub use laplace::Laplace;
 pub use log_normal::LogNormal;
 pub use logistic::Logistic;
+pub use mixture::MixtureSameFamily;
 pub use mvn_diag::MultivariateNormalDiag;
 pub use mvn_tril::{LowRankMultivariateNormal, MultivariateNormalTriL};
 pub use normal::Normal;
@@ -133,18 +140,21 @@ pub use one_hot_categorical::{OneHotCategorical, OneHotCategoricalStraightThroug
 pub use poisson::Poisson;
 pub use relaxed_one_hot_categorical::RelaxedOneHotCategorical;
 pub use student_t::StudentT;
+pub use transformed::TransformedDistribution;
 pub use uniform::Uniform;
 
 /// Everything needed to use the distributions: `use burn_probability::prelude::*;`.
 pub mod prelude {
+    pub use crate::TransformedDistribution;
+    pub use crate::bijector::{Affine, Bijector, Chain, Exp, Sigmoid, Softplus, Tanh};
     pub use crate::{
         Bernoulli, Beta, BinConcrete, Binomial, Categorical, Cauchy, Cdf, ContinuousBernoulli,
         Dirichlet, Distribution, Entropy, ExpRelaxedOneHotCategorical, Exponential, Gamma,
         Geometric, Gumbel, HalfNormal, Independent, KlDivergence, Laplace, LogNormal, Logistic,
-        LowRankMultivariateNormal, Mode, Moments, MonteCarloKl, MultivariateNormalDiag,
-        MultivariateNormalTriL, Normal, OneHotCategorical, OneHotCategoricalStraightThrough,
-        Poisson, RelaxedOneHotCategorical, Rsample, StudentT, Uniform, kl_divergence,
-        kl_monte_carlo,
+        LowRankMultivariateNormal, MixtureSameFamily, Mode, Moments, MonteCarloKl,
+        MultivariateNormalDiag, MultivariateNormalTriL, Normal, OneHotCategorical,
+        OneHotCategoricalStraightThrough, Poisson, RelaxedOneHotCategorical, Rsample, StudentT,
+        Uniform, kl_divergence, kl_monte_carlo,
     };
 }
 
