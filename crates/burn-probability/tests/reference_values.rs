@@ -179,8 +179,8 @@ where
     })
 }
 
-/// Evaluates the methods of the count families, whose `cdf` is an inherent method (Poisson,
-/// Binomial) or the trait's (Geometric), and whose entropy may be absent (Poisson).
+/// Evaluates the methods of the families whose `cdf` is an inherent method (Poisson, Binomial,
+/// Gamma, Beta) or the trait's (Geometric), and whose entropy may be absent (Poisson).
 fn counts<Dist>(
     d: &Dist,
     cdf: impl Fn(Tensor<1>) -> Tensor<1>,
@@ -363,25 +363,23 @@ fn compute(case: &Value) -> Result<Computed, String> {
         }
         "Gamma" => {
             let d = gamma(p);
-            exact(match method {
-                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
-                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
-                "entropy" => Some(scalar(d.entropy())),
-                "mean" => Some(scalar(d.mean())),
-                "variance" => Some(scalar(d.variance())),
-                _ => None,
-            })
+            exact(counts(
+                &d,
+                |x| d.cdf(x),
+                || Some(scalar(d.entropy())),
+                method,
+                value,
+            ))
         }
         "Beta" => {
             let d = beta(p);
-            exact(match method {
-                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
-                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
-                "entropy" => Some(scalar(d.entropy())),
-                "mean" => Some(scalar(d.mean())),
-                "variance" => Some(scalar(d.variance())),
-                _ => None,
-            })
+            exact(counts(
+                &d,
+                |x| d.cdf(x),
+                || Some(scalar(d.entropy())),
+                method,
+                value,
+            ))
         }
         "Dirichlet" => {
             let d = dirichlet(p);
@@ -598,7 +596,8 @@ fn categorical_reference_values() {
 }
 
 /// The checker itself must be able to fail: a perturbed expected value, a case kind it does not
-/// know and a Monte Carlo case far from its reference are each reported.
+/// know, a Monte Carlo case far from its reference and an implicit gradient slightly off are
+/// each reported.
 #[test]
 fn checker_reports_wrong_values_and_unknown_kinds() {
     let dir = std::env::temp_dir().join(format!("bp-golden-{}", std::process::id()));
@@ -632,6 +631,17 @@ fn checker_reports_wrong_values_and_unknown_kinds() {
         r#"{"dist": "KL(Logistic||Logistic)", "params": {"p": {"loc": 0.0, "scale": 1.0}, "q": {"loc": 1.0, "scale": 1.0}}, "method": "kl", "value": null, "expected": 0.5, "note": "no closed form; quadrature"}"#,
     );
     assert!(check_file(&mc).unwrap_err()[0].contains("standard errors"));
+    // An implicit gradient 0.5% off, far below the absolute floor of the other cases, fails
+    // (relative tolerance only); the exact one passes.
+    let grad = |expected: f64| {
+        format!(
+            r#"{{"dist": "Gamma", "params": {{"concentration": 0.04649629071354866, "rate": 1.0}}, "method": "rsample_grad", "value": 8.312752396155698e-12, "expected": {expected:e}}}"#
+        )
+    };
+    let exact = write("grad.json", &grad(4.4713667016212444e-09));
+    assert_eq!(check_file(&exact), Ok(1));
+    let off = write("grad_off.json", &grad(4.4713667016212444e-09 * 1.005));
+    assert!(check_file(&off).unwrap_err()[0].contains("rsample_grad"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
