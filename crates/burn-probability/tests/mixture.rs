@@ -1,93 +1,11 @@
-//! `MixtureSameFamily`: every mixture case of the reference file `transforms.json` (mixtures
-//! of Normals: log-density, cdf, mean, variance; mixtures of diagonal Gaussians: log-density),
-//! and sample moments against the closed forms.
+//! `MixtureSameFamily` (its cases of `transforms.json` are checked by `reference_values.rs`):
+//! sample moments against the closed forms, and the implicit reparameterization gradient.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use burn_probability::prelude::*;
-use serde_json::Value;
 
 mod common;
 use common::*;
-
-fn vector(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn t1(xs: &[f32], device: &Device) -> Tensor<1> {
-    Tensor::from_floats(xs, device)
-}
-
-#[test]
-fn mixture_reference_cases() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/transforms.json");
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let device = flex();
-    let mut checked = 0;
-    for case in file["cases"].as_array().unwrap() {
-        let dist = case["dist"].as_str().unwrap();
-        let method = case["method"].as_str().unwrap();
-        let p = &case["params"];
-        let logits =
-            || Categorical::new(t1(&vector(&p["mixture_distribution"]["logits"]), &device));
-        let c = &p["component_distribution"];
-        let got: Vec<f64> = match dist {
-            "MixtureSameFamily(Normal)" => {
-                // A batch of one mixture: components [1, M], values [1].
-                let row = |key: &str| {
-                    let v = vector(&c[key]);
-                    t1(&v, &device).reshape([1, v.len()])
-                };
-                let w = vector(&p["mixture_distribution"]["logits"]);
-                let mixture = Categorical::new(t1(&w, &device).reshape([1, w.len()]));
-                let comps = Normal::new(row("loc"), row("scale"));
-                let d = MixtureSameFamily::<_, 1>::new(mixture, comps);
-                let x = || t1(&[case["value"].as_f64().unwrap() as f32], &device);
-                match method {
-                    "log_prob" => vals(d.log_prob(x())),
-                    "cdf" => vals(d.cdf(x())),
-                    "mean" => vals(d.mean()),
-                    "variance" => vals(d.variance()),
-                    _ => panic!("unknown case kind: {dist} {method}"),
-                }
-            }
-            "MixtureSameFamily(MultivariateNormalDiag)" => {
-                let rows = |key: &str| -> Tensor<2> {
-                    let r: Vec<Vec<f32>> = c[key].as_array().unwrap().iter().map(vector).collect();
-                    let (m, k) = (r.len(), r[0].len());
-                    t1(&r.concat(), &device).reshape([m, k])
-                };
-                let comps = MultivariateNormalDiag::new(rows("loc"), rows("scale_diag"));
-                let d = MixtureSameFamily::<_, 1>::new(logits(), comps);
-                match method {
-                    "log_prob" => vals(d.log_prob(t1(&vector(&case["value"]), &device))),
-                    _ => panic!("unknown case kind: {dist} {method}"),
-                }
-            }
-            _ => continue,
-        };
-        let want = case["expected"].as_f64().unwrap();
-        let rel = if case["note"]
-            .as_str()
-            .is_some_and(|n| n == "tail" || n == "boundary")
-        {
-            1e-3
-        } else {
-            1e-4
-        };
-        let got = got[0];
-        assert!(
-            (got - want).abs() <= 1e-5 || (got - want).abs() <= rel * want.abs(),
-            "{dist} {method} {p}: got {got}, expected {want}"
-        );
-        checked += 1;
-    }
-    assert_eq!(checked, 27, "the file's mixture cases");
-    println!("checked {checked} MixtureSameFamily cases (transforms.json)");
-}
 
 #[test]
 fn samples_have_the_mixture_moments() {

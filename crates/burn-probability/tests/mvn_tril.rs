@@ -1,111 +1,12 @@
-//! `MultivariateNormalTriL` and `LowRankMultivariateNormal`: every case of theirs in the
-//! reference file `transforms.json` (log-densities, entropies and KLs against mpmath, at the
-//! file's tolerances), sample moments against the covariance, the pathwise gradient against finite
+//! `MultivariateNormalTriL` (its cases of `transforms.json` are checked by
+//! `reference_values.rs`): sample moments against the covariance, the pathwise gradient against finite
 //! differences, and finite values at extreme scales.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use burn_probability::prelude::*;
-use serde_json::Value;
 
 mod common;
 use common::*;
-
-fn vector(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn tril(p: &Value, device: &Device) -> MultivariateNormalTriL<1> {
-    let loc = vector(&p["loc"]);
-    let rows: Vec<f32> = p["scale_tril"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(vector)
-        .collect();
-    let k = loc.len();
-    MultivariateNormalTriL::new(
-        Tensor::<1>::from_floats(loc.as_slice(), device),
-        Tensor::<1>::from_floats(rows.as_slice(), device).reshape([k, k]),
-    )
-}
-
-#[test]
-fn tril_reference_cases() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/transforms.json");
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let device = flex();
-    let mut checked = 0;
-    for case in file["cases"].as_array().unwrap() {
-        let dist = case["dist"].as_str().unwrap();
-        let method = case["method"].as_str().unwrap();
-        let got = match (dist, method) {
-            ("MultivariateNormalTriL", "log_prob") => {
-                let x = vector(&case["value"]);
-                vals(
-                    tril(&case["params"], &device)
-                        .log_prob(Tensor::<1>::from_floats(x.as_slice(), &device)),
-                )[0]
-            }
-            ("MultivariateNormalTriL", "entropy") => {
-                vals(tril(&case["params"], &device).entropy())[0]
-            }
-            ("KL(MultivariateNormalTriL||MultivariateNormalTriL)", "kl") => {
-                let (p, q) = (
-                    tril(&case["params"]["p"], &device),
-                    tril(&case["params"]["q"], &device),
-                );
-                vals(kl_divergence(&p, &q))[0]
-            }
-            ("LowRankMultivariateNormal", "log_prob" | "entropy") => {
-                let p = &case["params"];
-                let loc = vector(&p["loc"]);
-                let k = loc.len();
-                let w: Vec<f32> = p["cov_factor"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .flat_map(vector)
-                    .collect();
-                let r = w.len() / k;
-                let d = LowRankMultivariateNormal::new(
-                    Tensor::<1>::from_floats(loc.as_slice(), &device),
-                    Tensor::<1>::from_floats(w.as_slice(), &device).reshape([k, r]),
-                    Tensor::<1>::from_floats(vector(&p["cov_diag"]).as_slice(), &device),
-                );
-                if method == "entropy" {
-                    vals(d.entropy())[0]
-                } else {
-                    let x = vector(&case["value"]);
-                    vals(d.log_prob(Tensor::<1>::from_floats(x.as_slice(), &device)))[0]
-                }
-            }
-            _ => continue,
-        };
-        let want = case["expected"].as_f64().unwrap();
-        let rel = if case["note"]
-            .as_str()
-            .is_some_and(|n| n == "tail" || n == "boundary")
-        {
-            1e-3
-        } else {
-            1e-4
-        };
-        assert!(
-            (got - want).abs() <= 1e-5 || (got - want).abs() <= rel * want.abs(),
-            "{dist} {method} {}: got {got}, expected {want}",
-            case["params"]
-        );
-        checked += 1;
-    }
-    assert_eq!(checked, 25, "the file's TriL and low-rank cases");
-    println!(
-        "checked {checked} MultivariateNormalTriL and LowRankMultivariateNormal cases (transforms.json)"
-    );
-}
 
 #[test]
 fn samples_have_the_covariance_and_the_pathwise_gradient_is_right() {

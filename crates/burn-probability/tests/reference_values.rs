@@ -1,11 +1,12 @@
 //! Checks every case of the scipy/mpmath reference files (float64 references, float32 code).
 //!
 //! The files are copies of the shared golden files in `tests/data/`: `reference_values.json`
-//! (the first six families), `categorical.json` (the categorical family and Gumbel) and
-//! `families.json` (the eleven further families). The checker knows the case kinds of all
-//! three; `reference_values` checks the file named by `BURN_PROBABILITY_GOLDEN` instead of its
-//! copy when that is set, `categorical_reference_values` and `families_reference_values`
-//! always check their copies. Tolerances (see `tests/data/REFERENCE_VALUES.md`): relative 1e-4 or
+//! (the first six families), `categorical.json` (the categorical family and Gumbel),
+//! `families.json` (the eleven further families), `gamma.json` (Gamma, Beta, Dirichlet, their
+//! implicit gradients, lgamma and digamma) and `transforms.json` (bijectors, transformed
+//! Normals, full-covariance and low-rank Gaussians, mixtures). The checker knows the case
+//! kinds of all five; `reference_values` checks the file named by `BURN_PROBABILITY_GOLDEN`
+//! instead of its copy when that is set, the other four tests always check their copies. Tolerances (see `tests/data/REFERENCE_VALUES.md`): relative 1e-4 or
 //! absolute 1e-5 (the file's `tolerance`); relative 1e-3 for `tail`/`boundary` cases; Monte
 //! Carlo KL within 4 standard errors of the quadrature value for pairs without a closed form;
 //! vector results element by element. A case kind this test does not know fails the test.
@@ -13,6 +14,9 @@
 use burn::tensor::{Device, Tensor};
 use burn_probability::prelude::*;
 use serde_json::Value;
+
+mod common;
+use common::any_bijector::build as bijector_list;
 
 fn device() -> Device {
     Device::flex()
@@ -145,6 +149,38 @@ fn rsample_grad(dist: &str, p: &Value, value: f64) -> Option<Vec<f64>> {
         }
         _ => None,
     }
+}
+
+/// A `[1, rows, cols]` tensor from a matrix given as a list of rows.
+fn matrix(v: &Value, key: &str) -> Tensor<3> {
+    let rows: Vec<Vec<f32>> = v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("parameter `{key}` missing or not a matrix in {v}"))
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let (n, m) = (rows.len(), rows[0].len());
+    Tensor::<1>::from_floats(rows.concat().as_slice(), &device()).reshape([1, n, m])
+}
+fn tril(p: &Value) -> MultivariateNormalTriL<2> {
+    MultivariateNormalTriL::new(row(&vec_of(p, "loc")), matrix(p, "scale_tril"))
+}
+fn low_rank(p: &Value) -> LowRankMultivariateNormal<2> {
+    LowRankMultivariateNormal::new(
+        row(&vec_of(p, "loc")),
+        matrix(p, "cov_factor"),
+        row(&vec_of(p, "cov_diag")),
+    )
+}
+/// A batch of one mixture: the weights' logits `[1, M]`.
+fn mixture_weights(p: &Value) -> Categorical<2> {
+    Categorical::new(row(&vec_of(&p["mixture_distribution"], "logits")))
 }
 
 fn vector<const D: usize>(t: Tensor<D>) -> Vec<f64> {
@@ -393,6 +429,60 @@ fn compute(case: &Value) -> Result<Computed, String> {
                 _ => Err(unknown()),
             }
         }
+        "TransformedDistribution(Normal)" => {
+            let base = Normal::new(s(num(&p["base"], "loc")), s(num(&p["base"], "scale")));
+            let d = TransformedDistribution::new(base, bijector_list(&p["transforms"]));
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                _ => None,
+            })
+        }
+        "bijector" => {
+            let b = bijector_list(&p["transforms"]);
+            exact(match method {
+                "forward_log_det_jacobian" => value
+                    .as_f64()
+                    .map(|x| scalar(b.forward_log_det_jacobian(s(x)))),
+                _ => None,
+            })
+        }
+        "MultivariateNormalTriL" => {
+            let d = tril(p);
+            exact(match method {
+                "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        "LowRankMultivariateNormal" => {
+            let d = low_rank(p);
+            exact(match method {
+                "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                "entropy" => Some(scalar(d.entropy())),
+                _ => None,
+            })
+        }
+        "MixtureSameFamily(Normal)" => {
+            let c = &p["component_distribution"];
+            let components = Normal::new(row(&vec_of(c, "loc")), row(&vec_of(c, "scale")));
+            let d = MixtureSameFamily::<_, 1>::new(mixture_weights(p), components);
+            exact(match method {
+                "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
+                "cdf" => value.as_f64().map(|x| scalar(d.cdf(s(x)))),
+                "mean" => Some(scalar(d.mean())),
+                "variance" => Some(scalar(d.variance())),
+                _ => None,
+            })
+        }
+        "MixtureSameFamily(MultivariateNormalDiag)" => {
+            let c = &p["component_distribution"];
+            let components = MultivariateNormalDiag::new(matrix(c, "loc"), matrix(c, "scale_diag"));
+            let d = MixtureSameFamily::<_, 2>::new(mixture_weights(p), components);
+            exact(match method {
+                "log_prob" => Some(scalar(d.log_prob(row(&vec_of(case, "value"))))),
+                _ => None,
+            })
+        }
         _ if method == "kl" => {
             let (pp, qp) = (&p["p"], &p["q"]);
             // The closed-form KL of the pair built from the case's `p` and `q` parameters.
@@ -421,6 +511,7 @@ fn compute(case: &Value) -> Result<Computed, String> {
                 "KL(Gamma||Gamma)" => closed!(gamma, gamma),
                 "KL(Beta||Beta)" => closed!(beta, beta),
                 "KL(Dirichlet||Dirichlet)" => closed!(dirichlet, dirichlet),
+                "KL(MultivariateNormalTriL||MultivariateNormalTriL)" => closed!(tril, tril),
                 "KL(Logistic||Logistic)" => Ok(mc(&logistic(pp), &logistic(qp))),
                 "KL(BinConcrete||BinConcrete)" => Ok(mc(
                     &bin_concrete(pp).logit_space(),
@@ -574,6 +665,19 @@ fn gamma_reference_values() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gamma.json");
     match check_file(path) {
         Ok(n) => say(format!("checked {n} cases (gamma.json)")),
+        Err(failures) => panic!(
+            "{} cases of {path} failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ),
+    }
+}
+
+#[test]
+fn transforms_reference_values() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/transforms.json");
+    match check_file(path) {
+        Ok(n) => say(format!("checked {n} cases (transforms.json)")),
         Err(failures) => panic!(
             "{} cases of {path} failed:\n{}",
             failures.len(),

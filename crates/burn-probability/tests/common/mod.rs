@@ -2,6 +2,8 @@
 //! statistics, the standard-error check, the moment and entropy checks, and Simpson's rule.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod any_bijector;
+
 use std::sync::Mutex;
 
 use burn::tensor::{Device, Tensor};
