@@ -16,7 +16,10 @@
 //!   and [`Independent`].
 //! * Transformations: [`bijector`] ([`Exp`](bijector::Exp), [`Sigmoid`](bijector::Sigmoid),
 //!   [`Tanh`](bijector::Tanh), [`Softplus`](bijector::Softplus), [`Affine`](bijector::Affine),
-//!   [`Chain`](bijector::Chain)) and [`TransformedDistribution`] (the change of variables).
+//!   [`Chain`](bijector::Chain)), the learnable [`flows`] ([`Made`](flows::Made),
+//!   [`InverseAutoregressiveFlow`](flows::InverseAutoregressiveFlow),
+//!   [`MaskedAutoregressiveFlow`](flows::MaskedAutoregressiveFlow)) and
+//!   [`TransformedDistribution`] (the change of variables).
 //! * Traits: [`Distribution`] (`log_prob`, `sample`, shapes, validation), [`Rsample`]
 //!   (reparameterized sampling), [`Entropy`], [`Moments`], [`Mode`], [`Cdf`]: a quantity
 //!   without a closed form is a missing trait, found at compile time.
@@ -69,6 +72,7 @@
 pub mod bijector;
 pub mod distribution;
 pub mod error;
+pub mod flows;
 pub mod inference;
 pub mod kl;
 pub mod math;
