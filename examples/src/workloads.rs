@@ -20,7 +20,7 @@ pub struct Workload {
 }
 
 /// The distribution workloads, forward (`_fwd`) and forward + backward (`_fwdbwd`).
-pub const DISTRIBUTION_WORKLOADS: [&str; 78] = [
+pub const DISTRIBUTION_WORKLOADS: [&str; 84] = [
     "normal_log_prob_fwd",
     "normal_log_prob_fwdbwd",
     "normal_rsample_fwd",
@@ -99,6 +99,12 @@ pub const DISTRIBUTION_WORKLOADS: [&str; 78] = [
     "dirichlet_log_prob_fwdbwd",
     "dirichlet_rsample_fwd",
     "dirichlet_rsample_fwdbwd",
+    "mvn_tril_log_prob_fwd",
+    "mvn_tril_log_prob_fwdbwd",
+    "mvn_tril_rsample_fwd",
+    "mvn_tril_rsample_fwdbwd",
+    "mixture_normal_log_prob_fwd",
+    "mixture_normal_log_prob_fwdbwd",
 ];
 
 /// The model workloads: the IWAE bound with its gradient, and one training step per example.
@@ -120,6 +126,10 @@ const PIXELS: [usize; 2] = [10000, 784];
 const CLASSES: [usize; 2] = [100_000, 10];
 /// 250,000 Dirichlet variables of 4 coordinates: 1,000,000 concentrations.
 const SIMPLEX: [usize; 2] = [250_000, 4];
+/// 125,000 Gaussian vectors of 8 coordinates: 1,000,000 values, 8,000,000 scale entries.
+const TRIL: [usize; 2] = [125_000, 8];
+/// 200,000 mixtures of 5 Normals: 1,000,000 component densities.
+const MIXTURE: [usize; 2] = [200_000, 5];
 /// Elements per iteration of the workloads on `E`, `CONCRETE` and `PIXELS`.
 const E_ITEMS: usize = E[0] * E[1];
 const CONCRETE_ITEMS: usize = CONCRETE[0] * CONCRETE[1];
@@ -210,6 +220,7 @@ pub fn build(name: &str, device: &Device) -> Option<Workload> {
         .or_else(|| families_log_prob_workload(name, device, &ad))
         .or_else(|| families_rsample_workload(name, device, &ad))
         .or_else(|| gamma_family_workload(name, device, &ad))
+        .or_else(|| covariance_workload(name, device, &ad))
         .or_else(|| model_workload(name, &ad))
 }
 
@@ -737,6 +748,86 @@ fn gamma_family_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload
             family_rsample(name, dev, [concentration(SIMPLEX, dev)], |[alpha]| {
                 Dirichlet::new(alpha.clone())
             })
+        }
+        _ => return None,
+    })
+}
+
+/// The full-covariance Gaussian and the mixture of issue 26, forward and forward + backward:
+/// - MultivariateNormalTriL on `TRIL` (`[125000, 8]`): loc ~ N(0, 1), `scale_tril` with
+///   entries ~ U(−0.3, 0.3) below the diagonal and U(0.5, 1.5) on it (given as `[125000, 64]`,
+///   reshaped), the log-density at x ~ N(0, 1) (a `[125000, 1]` column) and the
+///   reparameterized sample, backward to loc and `scale_tril`;
+/// - MixtureSameFamily of 5 Normals on `MIXTURE` (`[200000, 5]` components: logits ~ N(0, 1),
+///   loc ~ N(0, 1), scale ~ U(0.5, 1.5)), the log-density at x ~ N(0, 1) (`[200000, 1]`),
+///   backward to the three.
+///
+/// `None` for another name.
+fn covariance_workload(name: &str, d: &Device, ad: &Device) -> Option<Workload> {
+    let (name, stem, dev) = variant(name, d, ad)?;
+    let [rows, k] = TRIL;
+    let tril_params = |dev: &Device| {
+        let lower: Vec<f32> = (0..k * k)
+            .map(|n| if n % k < n / k { 1.0 } else { 0.0 })
+            .collect();
+        let diag: Vec<f32> = (0..k * k)
+            .map(|n| if n % k == n / k { 1.0 } else { 0.0 })
+            .collect();
+        let lower = Tensor::<1>::from_floats(lower.as_slice(), dev).reshape([1, k * k]);
+        let diag = Tensor::<1>::from_floats(diag.as_slice(), dev).reshape([1, k * k]);
+        let l = between([rows, k * k], -0.3, 0.3, dev) * lower + uniform([rows, k * k], dev) * diag;
+        [normal(TRIL, dev), l]
+    };
+    let make = move |[loc, l]: &[Tensor<2>; 2]| {
+        MultivariateNormalTriL::new(loc.clone(), l.clone().reshape([rows, k, k]))
+    };
+    let column = |t: Tensor<1>, n: usize| t.reshape([n, 1]);
+    Some(match stem {
+        "mvn_tril_log_prob" => {
+            let x = normal(TRIL, dev);
+            if name.ends_with("_fwdbwd") {
+                backward(name, E_ITEMS, dev, tril_params(dev), move |p| {
+                    column(make(p).log_prob(x.clone()), rows)
+                })
+            } else {
+                let p = make(&tril_params(dev));
+                forward(name, E_ITEMS, dev, move || {
+                    column(p.log_prob(x.clone()), rows)
+                })
+            }
+        }
+        "mvn_tril_rsample" => {
+            if name.ends_with("_fwdbwd") {
+                backward(name, E_ITEMS, dev, tril_params(dev), move |p| {
+                    make(p).rsample()
+                })
+            } else {
+                let p = make(&tril_params(dev));
+                forward(name, E_ITEMS, dev, move || p.rsample())
+            }
+        }
+        "mixture_normal_log_prob" => {
+            let [n, _] = MIXTURE;
+            let x = Tensor::<1>::random([n], Init::Normal(0.0, 1.0), dev);
+            let params = [
+                normal(MIXTURE, dev),
+                normal(MIXTURE, dev),
+                uniform(MIXTURE, dev),
+            ];
+            let make = |[logits, loc, scale]: &[Tensor<2>; 3]| {
+                MixtureSameFamily::<_, 1>::new(
+                    Categorical::new(logits.clone()),
+                    Normal::new(loc.clone(), scale.clone()),
+                )
+            };
+            if name.ends_with("_fwdbwd") {
+                backward(name, E_ITEMS, dev, params, move |p| {
+                    column(make(p).log_prob(x.clone()), n)
+                })
+            } else {
+                let p = make(&params);
+                forward(name, E_ITEMS, dev, move || column(p.log_prob(x.clone()), n))
+            }
         }
         _ => return None,
     })

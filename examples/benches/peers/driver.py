@@ -77,7 +77,7 @@ def main():
         distributions = ("normal", "logistic", "binconcrete", "bernoulli", "categorical", "relaxed",
                          "exprelaxed", "gumbel", "laplace", "lognormal", "studentt", "cauchy",
                          "exponential", "uniform", "halfnormal", "cb", "poisson", "binomial",
-                         "geometric", "gamma", "beta", "dirichlet")
+                         "geometric", "gamma", "beta", "dirichlet", "mvn_tril", "mixture")
         model = not any(name.startswith(p) for p in distributions)
         reps, warmup = ("10", "3") if model else ("20", "3")
         if lib == "ours":

@@ -46,6 +46,8 @@ keras.utils.set_random_seed(0)
 
 E = (1000, 1000)
 SIMPLEX = (250000, 4)
+TRIL = (125000, 8)
+MIXTURE = (200000, 5)
 CONCRETE = (10000, 200)
 PIXELS = (10000, 784)
 CATEGORIES = (100000, 10)
@@ -194,6 +196,21 @@ def entropy_inputs():
     """The entropy depends on the scale only: the scale is the one parameter (a Variable)."""
     return [scale_like(E)], [standard_normal(E)]
 
+
+
+def tril_inputs():
+    """loc ~ N(0, 1) [125000, 8]; scale_tril: U(-0.3, 0.3) below the diagonal, U(0.5, 1.5) on it;
+    x ~ N(0, 1)."""
+    n, k = TRIL
+    lower = tf.linalg.band_part(tf.ones((k, k)), -1, 0) - tf.eye(k)
+    scale = between((n, k, k), -0.3, 0.3) * lower + scale_like((n, k, k)) * tf.eye(k)
+    return [standard_normal(TRIL), scale], [standard_normal(TRIL)]
+
+
+def mixture_inputs():
+    """200000 mixtures of 5 Normals: logits, loc ~ N(0, 1), scale ~ U(0.5, 1.5); x ~ N(0, 1)."""
+    return ([standard_normal(MIXTURE), standard_normal(MIXTURE), scale_like(MIXTURE)],
+            [standard_normal((MIXTURE[0],))])
 
 # name: (inputs, computation, items). `inputs()` returns (parameters, other inputs); the
 # computation takes the parameters, then the other inputs.
@@ -391,6 +408,22 @@ DISTRIBUTIONS = {
     "dirichlet_rsample": (
         dirichlet_inputs,
         lambda alpha, _x: tfd.Dirichlet(alpha).sample(),
+        10**6,
+    ),
+    "mvn_tril_log_prob": (
+        tril_inputs,
+        lambda loc, scale, x: tfd.MultivariateNormalTriL(loc, scale_tril=scale).log_prob(x)[:, None],
+        10**6,
+    ),
+    "mvn_tril_rsample": (
+        tril_inputs,
+        lambda loc, scale, _x: tfd.MultivariateNormalTriL(loc, scale_tril=scale).sample(),
+        10**6,
+    ),
+    "mixture_normal_log_prob": (
+        mixture_inputs,
+        lambda logits, loc, scale, x: tfd.MixtureSameFamily(
+            tfd.Categorical(logits=logits), tfd.Normal(loc, scale)).log_prob(x)[:, None],
         10**6,
     ),
 }

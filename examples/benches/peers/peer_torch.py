@@ -41,6 +41,8 @@ from torch.distributions import (  # noqa: E402
     ContinuousBernoulli,
     Dirichlet,
     Distribution,
+    MixtureSameFamily,
+    MultivariateNormal,
     Exponential,
     Gamma,
     Geometric,
@@ -68,6 +70,8 @@ Distribution.set_default_validate_args(False)
 
 E = (1000, 1000)
 SIMPLEX = (250000, 4)
+TRIL = (125000, 8)
+MIXTURE = (200000, 5)
 CONCRETE = (10000, 200)
 PIXELS = (10000, 784)
 CATEGORIES = (100000, 10)
@@ -231,6 +235,22 @@ def dirichlet_inputs():
     """[250000, 4] concentrations ~ U(0.5, 5), and rows of U(0.5, 1.5) divided by their sums."""
     u = scale_like(SIMPLEX)
     return [concentration(SIMPLEX)], [u / u.sum(-1, keepdim=True)]
+
+
+def tril_inputs():
+    """loc ~ N(0, 1) [125000, 8]; scale_tril: U(-0.3, 0.3) below the diagonal, U(0.5, 1.5) on it;
+    x ~ N(0, 1)."""
+    n, k = TRIL
+    lower = torch.tril(torch.ones(k, k), diagonal=-1)
+    eye = torch.eye(k)
+    scale = between((n, k, k), -0.3, 0.3) * lower + scale_like((n, k, k)) * eye
+    return [standard_normal(TRIL), scale], [standard_normal(TRIL)]
+
+
+def mixture_inputs():
+    """200000 mixtures of 5 Normals: logits, loc ~ N(0, 1), scale ~ U(0.5, 1.5); x ~ N(0, 1)."""
+    return ([standard_normal(MIXTURE), standard_normal(MIXTURE), scale_like(MIXTURE)],
+            [standard_normal((MIXTURE[0],))])
 
 
 # name: (inputs, computation, items). `inputs()` returns (parameters, other inputs); the
@@ -409,6 +429,22 @@ DISTRIBUTIONS = {
     "dirichlet_rsample": (
         dirichlet_inputs,
         lambda alpha, _x: Dirichlet(alpha).rsample(),
+        10**6,
+    ),
+    "mvn_tril_log_prob": (
+        tril_inputs,
+        lambda loc, scale, x: MultivariateNormal(loc, scale_tril=scale).log_prob(x)[:, None],
+        10**6,
+    ),
+    "mvn_tril_rsample": (
+        tril_inputs,
+        lambda loc, scale, _x: MultivariateNormal(loc, scale_tril=scale).rsample(),
+        10**6,
+    ),
+    "mixture_normal_log_prob": (
+        mixture_inputs,
+        lambda logits, loc, scale, x: MixtureSameFamily(
+            Categorical(logits=logits), Normal(loc, scale)).log_prob(x)[:, None],
         10**6,
     ),
 }
