@@ -527,9 +527,10 @@ fn data_that_does_not_fit_the_likelihood_is_named_with_its_stacked_shape() {
 /// * rates `λ ~ Gamma(2, 1)` (two of them), one Poisson count each: posterior
 ///   `Gamma(2 + x, 2)`.
 ///
-/// Adam on the softplus-parameterized concentrations (and rates) for 4000 steps of 8 samples;
-/// the fitted means must be within 3% and the fitted concentrations within 10% of the exact
-/// posterior's (the stochastic optimum's spread at the final learning rate is about 2%).
+/// Adam for 4000 steps of 8 samples (learning rates 0.1, then 0.02, then 0.004) on the
+/// Dirichlet's softplus-parameterized concentrations and on the Gamma's log-concentration and
+/// log-mean; the fitted means must be within 3% and the fitted concentrations within 10% of the
+/// exact posterior's (seeds 1 to 7 pass too, not only the fixed one).
 #[test]
 fn dirichlet_and_gamma_latents_train_through_the_elbo() {
     use burn_probability::inference::{Adam, AdamConfig};
@@ -539,10 +540,11 @@ fn dirichlet_and_gamma_latents_train_through_the_elbo() {
     let device = Device::flex().autodiff();
     device.seed(2025);
     let steps = 4000;
-    // A fresh Adam with a smaller learning rate for the last 1000 steps, to settle.
+    // Fresh Adams with smaller learning rates for the last 1500 steps, to settle.
     let phase = |step: usize, raw: &[Tensor<1>]| match step {
         0 => Some(Adam::new(AdamConfig::new(0.1), raw)),
-        3000 => Some(Adam::new(AdamConfig::new(0.02), raw)),
+        2500 => Some(Adam::new(AdamConfig::new(0.02), raw)),
+        3500 => Some(Adam::new(AdamConfig::new(0.004), raw)),
         _ => None,
     };
 
@@ -594,13 +596,11 @@ fn dirichlet_and_gamma_latents_train_through_the_elbo() {
             raw[0].clone().autodiff().require_grad(),
             raw[1].clone().autodiff().require_grad(),
         );
-        let q = Independent::<_, 1>::new(
-            Gamma::new(
-                softplus(a.clone()).reshape([1, 2]),
-                softplus(b.clone()).reshape([1, 2]),
-            ),
-            1,
-        );
+        // α = exp(a) and mean = exp(b) (rate α/mean): the ELBO is nearly flat along the
+        // concentration, and Adam scales the two directions separately.
+        let alpha = a.clone().exp().reshape([1, 2]);
+        let rate = alpha.clone() / b.clone().exp().reshape([1, 2]);
+        let q = Independent::<_, 1>::new(Gamma::new(alpha, rate), 1);
         let bound = Elbo::new().num_samples(8).analytic_kl(
             &q,
             &prior,
@@ -611,10 +611,12 @@ fn dirichlet_and_gamma_latents_train_through_the_elbo() {
         let g = [a, b].map(|t| t.grad(&grads).unwrap().without_autodiff());
         adam.step(&mut raw, &g);
     }
-    let (conc, rate) = (
-        vals(softplus(raw[0].clone())),
-        vals(softplus(raw[1].clone())),
-    );
+    let conc = vals(raw[0].clone().exp());
+    let rate: Vec<f64> = conc
+        .iter()
+        .zip(vals(raw[1].clone().exp()))
+        .map(|(c, m)| c / m)
+        .collect();
     for (k, xk) in [3.0, 14.0].into_iter().enumerate() {
         let (ca, ra) = (2.0 + xk, 2.0);
         let mean = conc[k] / rate[k];
