@@ -3,14 +3,13 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_params, check_param,
-    check_values, lift, sample_dims,
+    Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_pair, broadcast_params,
+    check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
 use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{beta_sample_grad, betainc, digamma_difference, lbeta};
-use crate::poisson::broadcast_pair;
 use crate::sampling::standard_gamma;
 
 /// A batch of Beta distributions on `[0, 1]` with concentrations `a > 0` (`concentration1`,

@@ -2,6 +2,7 @@
 
 use burn::tensor::{Device, Shape, Tensor};
 
+use crate::distribution::broadcast_pair;
 use crate::distribution::{
     Distribution, Entropy, Mode, Moments, broadcast_params, check_param, check_values, lift,
     sample_dims,
@@ -9,7 +10,7 @@ use crate::distribution::{
 use crate::error::{Error, Result};
 use crate::fused;
 use crate::math::{betainc, deviance_with_log, log_sigmoid, logit, sigmoid, stirling_remainder};
-use crate::poisson::{broadcast_pair, on_counts};
+use crate::poisson::on_counts;
 use crate::sampling;
 
 /// A batch of binomial distributions: the number of successes in `n` independent trials

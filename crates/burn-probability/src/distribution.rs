@@ -767,6 +767,17 @@ pub fn lift<const D: usize, const DV: usize>(t: &Tensor<D>) -> Tensor<DV> {
     t.clone().unsqueeze::<DV>()
 }
 
+/// Two tensors broadcast to their common shape (by `expand`, no copy): for element-wise
+/// formulas that mix masks of the value's shape with parameters of the batch shape.
+pub(crate) fn broadcast_pair<const DV: usize>(a: Tensor<DV>, b: Tensor<DV>) -> [Tensor<DV>; 2] {
+    let (da, db) = (a.dims(), b.dims());
+    let mut dims = [0usize; DV];
+    for i in 0..DV {
+        dims[i] = da[i].max(db[i]);
+    }
+    [a.expand(dims), b.expand(dims)]
+}
+
 /// Host-side scan for the first element failing `ok`: `(flat index, value)`.
 fn first_failing<const D: usize>(t: &Tensor<D>, ok: impl Fn(f64) -> bool) -> Option<(usize, f64)> {
     t.clone()

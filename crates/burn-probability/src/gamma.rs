@@ -3,14 +3,13 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_params, check_param,
-    check_values, lift, sample_dims,
+    Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_pair, broadcast_params,
+    check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
 use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{digamma, gammainc, lgamma, log_poisson_mass, standard_gamma_grad};
-use crate::poisson::broadcast_pair;
 use crate::sampling::standard_gamma;
 
 /// A batch of Gamma distributions with shape `α > 0` (`concentration`) and rate `λ > 0`

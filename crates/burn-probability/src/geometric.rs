@@ -2,6 +2,7 @@
 
 use burn::tensor::{Device, Shape, Tensor};
 
+use crate::distribution::broadcast_pair;
 use crate::distribution::{
     Cdf, Distribution, Entropy, Mode, Moments, check_param, check_values, lift, sample_dims,
 };
@@ -9,7 +10,7 @@ use crate::error::Result;
 use crate::fused;
 use crate::math::{expm1, log_sigmoid, logit, sigmoid, softplus};
 use crate::noise;
-use crate::poisson::{broadcast_pair, on_counts};
+use crate::poisson::on_counts;
 
 /// A batch of geometric distributions: the number of failures `k = 0, 1, 2, …` before the
 /// first success of independent trials that succeed with probability `p = σ(ℓ)`,

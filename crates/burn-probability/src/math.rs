@@ -5,6 +5,7 @@
 //! that a `mask_where` discards is always fed an input on which it is finite, so that its
 //! gradient (multiplied by zero) never becomes `NaN`.
 
+use crate::distribution::broadcast_pair;
 use crate::fused;
 use burn::tensor::{Bool, Tensor};
 
@@ -736,19 +737,12 @@ fn grad_iterations(shape: f64) -> usize {
 /// assert!((g[1] / 4.471_366_7e-9 - 1.0).abs() < 1e-4);
 /// ```
 pub fn standard_gamma_grad<const D: usize>(alpha: Tensor<D>, z: Tensor<D>) -> Tensor<D> {
-    let [alpha, z] = broadcast_to_common(alpha.detach(), z.detach());
+    let [alpha, z] = broadcast_pair(alpha.detach(), z.detach());
     let [alpha, z] = match fused::standard_gamma_grad([alpha, z]) {
         Ok(g) => return g,
         Err(inputs) => inputs,
     };
     standard_gamma_grad_composite(alpha, z)
-}
-
-/// Two tensors broadcast to their common shape.
-fn broadcast_to_common<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> [Tensor<D>; 2] {
-    let a = a.clone() + b.zeros_like();
-    let b = b + a.zeros_like();
-    [a, b]
 }
 
 /// [`standard_gamma_grad`] in burn operations, on any backend.
@@ -843,9 +837,9 @@ pub fn beta_sample_grad<const D: usize>(
     b: Tensor<D>,
     z: Tensor<D>,
 ) -> [Tensor<D>; 2] {
-    let [a, b] = broadcast_to_common(a.detach(), b.detach());
-    let [a, z] = broadcast_to_common(a, z.detach());
-    let b = b + z.zeros_like();
+    let [a, b] = broadcast_pair(a.detach(), b.detach());
+    let [a, z] = broadcast_pair(a, z.detach());
+    let [b, _] = broadcast_pair(b, z.clone());
     let [a, b, z] = match fused::beta_sample_grad([a, b, z]) {
         Ok(g) => return g,
         Err(inputs) => inputs,

@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Distribution, Mode, Moments, check_param, check_values, lift, sample_dims,
+    Distribution, Mode, Moments, broadcast_pair, check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
 use crate::fused;
@@ -142,17 +142,6 @@ impl<const D: usize> Distribution<D> for Poisson<D> {
             v >= 0.0 && v.fract() == 0.0
         })
     }
-}
-
-/// Two tensors broadcast to their common shape (the element-wise ops of the count families mix
-/// masks of the value's shape with parameters of the batch shape).
-pub(crate) fn broadcast_pair<const DV: usize>(a: Tensor<DV>, b: Tensor<DV>) -> [Tensor<DV>; 2] {
-    let (da, db) = (a.dims(), b.dims());
-    let mut dims = [0usize; DV];
-    for i in 0..DV {
-        dims[i] = da[i].max(db[i]);
-    }
-    [a.expand(dims), b.expand(dims)]
 }
 
 impl<const D: usize> Moments<D> for Poisson<D> {

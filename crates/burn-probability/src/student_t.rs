@@ -3,14 +3,13 @@
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::distribution::{
-    Cdf, Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_params, check_param,
-    check_values, lift, sample_dims,
+    Cdf, Distribution, Entropy, Mode, Moments, Param, Rsample, broadcast_pair, broadcast_params,
+    check_param, check_values, lift, sample_dims,
 };
 use crate::error::Result;
 use crate::fused;
 use crate::math::{betainc_pair, digamma_difference, lbeta, ndtri};
 use crate::noise;
-use crate::poisson::broadcast_pair;
 use crate::sampling;
 
 /// A batch of Student-t distributions with `ν > 0` degrees of freedom (`df`), location `μ` and
