@@ -52,6 +52,9 @@ use crate::bijector::Bijector;
 use crate::distribution::check_values;
 use crate::error::{Error, Result};
 
+mod coupling;
+pub use coupling::{AffineCoupling, AffineCouplingConfig};
+
 /// The bound `L` of the soft clamp `ln σ = L tanh(s / L)` of the flows' log-scales (see the
 /// [module documentation](self)).
 ///

@@ -334,3 +334,254 @@ fn an_iaf_posterior_beats_the_best_diagonal_gaussian() {
         "IAF ELBO {elbo} above ln p(x) = {ln_px}"
     );
 }
+
+use burn_probability::bijector::Chain;
+use burn_probability::flows::{AffineCoupling, AffineCouplingConfig};
+
+/// A RealNVP coupling layer with `N(0, 0.7²)` weights.
+fn random_coupling(
+    k: usize,
+    d: usize,
+    reverse: bool,
+    seed: u64,
+    device: &Device,
+) -> AffineCoupling {
+    device.seed(seed);
+    AffineCouplingConfig::new(k, d, vec![16, 16])
+        .with_reverse(reverse)
+        .init(device)
+        .map(&mut Randomize(0.7))
+}
+
+/// (6) At initialization a coupling layer, and a stack of two with alternating halves, is the
+/// identity: over a standard Gaussian the density and samples are the base's, the
+/// log-determinants 0.
+#[test]
+fn coupling_starts_as_the_identity() {
+    let d = device();
+    let base = MultivariateNormalDiag::<1>::standard([3], &d);
+    let config = AffineCouplingConfig::new(3, 1, vec![16, 16]);
+    let one = config.init(&d);
+    let two = config
+        .init(&d)
+        .then(config.clone().with_reverse(true).init(&d));
+    let y = Tensor::<2>::from_floats(
+        [
+            [0.1, 0.2, 0.3],
+            [-1.0, 2.0, 0.5],
+            [3.0, -2.0, 1.0],
+            [0.0, 0.0, 0.0],
+        ],
+        &d,
+    );
+    let want = vals(base.log_prob_n(y.clone()));
+    let noise: Tensor<2> = base.noise(&[5]);
+    let want_sample = vals(base.rsample_with_noise(noise.clone()));
+    let p1 = TransformedDistribution::new(base.clone(), one.clone());
+    let p2 = TransformedDistribution::new(base.clone(), two.clone());
+    for (name, got, sample) in [
+        (
+            "one layer",
+            vals(p1.log_prob_n(y.clone())),
+            vals(p1.rsample_with_noise(noise.clone())),
+        ),
+        (
+            "two layers",
+            vals(p2.log_prob_n(y.clone())),
+            vals(p2.rsample_with_noise(noise.clone())),
+        ),
+    ] {
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < 1e-5,
+                "{name}: log_prob {g} against the base's {w}"
+            );
+        }
+        assert_eq!(sample, want_sample, "{name}: samples");
+    }
+    assert_eq!(vals(one.forward_log_det_jacobian(y.clone())), [0.0; 4]);
+    assert_eq!(vals(two.inverse_log_det_jacobian(y)), [0.0; 4]);
+}
+
+/// (7) `inverse(forward(x)) = x` and `forward(inverse(y)) = y` for random weights, on a
+/// `[2, 5, K]` batch, for several splits and both halves; the map itself is not the identity.
+#[test]
+fn coupling_inverse_of_forward_is_the_identity() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = device();
+    for (k, m) in [(2, 1), (3, 1), (5, 2), (5, 3)] {
+        for reverse in [false, true] {
+            let f = random_coupling(k, m, reverse, 40 + k as u64, &d);
+            let x = Tensor::<3>::random([2, 5, k], Init::Normal(0.0, 1.5), &d);
+            let xs = vals(x.clone());
+            let moved = vals(f.forward(x.clone()));
+            let max_move = moved
+                .iter()
+                .zip(&xs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                max_move > 0.1,
+                "K={k} d={m} reverse {reverse}: f is the identity"
+            );
+            let back = vals(f.inverse(f.forward(x.clone())));
+            let again = vals(f.forward(f.inverse(x)));
+            for ((b, a), w) in back.iter().zip(&again).zip(&xs) {
+                let tol = 1e-4 * w.abs().max(1.0);
+                assert!(
+                    (b - w).abs() < tol,
+                    "K={k} d={m} reverse {reverse}: f⁻¹(f({w})) = {b}"
+                );
+                assert!(
+                    (a - w).abs() < tol,
+                    "K={k} d={m} reverse {reverse}: f(f⁻¹({w})) = {a}"
+                );
+            }
+        }
+    }
+}
+
+/// (8) For K = 4, every split and both halves: `forward_log_det_jacobian` and
+/// `inverse_log_det_jacobian ∘ forward` against `ln |det J|` of the Jacobian of the forward
+/// map built by autodiff, at several points.
+#[test]
+fn coupling_log_det_matches_autodiff() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let ad = device().autodiff();
+    for m in 1..4 {
+        for reverse in [false, true] {
+            let f = random_coupling(4, m, reverse, 60 + m as u64, &ad);
+            for p in 0..3 {
+                let x: Vec<f64> = (0..4)
+                    .map(|i| ((i + 3 * p) as f64 * 0.7).cos() * 1.5)
+                    .collect();
+                let want = ln_abs_det(jacobian(&x, &ad, |x| f.forward(x)));
+                let fldj = vals(f.forward_log_det_jacobian(t1(&x, &ad)))[0];
+                let ildj = vals(f.inverse_log_det_jacobian(f.forward(t1(&x, &ad))))[0];
+                let tol = 1e-4 * want.abs().max(1.0);
+                let case = format!("d={m} reverse {reverse} x={x:?}");
+                assert!(want.abs() > 1e-2, "{case}: a trivial Jacobian ({want})");
+                assert!((fldj - want).abs() < tol, "{case}: {fldj} against {want}");
+                assert!(
+                    (ildj + want).abs() < tol,
+                    "{case}: ildj {ildj} against {}",
+                    -want
+                );
+            }
+        }
+    }
+}
+
+/// (9) The `d` masked coordinates pass bit for bit, the first `d` or, with `reverse`, the last
+/// `d`, and every other coordinate moves; their Jacobian rows are unit rows.
+#[test]
+fn coupling_passes_the_masked_coordinates() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let ad = device().autodiff();
+    let (k, m) = (5, 2);
+    for reverse in [false, true] {
+        let f = random_coupling(k, m, reverse, 80, &ad);
+        let passing: Vec<usize> = if reverse {
+            (k - m..k).collect()
+        } else {
+            (0..m).collect()
+        };
+        let x = Tensor::<2>::random([16, k], Init::Normal(0.0, 1.0), &ad);
+        let (xs, ys) = (vals(x.clone()), vals(f.forward(x)));
+        for (i, (a, b)) in xs.iter().zip(&ys).enumerate() {
+            if passing.contains(&(i % k)) {
+                assert_eq!(a, b, "reverse {reverse}: coordinate {} moved", i % k);
+            } else {
+                assert!(
+                    (a - b).abs() > 1e-6,
+                    "reverse {reverse}: coordinate {} did not move ({a})",
+                    i % k
+                );
+            }
+        }
+        let j = jacobian(&[0.3, -0.8, 1.1, 0.4, -1.5], &ad, |x| f.forward(x));
+        for &r in &passing {
+            let unit: Vec<f64> = (0..k).map(|c| if c == r { 1.0 } else { 0.0 }).collect();
+            assert_eq!(j[r], unit, "reverse {reverse}: Jacobian row {r}");
+        }
+    }
+}
+
+/// Two coupling layers, the second with `reverse`.
+#[derive(Module, Debug)]
+struct RealNvp {
+    first: AffineCoupling,
+    second: AffineCoupling,
+}
+
+impl RealNvp {
+    fn p(
+        &self,
+        device: &Device,
+    ) -> TransformedDistribution<MultivariateNormalDiag<1>, Chain<AffineCoupling, AffineCoupling>>
+    {
+        let base = MultivariateNormalDiag::<1>::standard([2], device);
+        TransformedDistribution::new(base, self.first.clone().then(self.second.clone()))
+    }
+}
+
+/// `n` draws of the banana `y₁ = z₁`, `y₂ = 0.3 z₂ + 0.5 (z₁² − 1)`, `z ~ N(0, I₂)`.
+fn banana(n: usize, device: &Device) -> Tensor<2> {
+    let z = Tensor::<2>::random([n, 2], Init::Normal(0.0, 1.0), device);
+    let z1 = z.clone().narrow(1, 0, 1);
+    let z2 = z.narrow(1, 1, 1);
+    let y2 = z2 * 0.3 + (z1.clone().square() - 1.0) * 0.5;
+    Tensor::cat(vec![z1, y2], 1)
+}
+
+/// (10) Density estimation with a RealNVP stack of two coupling layers (hidden [32, 32]),
+/// trained by maximum likelihood with 300 Adam steps (lr 0.005) on fresh batches of 256 from
+/// the banana above. Its entropy is `H = ln 2π + 1 + ln 0.3 ≈ 1.634`, so the best mean
+/// log-likelihood is `≈ −1.634`; the identity at init scores `−ln 2π − ½ E|y|² = −ln 2π −
+/// 0.795 ≈ −2.633`, and the best Gaussian only `≈ −2.574`. On a held-out sample of 4096 the
+/// trained flow must gain more than 0.8 nats over its value at init (a curved, non-Gaussian
+/// fit: measured 1.02 at this seed, 0.96 to 1.00 at seeds 1 to 8) and end within 0.1 nats of
+/// the exact bound (measured 0.026), not above it by more than sampling noise (0.05; the
+/// standard error is about 0.016).
+#[test]
+fn a_real_nvp_stack_learns_a_banana() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let ad = device().autodiff();
+    ad.seed(31);
+    let config = AffineCouplingConfig::new(2, 1, vec![32, 32]);
+    let mut flow = RealNvp {
+        first: config.init(&ad),
+        second: config.clone().with_reverse(true).init(&ad),
+    };
+    let held_out = banana(4096, &ad);
+    let mean_lp = |flow: &RealNvp| {
+        let lp: Tensor<1> = flow.p(&ad).detach().log_prob_n(held_out.clone());
+        vals(lp.mean())[0]
+    };
+    let at_init = mean_lp(&flow);
+    let mut state = HashMap::new();
+    for t in 1..=300 {
+        let lp: Tensor<1> = flow.p(&ad).log_prob_n(banana(256, &ad));
+        let grads = (-lp.mean()).backward();
+        flow = flow.map(&mut AdamStep {
+            grads: &grads,
+            state: &mut state,
+            t,
+            lr: 0.005,
+        });
+    }
+    let trained = mean_lp(&flow);
+    let best = -((2.0 * std::f64::consts::PI).ln() + 1.0 + 0.3f64.ln());
+    println!(
+        "RealNVP banana: mean log-likelihood {at_init:.4} at init, {trained:.4} trained \
+         (exact bound {best:.4})"
+    );
+    assert!(
+        trained > at_init + 0.8,
+        "trained {trained} does not beat init {at_init} by 0.8 nats"
+    );
+    assert!(
+        (best - 0.1..best + 0.05).contains(&trained),
+        "trained {trained} not within [−0.1, 0.05] nats of the bound {best}"
+    );
+}
