@@ -5,7 +5,8 @@
 //! Every map is written in burn operations, so it runs on every backend and is differentiable,
 //! and in the forms that stay finite in float32 (see each bijector). The built-in ones are
 //! element-wise (event rank 0): [`Exp`], [`Sigmoid`], [`Tanh`], [`Softplus`] and [`Affine`];
-//! [`Chain`] composes two bijectors, and [`Bijector::then`] builds one.
+//! [`Chain`] composes two bijectors, and [`Bijector::then`] builds one; a `Vec` of bijectors of
+//! one type is their composition too (a flow's stack of layers).
 //!
 //! # Shapes
 //! The methods are generic over the rank `D` of their input, like
@@ -21,7 +22,8 @@
 //! instead (`A` applied first, torch's `ComposeTransform([A, B])` order; TFP's `tfb.Chain`
 //! lists the same bijectors in reverse), nested for longer chains:
 //! `Tanh.then(affine).then(Exp)` is `Chain<Chain<Tanh, Affine<1>>, Exp>`. Every call is then
-//! resolved at compile time, and the chain's type says what it computes.
+//! resolved at compile time, and the chain's type says what it computes. A stack of layers of
+//! one type, whose length is chosen at run time, is a `Vec<T>`, itself a [`Bijector`].
 //!
 //! # Example
 //! ```
@@ -93,6 +95,14 @@ pub trait Bijector: Clone + core::fmt::Debug + 'static {
     /// [`Self::forward_log_det_jacobian`].
     fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
         -self.forward_log_det_jacobian(self.inverse(y))
+    }
+
+    /// `(f(x), ln |det ∂f(x)/∂x|)` together (distrax's `forward_and_log_det`), the
+    /// log-determinant keepdim like [`Self::forward_log_det_jacobian`]. Bijectors whose map
+    /// and log-determinant share work (a flow's network pass, a chain's intermediate values)
+    /// compute both at once; the default calls the two methods.
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        (self.forward(x.clone()), self.forward_log_det_jacobian(x))
     }
 
     /// The same bijector with its parameters detached from the autodiff graph.
@@ -513,10 +523,14 @@ impl<A: Bijector, B: Bijector> Bijector for Chain<A, B> {
         self.first.inverse(self.second.inverse(y))
     }
     fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_and_log_det(x).1
+    }
+    /// Each bijector's map and log-determinant once, in order.
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
         let from = D.saturating_sub(Self::EVENT_RANK);
-        let h = self.first.forward(x.clone());
-        sum_keep(self.first.forward_log_det_jacobian(x), from, D)
-            + sum_keep(self.second.forward_log_det_jacobian(h), from, D)
+        let (h, ld1) = self.first.forward_and_log_det(x);
+        let (y, ld2) = self.second.forward_and_log_det(h);
+        (y, sum_keep(ld1, from, D) + sum_keep(ld2, from, D))
     }
     fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
         let from = D.saturating_sub(Self::EVENT_RANK);
@@ -542,5 +556,82 @@ impl<A: Bijector, B: Bijector> Bijector for Chain<A, B> {
     fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
         self.first.check_shape(context, shape)?;
         self.second.check_shape(context, shape)
+    }
+}
+
+/// A list of bijectors of one type, the first applied first (torch's
+/// `ComposeTransform(list)`; TFP's `tfb.Chain` lists them in reverse): the stack of `N` flow
+/// layers of a normalizing flow, `vec![iaf₁, iaf₂, …]`, of a length chosen at run time. The
+/// empty list is the identity. Bijectors of different types compose with [`Chain`].
+///
+/// # Formula
+/// ```text
+/// f = f_N ∘ … ∘ f_1        ln |det f′(x)| = Σᵢ ln |det f′ᵢ(xᵢ₋₁)|,  x₀ = x, xᵢ = fᵢ(xᵢ₋₁)
+/// ```
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::bijector::{Affine, Bijector};
+///
+/// let device = Device::flex();
+/// let f = vec![Affine::<1>::from_scalars(1.0, 2.0, &device); 3]; // y = 8x + 7
+/// let x = Tensor::<1>::from_floats([1.0], &device);
+/// let (y, ld) = f.forward_and_log_det(x);
+/// assert_eq!(y.into_scalar::<f32>(), 15.0);
+/// assert!((ld.into_scalar::<f32>() - 8f32.ln()).abs() < 1e-6);
+/// ```
+impl<T: Bijector> Bijector for Vec<T> {
+    const EVENT_RANK: usize = T::EVENT_RANK;
+    const NAME: &'static str = "Chain";
+
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.iter().fold(x, |x, f| f.forward(x))
+    }
+    fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+        self.iter().rev().fold(y, |y, f| f.inverse(y))
+    }
+    fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.forward_and_log_det(x).1
+    }
+    /// Each bijector's map and log-determinant once, in order.
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        let from = D.saturating_sub(Self::EVENT_RANK);
+        let mut log_det = sum_keep(x.zeros_like(), from, D);
+        let mut x = x;
+        for f in self {
+            let (y, ld) = f.forward_and_log_det(x);
+            log_det = log_det + sum_keep(ld, from, D);
+            x = y;
+        }
+        (x, log_det)
+    }
+    fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+        let from = D.saturating_sub(Self::EVENT_RANK);
+        let mut log_det = sum_keep(y.zeros_like(), from, D);
+        let mut y = y;
+        for f in self.iter().rev() {
+            log_det = log_det + sum_keep(f.inverse_log_det_jacobian(y.clone()), from, D);
+            y = f.inverse(y);
+        }
+        log_det
+    }
+    fn detach(&self) -> Self {
+        self.iter().map(Bijector::detach).collect()
+    }
+    fn validate(&self) -> Result<()> {
+        self.iter().try_for_each(Bijector::validate)
+    }
+    /// `y` in the image of the last bijector, its inverse in the image of the one before, ….
+    fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
+        let mut y = y.clone();
+        for f in self.iter().rev() {
+            f.check_image(&y)?;
+            y = f.inverse(y);
+        }
+        Ok(())
+    }
+    fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
+        self.iter().try_for_each(|f| f.check_shape(context, shape))
     }
 }

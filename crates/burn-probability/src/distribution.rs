@@ -401,6 +401,22 @@ pub trait Rsample<const D: usize>: Distribution<D> {
     fn rsample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
         self.rsample_with_noise(self.noise::<DO>(sample_shape))
     }
+
+    /// [`Self::rsample_with_noise`] and the log-density of the draws,
+    /// `(x, log_prob_keepdim(x))`, both differentiable (distrax's `sample_and_log_prob`, TFP's
+    /// `experimental_sample_and_log_prob`). The default evaluates the density of the draws; a
+    /// [`TransformedDistribution`](crate::TransformedDistribution) overrides it to take the
+    /// log-determinant along the sampling path instead of inverting its bijector, which is what
+    /// makes an inverse autoregressive flow's posterior cheap to score at its own samples. The
+    /// variational objectives use it.
+    fn rsample_and_log_prob_with_noise<const DO: usize>(
+        &self,
+        noise: Tensor<DO>,
+    ) -> (Tensor<DO>, Tensor<DO>) {
+        let x = self.rsample_with_noise(noise);
+        let log_prob = self.log_prob_keepdim(x.clone());
+        (x, log_prob)
+    }
 }
 
 /// Distributions with a closed-form (Shannon, differential) entropy `H = −E[ln p(X)]`.

@@ -1,8 +1,12 @@
 //! Learnable normalizing flows: the masked autoencoder [`Made`] (Germain et al. 2015) and the
 //! affine autoregressive bijectors built on it, [`InverseAutoregressiveFlow`] (Kingma et al.
 //! 2016: one-pass sampling, the posterior of a VAE) and [`MaskedAutoregressiveFlow`]
-//! (Papamakarios et al. 2017: one-pass density). Both are burn [`Module`]s, trained with any
-//! burn optimizer, and [`Bijector`]s of event rank 1, used in a
+//! (Papamakarios et al. 2017: one-pass density), and the RealNVP coupling layer
+//! [`AffineCoupling`] (Dinh et al. 2017: one pass both ways). All are burn [`Module`]s,
+//! trained with any burn optimizer, and [`Bijector`]s of event rank 1; the autoregressive ones
+//! can read a context (Kingma et al.'s encoder output `h`: [`MadeConfig::context_size`],
+//! [`InverseAutoregressiveFlow::conditioned`]), and a stack of layers is a `Vec` of them. They
+//! are used in a
 //! [`TransformedDistribution`](crate::TransformedDistribution) over a base of event rank 1
 //! ([`MultivariateNormalDiag`](crate::MultivariateNormalDiag), or
 //! [`Independent`](crate::Independent) of scalars).
@@ -64,14 +68,19 @@ pub use coupling::{AffineCoupling, AffineCouplingConfig};
 /// ```
 pub const LOG_SCALE_BOUND: f64 = 5.0;
 
-/// The configuration of a [`Made`]: the event size `K` and the widths of the hidden layers.
+/// The configuration of a [`Made`]: the event size `K`, the widths of the hidden layers, the
+/// size of an optional context (Kingma et al.'s `h`: an input every output may depend on) and
+/// the order of the autoregression.
 ///
 /// # Formula
-/// Degrees: input `i` has degree `i + 1` (`1..=K`); hidden unit `j` of every hidden layer has
-/// degree `(j mod max(K − 1, 1)) + 1`, in `[1, K − 1]` (a fixed, deterministic assignment);
-/// output `k` of each head has degree `k + 1`. A hidden weight from degree `a` to degree `b` is
-/// kept when `b ≥ a`, an output weight when `b > a`, so that output `k` depends only on the
-/// inputs `< k`.
+/// Degrees: input `i` has degree `i + 1` (`1..=K`; `K − i` when `reversed`, TFP's
+/// `input_order='right-to-left'`); hidden unit `j` of every hidden layer has degree
+/// `(j mod max(K − 1, 1)) + 1`, in `[1, K − 1]` (a fixed, deterministic assignment); output `k`
+/// of each head has input `k`'s degree. A hidden weight from degree `a` to degree `b` is kept
+/// when `b ≥ a`, an output weight when `b > a`, so that output `k` depends only on the inputs
+/// of lower degree (those before `k`, or after it when `reversed`). The context enters the
+/// first layer unmasked: `h₁ = relu((W₁ ⊙ M₁)ᵀ x + Vᵀ c + b₁)`. Stacked flows alternate
+/// `reversed` so that every coordinate depends on every other one.
 ///
 /// # Example
 /// ```
@@ -87,6 +96,14 @@ pub struct MadeConfig {
     pub event_size: usize,
     /// The widths of the hidden layers (none: one masked linear layer).
     pub hidden: Vec<usize>,
+    /// The size `C` of the context (0: none). A network with a context is called with one,
+    /// through [`InverseAutoregressiveFlow::conditioned`] or
+    /// [`MaskedAutoregressiveFlow::conditioned`].
+    #[config(default = 0)]
+    pub context_size: usize,
+    /// Autoregress from the last coordinate to the first.
+    #[config(default = false)]
+    pub reversed: bool,
 }
 
 impl MadeConfig {
@@ -116,7 +133,24 @@ impl MadeConfig {
             self.hidden
         );
         let hidden_degree = |j: usize| (j % (k - 1).max(1) + 1) as f32;
-        let mut degrees: Vec<f32> = (1..=k).map(|d| d as f32).collect();
+        let input_degree = |i: usize| {
+            if self.reversed {
+                (k - i) as f32
+            } else {
+                (i + 1) as f32
+            }
+        };
+        let mut degrees: Vec<f32> = (0..k).map(input_degree).collect();
+        let first_width = self.hidden.first().copied().unwrap_or(2 * k);
+        let context = (self.context_size > 0).then(|| {
+            let config = LinearConfig::new(self.context_size, first_width).with_bias(false);
+            // Into the zero last layer when there is no hidden one (the identity at init).
+            if self.hidden.is_empty() {
+                config.with_initializer(Initializer::Zeros).init(device)
+            } else {
+                config.init(device)
+            }
+        });
         let mut layers = Vec::new();
         let mut masks = Vec::new();
         for &width in &self.hidden {
@@ -125,7 +159,7 @@ impl MadeConfig {
             layers.push(LinearConfig::new(degrees.len(), width).init(device));
             degrees = out;
         }
-        let out: Vec<f32> = (0..2 * k).map(|o| (o % k + 1) as f32).collect();
+        let out: Vec<f32> = (0..2 * k).map(|o| input_degree(o % k)).collect();
         masks.push(mask(&degrees, &out, true, device));
         layers.push(
             LinearConfig::new(degrees.len(), 2 * k)
@@ -135,6 +169,7 @@ impl MadeConfig {
         Made {
             layers,
             masks,
+            context,
             event_size: k,
         }
     }
@@ -185,6 +220,8 @@ fn mask(inputs: &[f32], outputs: &[f32], strict: bool, device: &Device) -> Tenso
 pub struct Made {
     layers: Vec<Linear>,
     masks: Vec<Tensor<2>>,
+    /// The context's weights into the first layer.
+    context: Option<Linear>,
     event_size: usize,
 }
 
@@ -200,6 +237,22 @@ impl Made {
     /// ```
     pub fn event_size(&self) -> usize {
         self.event_size
+    }
+
+    /// The context size `C` (0: the network takes none).
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::Device;
+    /// use burn_probability::flows::MadeConfig;
+    ///
+    /// let made = MadeConfig::new(5, vec![8]).with_context_size(3).init(&Device::flex());
+    /// assert_eq!(made.context_size(), 3);
+    /// ```
+    pub fn context_size(&self) -> usize {
+        self.context
+            .as_ref()
+            .map_or(0, |c| c.weight.val().dims()[0])
     }
 
     /// The two heads, `(shift, log_scale)` (raw: not clamped), each shaped like `x`.
@@ -221,19 +274,58 @@ impl Made {
     /// assert_eq!(shift.dims(), [3]);
     /// ```
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        self.forward_with_context(x, None)
+    }
+
+    /// The two heads of a network with a context: `context` is `[B, C]`, one row per
+    /// example, and `x` is `[B, K]` or `[.., B, K]` (samples of the `B` examples along leading
+    /// dimensions: row `b` of the context conditions every `x[.., b, :]`).
+    ///
+    /// # Panics
+    /// If the last dimension of `x` is not `K`, if a context is given to a network without
+    /// one or missing for a network with one, or if the shapes do not fit as above (the
+    /// messages name the shapes; [`Bijector::check_shape`] returns them as errors).
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::flows::MadeConfig;
+    ///
+    /// let device = Device::flex();
+    /// let made = MadeConfig::new(3, vec![8]).with_context_size(4).init(&device);
+    /// let context = Tensor::<2>::ones([5, 4], &device);            // 5 examples
+    /// let x = Tensor::<3>::zeros([2, 5, 3], &device);              // 2 samples of each
+    /// let (shift, _) = made.forward_with_context(x, Some(&context));
+    /// assert_eq!(shift.dims(), [2, 5, 3]);
+    /// ```
+    pub fn forward_with_context<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<D>, Tensor<D>) {
         let k = self.event_size;
         let shape = x.shape();
-        assert!(
-            D >= 1 && shape[D - 1] == k,
-            "Made: the last dimension of the input must be the event size {k}, got shape {:?}",
-            shape.as_slice()
-        );
+        if let Err(e) = self.check_input("Made", &shape, context.map(|c| c.dims())) {
+            panic!("{e}");
+        }
         let n = shape.num_elements() / k;
         let mut h: Tensor<2> = x.reshape([n, k]);
         let last = self.layers.len() - 1;
         for (i, (layer, m)) in self.layers.iter().zip(&self.masks).enumerate() {
             let w = layer.weight.val() * m.clone();
             h = linear(h, w, layer.bias.as_ref().map(|b| b.val()));
+            if i == 0
+                && let (Some(v), Some(c)) = (&self.context, context)
+            {
+                let proj = v.forward(c.clone());
+                let [rows, width] = proj.dims();
+                h = if rows == n {
+                    h + proj
+                } else {
+                    (h.reshape([n / rows, rows, width]) + proj.unsqueeze_dim::<3>(0))
+                        .reshape([n, width])
+                };
+            }
             if i < last {
                 h = relu(h);
             }
@@ -244,9 +336,68 @@ impl Made {
     }
 
     /// The shift and the soft-clamped log-scale `L tanh(s / L)`.
-    fn shift_log_scale<const D: usize>(&self, z: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
-        let (shift, raw) = self.forward(z);
+    fn shift_log_scale<const D: usize>(
+        &self,
+        z: Tensor<D>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<D>, Tensor<D>) {
+        let (shift, raw) = self.forward_with_context(z, context);
         (shift, (raw / LOG_SCALE_BOUND).tanh() * LOG_SCALE_BOUND)
+    }
+
+    /// Checks an input of shape `shape` with a context of shape `context` (see
+    /// [`Self::forward_with_context`]).
+    fn check_input(
+        &self,
+        name: &'static str,
+        shape: &Shape,
+        context: Option<[usize; 2]>,
+    ) -> Result<()> {
+        let d = shape.num_dims();
+        let k = self.event_size;
+        if d == 0 || shape[d - 1] != k {
+            return Err(Error::ShapeMismatch {
+                context: name,
+                left_name: "input shape",
+                left: shape.to_vec(),
+                right_name: "event size",
+                right: vec![k],
+            });
+        }
+        let c = self.context_size();
+        match (c, context) {
+            (0, None) => Ok(()),
+            (0, Some(dims)) => Err(Error::InvalidArgument {
+                context: name,
+                argument: "context",
+                expected: "none: this network was built with context_size 0".into(),
+                actual: format!("a context of shape {dims:?}"),
+            }),
+            (c, None) => Err(Error::InvalidArgument {
+                context: name,
+                argument: "context",
+                expected: format!(
+                    "a [B, {c}] context (the network was built with context_size {c}): call the flow's `conditioned(context)`"
+                ),
+                actual: "none".into(),
+            }),
+            (c, Some([rows, width])) => {
+                let n = shape.num_elements() / k;
+                let fits =
+                    width == c && rows > 0 && (n == rows || (d >= 2 && shape[d - 2] == rows));
+                if fits {
+                    Ok(())
+                } else {
+                    Err(Error::ShapeMismatch {
+                        context: name,
+                        left_name: "input shape [.., B, K]",
+                        left: shape.to_vec(),
+                        right_name: "context shape [B, C]",
+                        right: vec![rows, width],
+                    })
+                }
+            }
+        }
     }
 
     /// The same network with its parameters detached from the autodiff graph.
@@ -263,10 +414,17 @@ impl Made {
         self.clone().map(&mut Detach)
     }
 
-    fn check_shape(&self, name: &'static str, context: &'static str, shape: &Shape) -> Result<()> {
+    /// The base shape's last dimension is `K`, and the context (if any) fits it.
+    fn check_shape(
+        &self,
+        name: &'static str,
+        context: &'static str,
+        shape: &Shape,
+        condition: Option<[usize; 2]>,
+    ) -> Result<()> {
         let d = shape.num_dims();
         if d >= 1 && shape[d - 1] == self.event_size {
-            Ok(())
+            self.check_input(context, shape, condition)
         } else {
             Err(Error::ShapeMismatch {
                 context,
@@ -342,6 +500,30 @@ impl InverseAutoregressiveFlow {
     pub fn made(&self) -> &Made {
         &self.made
     }
+    /// The flow conditioned on `context` (`[B, C]`, one row per example): Kingma et al.'s
+    /// IAF posterior, whose network reads the encoder's context `h` beside `z`. The network
+    /// must have been built with [`MadeConfig::context_size`] `C`.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::flows::{InverseAutoregressiveFlow, MadeConfig};
+    /// use burn_probability::prelude::*;
+    ///
+    /// let device = Device::flex();
+    /// let made = MadeConfig::new(2, vec![16]).with_context_size(8).init(&device);
+    /// let iaf = InverseAutoregressiveFlow::new(made);
+    /// let h = Tensor::<2>::ones([4, 8], &device);                    // the encoder's context
+    /// let base = MultivariateNormalDiag::new(Tensor::<2>::zeros([4, 2], &device), 1.0);
+    /// let q = TransformedDistribution::new(base, iaf.conditioned(h));
+    /// assert_eq!(q.rsample_n(3).dims(), [3, 4, 2]);
+    /// ```
+    pub fn conditioned(&self, context: Tensor<2>) -> Conditioned<Self> {
+        Conditioned {
+            flow: self.clone(),
+            context,
+        }
+    }
 }
 
 impl Bijector for InverseAutoregressiveFlow {
@@ -350,23 +532,27 @@ impl Bijector for InverseAutoregressiveFlow {
 
     /// `x ⊙ σ(x) + μ(x)`: one pass.
     fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let (shift, log_scale) = self.made.shift_log_scale(x.clone());
-        x * log_scale.exp() + shift
+        iaf_forward(&self.made, None, x).0
     }
 
     /// `K` sequential passes (see the type's formula).
     fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        iaf_inverse(&self.made, y).0
+        iaf_inverse(&self.made, None, y).0
     }
 
     /// `Σₖ ln σₖ(x)`, keepdim: one pass.
     fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.made.shift_log_scale(x).1.sum_dim(D - 1)
+        iaf_forward(&self.made, None, x).1
     }
 
     /// `−Σₖ ln σₖ(f⁻¹(y))`, from the last of the inverse's `K` passes.
     fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        -iaf_inverse(&self.made, y).1.sum_dim(D - 1)
+        iaf_inverse(&self.made, None, y).1
+    }
+
+    /// The map and `Σₖ ln σₖ(x)` from one pass.
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        iaf_forward(&self.made, None, x)
     }
 
     fn detach(&self) -> Self {
@@ -379,23 +565,40 @@ impl Bijector for InverseAutoregressiveFlow {
         check_values(Self::NAME, "ℝᴷ (finite)", y, f64::is_finite)
     }
 
-    /// The last dimension must be the event size `K`.
+    /// The last dimension must be the event size `K` (and the network must take no context).
     fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
         self.made
-            .check_shape("InverseAutoregressiveFlow event size", context, shape)
+            .check_shape("InverseAutoregressiveFlow event size", context, shape, None)
     }
 }
 
-/// `(x, ln σ(x))` with `x = f⁻¹(y)` of the IAF, by `K` passes.
-fn iaf_inverse<const D: usize>(made: &Made, y: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+/// `(f(x), Σₖ ln σₖ(x))` of the IAF (keepdim), one pass.
+fn iaf_forward<const D: usize>(
+    made: &Made,
+    context: Option<&Tensor<2>>,
+    x: Tensor<D>,
+) -> (Tensor<D>, Tensor<D>) {
+    let (shift, log_scale) = made.shift_log_scale(x.clone(), context);
+    (
+        x * log_scale.clone().exp() + shift,
+        log_scale.sum_dim(D - 1),
+    )
+}
+
+/// `(f⁻¹(y), −Σₖ ln σₖ(f⁻¹(y)))` of the IAF (keepdim), by `K` passes.
+fn iaf_inverse<const D: usize>(
+    made: &Made,
+    context: Option<&Tensor<2>>,
+    y: Tensor<D>,
+) -> (Tensor<D>, Tensor<D>) {
     let mut x = y.zeros_like();
     let mut log_scale = y.zeros_like();
     for _ in 0..made.event_size() {
-        let (shift, ls) = made.shift_log_scale(x);
+        let (shift, ls) = made.shift_log_scale(x, context);
         x = (y.clone() - shift) * (-ls.clone()).exp();
         log_scale = ls;
     }
-    (x, log_scale)
+    (x, -log_scale.sum_dim(D - 1))
 }
 
 /// The masked autoregressive flow (Papamakarios et al. 2017; TFP's
@@ -458,6 +661,30 @@ impl MaskedAutoregressiveFlow {
     pub fn made(&self) -> &Made {
         &self.made
     }
+    /// The flow conditioned on `context` (`[B, C]`, one row per example): a conditional
+    /// density `p(y | c)`. The network must have been built with
+    /// [`MadeConfig::context_size`] `C`.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::flows::{MadeConfig, MaskedAutoregressiveFlow};
+    /// use burn_probability::prelude::*;
+    ///
+    /// let device = Device::flex();
+    /// let made = MadeConfig::new(2, vec![16]).with_context_size(1).init(&device);
+    /// let maf = MaskedAutoregressiveFlow::new(made);
+    /// let c = Tensor::<2>::from_floats([[0.0], [1.0]], &device);
+    /// let base = MultivariateNormalDiag::new(Tensor::<2>::zeros([2, 2], &device), 1.0);
+    /// let p = TransformedDistribution::new(base, maf.conditioned(c));
+    /// assert_eq!(p.log_prob(Tensor::<2>::zeros([2, 2], &device)).dims(), [2]);
+    /// ```
+    pub fn conditioned(&self, context: Tensor<2>) -> Conditioned<Self> {
+        Conditioned {
+            flow: self.clone(),
+            context,
+        }
+    }
 }
 
 impl Bijector for MaskedAutoregressiveFlow {
@@ -466,23 +693,27 @@ impl Bijector for MaskedAutoregressiveFlow {
 
     /// `K` sequential passes (see the type's formula).
     fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        maf_forward(&self.made, x).0
+        maf_forward(&self.made, None, x).0
     }
 
     /// `(y − μ(y)) ⊙ σ(y)⁻¹`: one pass.
     fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        let (shift, log_scale) = self.made.shift_log_scale(y.clone());
-        (y - shift) * (-log_scale).exp()
+        maf_inverse(&self.made, None, y).0
     }
 
     /// `Σₖ ln σₖ(f(x))`, from the last of the forward's `K` passes.
     fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        maf_forward(&self.made, x).1.sum_dim(D - 1)
+        maf_forward(&self.made, None, x).1
     }
 
     /// `−Σₖ ln σₖ(y)`: one pass.
     fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        -self.made.shift_log_scale(y).1.sum_dim(D - 1)
+        maf_inverse(&self.made, None, y).1
+    }
+
+    /// The map and its log-determinant from the forward's `K` passes.
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        maf_forward(&self.made, None, x)
     }
 
     fn detach(&self) -> Self {
@@ -495,21 +726,184 @@ impl Bijector for MaskedAutoregressiveFlow {
         check_values(Self::NAME, "ℝᴷ (finite)", y, f64::is_finite)
     }
 
-    /// The last dimension must be the event size `K`.
+    /// The last dimension must be the event size `K` (and the network must take no context).
     fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
         self.made
-            .check_shape("MaskedAutoregressiveFlow event size", context, shape)
+            .check_shape("MaskedAutoregressiveFlow event size", context, shape, None)
     }
 }
 
-/// `(y, ln σ(y))` with `y = f(x)` of the MAF, by `K` passes.
-fn maf_forward<const D: usize>(made: &Made, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+/// `(f(x), Σₖ ln σₖ(f(x)))` of the MAF (keepdim), by `K` passes.
+fn maf_forward<const D: usize>(
+    made: &Made,
+    context: Option<&Tensor<2>>,
+    x: Tensor<D>,
+) -> (Tensor<D>, Tensor<D>) {
     let mut y = x.zeros_like();
     let mut log_scale = x.zeros_like();
     for _ in 0..made.event_size() {
-        let (shift, ls) = made.shift_log_scale(y);
+        let (shift, ls) = made.shift_log_scale(y, context);
         y = x.clone() * ls.clone().exp() + shift;
         log_scale = ls;
     }
-    (y, log_scale)
+    (y, log_scale.sum_dim(D - 1))
+}
+
+/// `(f⁻¹(y), −Σₖ ln σₖ(y))` of the MAF (keepdim), one pass.
+fn maf_inverse<const D: usize>(
+    made: &Made,
+    context: Option<&Tensor<2>>,
+    y: Tensor<D>,
+) -> (Tensor<D>, Tensor<D>) {
+    let (shift, log_scale) = made.shift_log_scale(y.clone(), context);
+    (
+        (y - shift) * (-log_scale.clone()).exp(),
+        -log_scale.sum_dim(D - 1),
+    )
+}
+
+/// An autoregressive flow bound to a context `[B, C]` (one row per example), built by
+/// [`InverseAutoregressiveFlow::conditioned`] or [`MaskedAutoregressiveFlow::conditioned`]: the
+/// same maps, with the network reading the context (see [`Made::forward_with_context`]). A
+/// stack of conditioned flows is a `Vec` of them.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::bijector::Bijector;
+/// use burn_probability::flows::{InverseAutoregressiveFlow, MadeConfig};
+///
+/// let device = Device::flex();
+/// let flows: Vec<_> = [false, true]
+///     .map(|reversed| {
+///         let made = MadeConfig::new(3, vec![8]).with_context_size(2).with_reversed(reversed);
+///         InverseAutoregressiveFlow::new(made.init(&device))
+///     })
+///     .into_iter()
+///     .collect();
+/// let h = Tensor::<2>::ones([5, 2], &device);
+/// let stack: Vec<_> = flows.iter().map(|f| f.conditioned(h.clone())).collect();
+/// let (z, log_det) = stack.forward_and_log_det(Tensor::<2>::zeros([5, 3], &device));
+/// assert_eq!((z.dims(), log_det.dims()), ([5, 3], [5, 1]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Conditioned<F> {
+    flow: F,
+    context: Tensor<2>,
+}
+
+impl<F> Conditioned<F> {
+    /// The flow.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::flows::{InverseAutoregressiveFlow, MadeConfig};
+    ///
+    /// let device = Device::flex();
+    /// let iaf = InverseAutoregressiveFlow::new(MadeConfig::new(2, vec![4]).with_context_size(1).init(&device));
+    /// let c = iaf.conditioned(Tensor::<2>::zeros([3, 1], &device));
+    /// assert_eq!(c.flow().made().event_size(), 2);
+    /// ```
+    pub fn flow(&self) -> &F {
+        &self.flow
+    }
+
+    /// The context, `[B, C]`.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_probability::flows::{InverseAutoregressiveFlow, MadeConfig};
+    ///
+    /// let device = Device::flex();
+    /// let iaf = InverseAutoregressiveFlow::new(MadeConfig::new(2, vec![4]).with_context_size(1).init(&device));
+    /// let c = iaf.conditioned(Tensor::<2>::zeros([3, 1], &device));
+    /// assert_eq!(c.context().dims(), [3, 1]);
+    /// ```
+    pub fn context(&self) -> &Tensor<2> {
+        &self.context
+    }
+}
+
+/// The conditioned IAF: [`InverseAutoregressiveFlow`]'s maps with the context.
+impl Bijector for Conditioned<InverseAutoregressiveFlow> {
+    const EVENT_RANK: usize = 1;
+    const NAME: &'static str = "InverseAutoregressiveFlow";
+
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        iaf_forward(&self.flow.made, Some(&self.context), x).0
+    }
+    fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+        iaf_inverse(&self.flow.made, Some(&self.context), y).0
+    }
+    fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        iaf_forward(&self.flow.made, Some(&self.context), x).1
+    }
+    fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+        iaf_inverse(&self.flow.made, Some(&self.context), y).1
+    }
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        iaf_forward(&self.flow.made, Some(&self.context), x)
+    }
+    /// The network's parameters and the context, detached.
+    fn detach(&self) -> Self {
+        Self {
+            flow: self.flow.detach(),
+            context: self.context.clone().detach(),
+        }
+    }
+    fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
+        check_values(Self::NAME, "ℝᴷ (finite)", y, f64::is_finite)
+    }
+    /// The last dimension must be `K`, and the context `[B, C]` with `B` the dimension before.
+    fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
+        self.flow.made.check_shape(
+            "InverseAutoregressiveFlow event size",
+            context,
+            shape,
+            Some(self.context.dims()),
+        )
+    }
+}
+
+/// The conditioned MAF: [`MaskedAutoregressiveFlow`]'s maps with the context.
+impl Bijector for Conditioned<MaskedAutoregressiveFlow> {
+    const EVENT_RANK: usize = 1;
+    const NAME: &'static str = "MaskedAutoregressiveFlow";
+
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        maf_forward(&self.flow.made, Some(&self.context), x).0
+    }
+    fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+        maf_inverse(&self.flow.made, Some(&self.context), y).0
+    }
+    fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        maf_forward(&self.flow.made, Some(&self.context), x).1
+    }
+    fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+        maf_inverse(&self.flow.made, Some(&self.context), y).1
+    }
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        maf_forward(&self.flow.made, Some(&self.context), x)
+    }
+    /// The network's parameters and the context, detached.
+    fn detach(&self) -> Self {
+        Self {
+            flow: self.flow.detach(),
+            context: self.context.clone().detach(),
+        }
+    }
+    fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
+        check_values(Self::NAME, "ℝᴷ (finite)", y, f64::is_finite)
+    }
+    /// The last dimension must be `K`, and the context `[B, C]` with `B` the dimension before.
+    fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
+        self.flow.made.check_shape(
+            "MaskedAutoregressiveFlow event size",
+            context,
+            shape,
+            Some(self.context.dims()),
+        )
+    }
 }

@@ -286,6 +286,15 @@ impl<Base: Rsample<D>, const D: usize, const DB: usize> Rsample<D> for Independe
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
         self.base.rsample_with_noise(noise)
     }
+
+    /// The base's draws and log-densities, the latter summed over the reinterpreted dimensions.
+    fn rsample_and_log_prob_with_noise<const DO: usize>(
+        &self,
+        noise: Tensor<DO>,
+    ) -> (Tensor<DO>, Tensor<DO>) {
+        let (x, log_prob) = self.base.rsample_and_log_prob_with_noise(noise);
+        (x, sum_keep(log_prob, DO - (D - DB), DO))
+    }
 }
 
 impl<Base: Entropy<D>, const D: usize, const DB: usize> Entropy<D> for Independent<Base, DB> {

@@ -18,8 +18,10 @@
 //!   [`Tanh`](bijector::Tanh), [`Softplus`](bijector::Softplus), [`Affine`](bijector::Affine),
 //!   [`Chain`](bijector::Chain)), the learnable [`flows`] ([`Made`](flows::Made),
 //!   [`InverseAutoregressiveFlow`](flows::InverseAutoregressiveFlow),
-//!   [`MaskedAutoregressiveFlow`](flows::MaskedAutoregressiveFlow)) and
-//!   [`TransformedDistribution`] (the change of variables).
+//!   [`MaskedAutoregressiveFlow`](flows::MaskedAutoregressiveFlow), conditioned on a
+//!   context with [`Conditioned`](flows::Conditioned), and the RealNVP
+//!   [`AffineCoupling`](flows::AffineCoupling)) and [`TransformedDistribution`] (the change of
+//!   variables); a `Vec` of bijectors of one type is their composition.
 //! * Traits: [`Distribution`] (`log_prob`, `sample`, shapes, validation), [`Rsample`]
 //!   (reparameterized sampling), [`Entropy`], [`Moments`], [`Mode`], [`Cdf`]: a quantity
 //!   without a closed form is a missing trait, found at compile time.

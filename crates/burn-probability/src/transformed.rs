@@ -211,6 +211,18 @@ impl<Base: Rsample<D>, T: Bijector, const D: usize> Rsample<D>
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
         self.bijector.forward(self.base.rsample_with_noise(noise))
     }
+
+    /// `y = f(x)` and `ln p_base(x) − ln |det f′(x)|` at the base draw `x`, with one
+    /// [`Bijector::forward_and_log_det`]: no inverse.
+    fn rsample_and_log_prob_with_noise<const DO: usize>(
+        &self,
+        noise: Tensor<DO>,
+    ) -> (Tensor<DO>, Tensor<DO>) {
+        let (x, base_log_prob) = self.base.rsample_and_log_prob_with_noise(noise);
+        let (y, log_det) = self.bijector.forward_and_log_det(x);
+        let log_det = sum_keep(log_det, DO - Self::EVENT_RANK, DO);
+        (y, base_log_prob - log_det)
+    }
 }
 
 /// `KL(f(P) ‖ f(Q)) = KL(P ‖ Q)` for the same bijector `f` on both sides, with the base pair's

@@ -104,3 +104,52 @@ fn rsample_gradient_matches_finite_differences_of_the_expectation() {
         assert_within_se(&format!("d E[sin x]/d {name}"), mean, se, fd(which, k));
     }
 }
+
+/// A mixture-of-Gaussians prior with batch shape `[]` (logits `[M]`, components `[M, L]`),
+/// scored at latents `[S, B, L]` as the objectives do: each value's log-density is the
+/// log-sum-exp over the components of the diagonal Gaussians' log-densities, in float64.
+#[test]
+fn a_prior_with_an_empty_batch_scores_sample_and_batch_dimensions() {
+    let device = flex();
+    let (m, l, s, b) = (3, 4, 2, 5);
+    let logits = [0.2f64, -1.0, 0.7];
+    let locs: Vec<f64> = (0..m * l).map(|i| (i as f64 * 0.37).sin() * 2.0).collect();
+    let scales: Vec<f64> = (0..m * l)
+        .map(|i| 0.5 + (i as f64 * 0.71).cos().abs())
+        .collect();
+    let prior = MixtureSameFamily::<_, 1>::new(
+        Categorical::new(t1(&logits, &device)),
+        MultivariateNormalDiag::new(
+            t1(&locs, &device).reshape([m, l]),
+            t1(&scales, &device).reshape([m, l]),
+        ),
+    );
+    assert_eq!(prior.batch_shape().as_slice(), &[] as &[usize]);
+    let z: Vec<f64> = (0..s * b * l)
+        .map(|i| (i as f64 * 0.53).cos() * 1.5)
+        .collect();
+    let got = vals(prior.log_prob_with_shape::<3, 2>(t1(&z, &device).reshape([s, b, l])));
+    let norm = logits.iter().map(|v| v.exp()).sum::<f64>().ln();
+    for row in 0..s * b {
+        let terms: Vec<f64> = (0..m)
+            .map(|c| {
+                let mut lp = logits[c] - norm;
+                for j in 0..l {
+                    let (mu, sd) = (locs[c * l + j], scales[c * l + j]);
+                    let u = (z[row * l + j] - mu) / sd;
+                    lp += -0.5 * u * u - sd.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln();
+                }
+                lp
+            })
+            .collect();
+        let mx = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let want = mx + terms.iter().map(|t| (t - mx).exp()).sum::<f64>().ln();
+        assert!(
+            (got[row] - want).abs() < 1e-4 * want.abs().max(1.0),
+            "row {row}: {} vs {want}",
+            got[row]
+        );
+    }
+    // Its draws have the event shape.
+    assert_eq!(prior.sample_n(7).dims(), [7, l]);
+}

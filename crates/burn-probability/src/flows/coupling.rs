@@ -277,6 +277,18 @@ impl Bijector for AffineCoupling {
         self.log_det(self.split(x).0, dims)
     }
 
+    /// The map and `Σ ln σ(x_p)` from one network pass.
+    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
+        let (x, dims) = self.flatten(x);
+        let (pass, transformed) = self.split(x);
+        let (shift, log_scale) = self.shift_log_scale(pass.clone());
+        let mut ld_dims = dims;
+        ld_dims[D - 1] = 1;
+        let log_det = log_scale.clone().sum_dim(1).reshape(ld_dims);
+        let y = self.join(pass, transformed * log_scale.exp() + shift);
+        (y.reshape(dims), log_det)
+    }
+
     /// `−Σ ln σ(y_p)` (`y_p = x_p`), keepdim: one pass, without the inverse.
     fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
         let (y, dims) = self.flatten(y);
@@ -427,6 +439,24 @@ mod tests {
             ld.iter().any(|&v| v.abs() > 1e-3),
             "trivial log-dets {ld:?}"
         );
+    }
+
+    /// One pass gives what `forward` and `forward_log_det_jacobian` give, at rank 3.
+    #[test]
+    fn forward_and_log_det_is_both_methods() {
+        let device = Device::flex();
+        device.seed(7);
+        for reverse in [false, true] {
+            let layer = AffineCouplingConfig::new(5, 2, vec![8])
+                .with_reverse(reverse)
+                .init(&device)
+                .map(&mut Randomize);
+            let x = Tensor::<3>::random([2, 3, 5], Init::Normal(0.0, 1.0), &device);
+            let (y, ld) = layer.forward_and_log_det(x.clone());
+            assert_eq!(ld.dims(), [2, 3, 1]);
+            assert_eq!(vals(y), vals(layer.forward(x.clone())));
+            assert_eq!(vals(ld), vals(layer.forward_log_det_jacobian(x)));
+        }
     }
 
     /// `ildj(f(x)) = −fldj(x)`, computed from `y` without the inverse.

@@ -3,8 +3,8 @@
 use burn::tensor::Tensor;
 
 use super::{
-    Bound, GradientEstimator, Likelihood, Posterior, Prior, check_noise, check_prior,
-    check_samples, flatten_samples, latent_terms, log_likelihood, sample_mean,
+    Bound, GradientEstimator, Likelihood, LogQ, Posterior, Prior, check_noise, check_prior,
+    check_samples, draw_latents, flatten_samples, latent_terms, log_likelihood, sample_mean,
 };
 use crate::distribution::{BatchTensor, OneMore, Rank};
 use crate::error::{Error, Result};
@@ -457,15 +457,22 @@ impl Elbo {
         self.check()?;
         check_prior("Elbo", q, prior)?;
         check_noise("Elbo", q, self.num_samples, &noise)?;
-        let z = q.rsample_with_noise(noise);
-        let [k, b] = [z.dims()[0], z.dims()[1]];
-        let z_kl = if self.separate_kl_sample {
-            q.rsample_with_shape(&[self.num_samples])
-        } else {
-            z.clone()
-        };
         let stl = self.estimator == GradientEstimator::Stl;
-        let t = latent_terms(q, prior, z_kl, stl).with_likelihood(log_likelihood(
+        let (z, z_kl, log_q) = if self.separate_kl_sample {
+            let z = q.rsample_with_noise(noise);
+            let z_kl = q.rsample_with_shape(&[self.num_samples]);
+            let log_q = if stl {
+                LogQ::EvaluateDetached
+            } else {
+                LogQ::Evaluate
+            };
+            (z, z_kl, log_q)
+        } else {
+            let (z, log_q) = draw_latents(q, noise, stl);
+            (z.clone(), z, log_q)
+        };
+        let [k, b] = [z.dims()[0], z.dims()[1]];
+        let t = latent_terms(q, prior, z_kl, log_q).with_likelihood(log_likelihood(
             &likelihood,
             &x,
             flatten_samples::<DS, DZ>(z),

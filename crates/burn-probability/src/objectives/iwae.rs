@@ -5,7 +5,7 @@ use burn::tensor::activation::softmax;
 
 use super::{
     Bound, GradientEstimator, Likelihood, Posterior, Prior, check_noise, check_prior,
-    check_samples, flatten_samples, log_mean_exp, terms,
+    check_samples, draw_latents, flatten_samples, log_mean_exp, terms,
 };
 use crate::distribution::{OneMore, Rank, drop_trailing};
 use crate::error::Result;
@@ -183,10 +183,10 @@ impl Iwae {
         check_samples("Iwae", self.num_samples)?;
         check_prior("Iwae", q, prior)?;
         check_noise("Iwae", q, self.num_samples, &noise)?;
-        let z = q.rsample_with_noise(noise);
-        let [k, b] = [z.dims()[0], z.dims()[1]];
         let detach_q = self.estimator != GradientEstimator::Reparameterized;
-        let t = terms(q, prior, &likelihood, &x, z.clone(), detach_q)?;
+        let (z, log_q) = draw_latents(q, noise, detach_q);
+        let [k, b] = [z.dims()[0], z.dims()[1]];
+        let t = terms(q, prior, &likelihood, &x, z.clone(), log_q)?;
         let (log_likelihood, kl) = t.summaries();
         let log_w = t.log_lik + t.log_prior - t.log_q;
         let value = log_mean_exp(log_w.clone());

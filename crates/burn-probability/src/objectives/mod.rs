@@ -187,14 +187,42 @@ impl LatentTerms {
     }
 }
 
-/// `ln q(z | x)` (with the posterior's parameters detached if `detach_q`) and `ln p(z)` of
-/// latents `z`, `[k, B, ...]` (rank `DS = DZ + 1`). The shapes have been checked by
-/// [`check_prior`].
+/// How the objectives obtain `ln q(z | x)` of their latents. (Short-lived, one per bound: the
+/// size of the tensor variant does not matter.)
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum LogQ<const DS: usize> {
+    /// Computed with the draws (`Rsample::rsample_and_log_prob_with_noise`).
+    Given(Tensor<DS>),
+    /// `log_prob_keepdim` of the latents.
+    Evaluate,
+    /// `log_prob_keepdim` of the latents with the posterior's parameters detached (STL, DReG).
+    EvaluateDetached,
+}
+
+/// Reparameterized latents from `noise` and how their `ln q` is obtained: with the draws
+/// when the parameters' gradient is wanted (`detach_q` false), else evaluated later with the
+/// parameters detached.
+pub(crate) fn draw_latents<Q: Posterior<DZ>, const DZ: usize, const DS: usize>(
+    q: &Q,
+    noise: Tensor<DS>,
+    detach_q: bool,
+) -> (Tensor<DS>, LogQ<DS>) {
+    if detach_q {
+        (q.rsample_with_noise(noise), LogQ::EvaluateDetached)
+    } else {
+        let (z, log_q) = q.rsample_and_log_prob_with_noise(noise);
+        (z, LogQ::Given(log_q))
+    }
+}
+
+/// `ln q(z | x)` (given, evaluated, or evaluated with the posterior's parameters detached) and
+/// `ln p(z)` of latents `z`, `[k, B, ...]` (rank `DS = DZ + 1`). The shapes have been checked
+/// by [`check_prior`].
 pub(crate) fn latent_terms<Q, P, const DZ: usize, const DP: usize, const DS: usize>(
     q: &Q,
     prior: &P,
     z: Tensor<DS>,
-    detach_q: bool,
+    log_q: LogQ<DS>,
 ) -> LatentTerms
 where
     Q: Posterior<DZ>,
@@ -202,10 +230,10 @@ where
 {
     // Both keepdim log-densities of a rank-DS value are rank DS, their event dimensions of
     // size 1, whatever the prior's own rank.
-    let log_q = if detach_q {
-        q.detach().log_prob_keepdim(z.clone())
-    } else {
-        q.log_prob_keepdim(z.clone())
+    let log_q = match log_q {
+        LogQ::Given(log_q) => log_q,
+        LogQ::Evaluate => q.log_prob_keepdim(z.clone()),
+        LogQ::EvaluateDetached => q.detach().log_prob_keepdim(z.clone()),
     };
     LatentTerms {
         log_q: drop_trailing::<DS, 2>(log_q),
@@ -238,7 +266,7 @@ pub(crate) fn terms<
     likelihood: &F,
     x: &Tensor<DX>,
     z: Tensor<DS>,
-    detach_q: bool,
+    log_q: LogQ<DS>,
 ) -> Result<Terms>
 where
     Q: Posterior<DZ>,
@@ -248,7 +276,7 @@ where
 {
     let [k, b] = [z.dims()[0], z.dims()[1]];
     let log_lik = log_likelihood(likelihood, x, flatten_samples::<DS, DZ>(z.clone()), k, b)?;
-    Ok(latent_terms(q, prior, z, detach_q).with_likelihood(log_lik))
+    Ok(latent_terms(q, prior, z, log_q).with_likelihood(log_lik))
 }
 
 /// `ln p(x | z)` for `z` of shape `[k·B, ...]`, as `[k, B]`.
