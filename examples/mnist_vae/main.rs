@@ -9,6 +9,8 @@
 //! cargo run --release --example mnist_vae -- --model categorical --epochs 50
 //! cargo run --release --example mnist_vae -- --model categorical --straight-through
 //! cargo run --release --example mnist_vae -- --model mlp --likelihood continuous-bernoulli
+//! cargo run --release --example mnist_vae -- --model iwae --posterior iaf --flow-steps 2
+//! cargo run --release --example mnist_vae -- --model iwae --posterior iaf --prior mixture --components 10
 //! cargo run --release --example mnist_vae -- --help
 //! ```
 //!
@@ -86,6 +88,25 @@ impl BinarizationKind {
     }
 }
 
+/// The posterior of the mlp and iwae models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PosteriorKind {
+    /// A diagonal Gaussian.
+    Diagonal,
+    /// The diagonal Gaussian followed by --flow-steps inverse autoregressive flows conditioned
+    /// on an encoder context (Kingma et al. 2016).
+    Iaf,
+}
+
+/// The prior of the mlp and iwae models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PriorKind {
+    /// N(0, I).
+    Standard,
+    /// A mixture of --components diagonal Gaussians, learned with the model.
+    Mixture,
+}
+
 /// Train a variational autoencoder on MNIST (or Fashion-MNIST).
 #[derive(Parser, Debug, Clone)]
 #[command(version)]
@@ -121,6 +142,18 @@ struct Args {
     /// number of categorical variables N, default 30.
     #[arg(long)]
     latent: Option<usize>,
+    /// The posterior (mlp and iwae models).
+    #[arg(long, value_enum, default_value_t = PosteriorKind::Diagonal)]
+    posterior: PosteriorKind,
+    /// IAF steps after the diagonal Gaussian (--posterior iaf), alternating the order.
+    #[arg(long, default_value_t = 2)]
+    flow_steps: usize,
+    /// The prior (mlp and iwae models).
+    #[arg(long, value_enum, default_value_t = PriorKind::Standard)]
+    prior: PriorKind,
+    /// Components of the mixture prior (--prior mixture).
+    #[arg(long, default_value_t = 10)]
+    components: usize,
     /// Classes K of each categorical variable (categorical model).
     #[arg(long, default_value_t = 10)]
     classes: usize,
@@ -208,6 +241,12 @@ struct Settings {
     min_temperature: f64,
     #[serde(default)]
     straight_through: bool,
+    /// IAF steps of the posterior (0: diagonal).
+    #[serde(default)]
+    flow_steps: usize,
+    /// Components of the learned mixture prior (0: N(0, I)).
+    #[serde(default)]
+    components: usize,
     dynamic: bool,
     #[serde(default)]
     fixed: bool,
@@ -265,6 +304,8 @@ impl std::fmt::Debug for Settings {
             .field("anneal_rate", &self.anneal_rate)
             .field("min_temperature", &self.min_temperature)
             .field("straight_through", &self.straight_through)
+            .field("flow_steps", &self.flow_steps)
+            .field("components", &self.components)
             .field("dynamic", &self.dynamic)
             .field("fixed", &self.fixed)
             .field("grey", &self.grey)
@@ -373,6 +414,14 @@ fn settings(args: &Args, train_len: usize) -> Settings {
             0.0
         },
         straight_through: args.straight_through,
+        flow_steps: match args.posterior {
+            PosteriorKind::Iaf => args.flow_steps,
+            PosteriorKind::Diagonal => 0,
+        },
+        components: match args.prior {
+            PriorKind::Mixture => args.components,
+            PriorKind::Standard => 0,
+        },
         dynamic: binarization == BinarizationKind::Dynamic,
         fixed: binarization == BinarizationKind::Fixed,
         grey: binarization == BinarizationKind::None,
@@ -421,6 +470,26 @@ fn settings(args: &Args, train_len: usize) -> Settings {
             "--straight-through is an estimator of the categorical model: add --model categorical",
         );
     }
+    let richer = args.posterior != PosteriorKind::Diagonal || args.prior != PriorKind::Standard;
+    if richer {
+        if !matches!(args.model, ModelKind::Mlp | ModelKind::Iwae) {
+            fail(format!(
+                "--posterior iaf and --prior mixture are options of the mlp and iwae models, not --model {}",
+                args.model.name()
+            ));
+        }
+        if s.objective == ObjectiveKind::ElboAnalytic {
+            fail(
+                "--objective elbo-analytic needs a closed-form KL: an IAF posterior or a mixture prior has none (use elbo, which estimates it, or iwae)",
+            );
+        }
+        if args.posterior == PosteriorKind::Iaf && args.flow_steps == 0 {
+            fail("--flow-steps must be at least 1 with --posterior iaf");
+        }
+        if args.prior == PriorKind::Mixture && args.components == 0 {
+            fail("--components must be at least 1 with --prior mixture");
+        }
+    }
     if args.model == ModelKind::Binary && args.objective == Some(ObjectiveKind::ElboAnalytic) {
         fail(
             "--objective elbo-analytic needs Gaussian latents: BinConcrete pairs have no closed-form KL (use elbo, which estimates it in logit space)",
@@ -432,8 +501,13 @@ fn settings(args: &Args, train_len: usize) -> Settings {
 fn build(s: &Settings, device: &Device) -> Vae {
     match s.model {
         ModelKind::Conv => Vae::Conv(ConvVae::new(s.latent, device)),
-        ModelKind::Mlp => Vae::Mlp(MlpVae::new(s.latent, false, device)),
-        ModelKind::Iwae => Vae::Mlp(MlpVae::new(s.latent, true, device)),
+        ModelKind::Mlp | ModelKind::Iwae => Vae::Mlp(MlpVae::with_options(
+            s.latent,
+            s.model == ModelKind::Iwae,
+            s.flow_steps,
+            s.components,
+            device,
+        )),
         ModelKind::Binary => Vae::Binary(BinaryVae::new(s.latent, s.temperature, device)),
         ModelKind::Categorical => Vae::Categorical(CategoricalVae::new(
             s.latent,
@@ -473,7 +547,7 @@ fn binarization_name(s: &Settings) -> &'static str {
 /// The run's first line: the model, the data and the training settings.
 fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
     println!(
-        "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {}, {} likelihood{}",
+        "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {}, {} likelihood{}{}",
         s.model.name(),
         s.dataset.name(),
         s.train_n,
@@ -505,6 +579,12 @@ fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
             Binarization::Static => "static binarization",
         },
         s.likelihood.name(),
+        match (s.flow_steps, s.components) {
+            (0, 0) => String::new(),
+            (f, 0) => format!(", IAF posterior ({f} steps)"),
+            (0, m) => format!(", mixture prior ({m} components)"),
+            (f, m) => format!(", IAF posterior ({f} steps), mixture prior ({m} components)"),
+        },
         if threads.single() {
             ", training steps on one thread"
         } else {

@@ -170,6 +170,36 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
             "iwae",
             vec!["--objective", "dreg", "-k", "4", "--lr", "3e-3"],
         ),
+        // Kingma et al.'s IAF posterior and a learned mixture prior (issue 26), through the
+        // ELBO and the IWAE bound.
+        (
+            "mlp",
+            vec![
+                "--posterior",
+                "iaf",
+                "--flow-steps",
+                "2",
+                "--prior",
+                "mixture",
+                "--components",
+                "3",
+                "--lr",
+                "3e-3",
+            ],
+        ),
+        (
+            "iwae",
+            vec![
+                "--posterior",
+                "iaf",
+                "--objective",
+                "iwae",
+                "-k",
+                "3",
+                "--lr",
+                "3e-3",
+            ],
+        ),
         ("binary", vec!["--temperature", "0.1", "--lr", "3e-3"]),
         (
             "binary",
@@ -278,19 +308,35 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
 
 #[test]
 fn resume_gives_the_same_result_as_an_uninterrupted_run() {
-    for model in ["mlp", "categorical"] {
-        resume_case(model);
+    for (model, extra) in [
+        ("mlp", &[][..]),
+        ("categorical", &[][..]),
+        // The flows and the mixture prior are part of the checkpoint.
+        (
+            "iwae",
+            &[
+                "--posterior",
+                "iaf",
+                "--prior",
+                "mixture",
+                "--components",
+                "3",
+            ][..],
+        ),
+    ] {
+        resume_case(model, extra);
     }
 }
 
-fn resume_case(model: &str) {
-    let data = temp_dir(&format!("resume-data-{model}"));
+fn resume_case(model: &str, extra: &[&str]) {
+    let tag = format!("{model}{}", extra.len());
+    let data = temp_dir(&format!("resume-data-{tag}"));
     synthetic_mnist(&data, 256, 64);
     let (full, part) = (
-        temp_dir(&format!("full-{model}")),
-        temp_dir(&format!("part-{model}")),
+        temp_dir(&format!("full-{tag}")),
+        temp_dir(&format!("part-{tag}")),
     );
-    let common = [
+    let mut common = vec![
         "--model",
         model,
         "--data-dir",
@@ -298,6 +344,7 @@ fn resume_case(model: &str) {
         "--eval-k",
         "0",
     ];
+    common.extend(extra);
     let with = |extra: &[&str]| {
         let mut a: Vec<&str> = common.to_vec();
         a.extend(extra);
@@ -487,6 +534,30 @@ fn likelihood_flags_are_checked() {
         (
             vec!["--likelihood", "gaussian"],
             vec!["invalid value", "gaussian", "continuous-bernoulli"],
+        ),
+        // The richer posterior and prior: their models, objectives and sizes.
+        (
+            vec!["--model", "conv", "--posterior", "iaf"],
+            vec!["--posterior iaf", "mlp and iwae", "conv"],
+        ),
+        (
+            vec![
+                "--model",
+                "mlp",
+                "--prior",
+                "mixture",
+                "--objective",
+                "elbo-analytic",
+            ],
+            vec!["elbo-analytic", "closed-form KL", "mixture"],
+        ),
+        (
+            vec!["--model", "iwae", "--posterior", "iaf", "--flow-steps", "0"],
+            vec!["--flow-steps", "at least 1"],
+        ),
+        (
+            vec!["--model", "mlp", "--prior", "mixture", "--components", "0"],
+            vec!["--components", "at least 1"],
         ),
     ] {
         let mut all = vec!["--data-dir", data_s, "--epochs", "1"];

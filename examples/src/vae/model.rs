@@ -8,11 +8,14 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 use burn_flex_kernels::nn::{Activation, FastConv, FastLinear};
 use burn_flex_kernels::optim::FusedAdam;
+use burn_probability::bijector::Bijector;
+use burn_probability::flows::{Conditioned, InverseAutoregressiveFlow, MadeConfig};
 use burn_probability::math::softplus;
 use burn_probability::{
-    Bernoulli, ContinuousBernoulli, ExpRelaxedOneHotCategorical, Independent, Logistic,
-    MultivariateNormalDiag, OneHotCategorical, OneHotCategoricalStraightThrough,
-    RelaxedOneHotCategorical, kl_divergence,
+    Bernoulli, Categorical, ContinuousBernoulli, ExpRelaxedOneHotCategorical, Independent,
+    Logistic, MixtureSameFamily, MultivariateNormalDiag, OneHotCategorical,
+    OneHotCategoricalStraightThrough, RelaxedOneHotCategorical, TransformedDistribution,
+    kl_divergence,
 };
 
 /// The pixel likelihood `p(x | z)`: independent Bernoullis over the 784 pixels.
@@ -281,28 +284,170 @@ impl Mlp {
     }
 }
 
+/// The size of the context `h` that the encoder of an IAF posterior outputs beside the
+/// diagonal Gaussian's parameters, read by every flow step's network (Kingma et al. 2016).
+pub const FLOW_CONTEXT: usize = 64;
+
+/// The widths of the two hidden layers of each IAF step's MADE.
+pub const FLOW_HIDDEN: usize = 200;
+
+/// A learned mixture-of-Gaussians prior `p(z) = Σₘ wₘ N(z; μₘ, diag σₘ²)` (batch shape `[]`),
+/// trained with the VAE: `w = softmax(logits)`, `σ = softplus(raw) + 1e-3`.
+#[derive(Module, Debug)]
+pub struct MixturePrior {
+    logits: Param<Tensor<1>>,
+    loc: Param<Tensor<2>>,
+    raw_scale: Param<Tensor<2>>,
+}
+
+impl MixturePrior {
+    /// `components` equally weighted unit Gaussians with means drawn from `N(0, 0.1² I)`:
+    /// close to `N(0, I)`, so that the latents the decoder does not use (their posterior
+    /// equal to the prior) cost little KL, and distinct enough for the components to separate.
+    pub fn new(components: usize, latent: usize, device: &Device) -> Self {
+        // softplus(ln(e − 1)) = 1.
+        let unit = (std::f64::consts::E - 1.0).ln();
+        Self {
+            logits: Param::from_tensor(Tensor::zeros([components], device)),
+            loc: Param::from_tensor(Tensor::random(
+                [components, latent],
+                burn::tensor::Distribution::Normal(0.0, 0.1),
+                device,
+            )),
+            raw_scale: Param::from_tensor(Tensor::full([components, latent], unit, device)),
+        }
+    }
+
+    /// The mixture, over latents `[L]`.
+    pub fn distribution(&self) -> MixtureSameFamily<MultivariateNormalDiag<2>, 1> {
+        MixtureSameFamily::new(
+            Categorical::new(self.logits.val()),
+            MultivariateNormalDiag::new(self.loc.val(), softplus(self.raw_scale.val()) + 1e-3),
+        )
+    }
+}
+
 /// Gaussian-latent MLP VAE: the TFP/Edward tutorial's (ELU, 200-200) or Burda et al.'s
-/// (tanh, 200-200, latent 50).
+/// (tanh, 200-200, latent 50). Optionally the posterior is followed by inverse autoregressive
+/// flows conditioned on an encoder context (Kingma et al. 2016), and the standard-normal prior
+/// is replaced by a learned mixture of Gaussians.
 #[derive(Module, Debug)]
 pub struct MlpVae {
     encoder: Mlp,
     decoder: Mlp,
     latent: usize,
+    /// The IAF steps after the diagonal Gaussian (none: the diagonal posterior).
+    flows: Vec<InverseAutoregressiveFlow>,
+    /// The learned prior (none: `N(0, I)`).
+    prior: Option<MixturePrior>,
 }
 
 impl MlpVae {
     pub fn new(latent: usize, tanh: bool, device: &Device) -> Self {
+        Self::with_options(latent, tanh, 0, 0, device)
+    }
+
+    /// The VAE with `flow_steps` IAF steps after its diagonal posterior (alternating the
+    /// autoregressive order) and, if `components > 0`, a learned mixture prior of that many
+    /// components.
+    pub fn with_options(
+        latent: usize,
+        tanh: bool,
+        flow_steps: usize,
+        components: usize,
+        device: &Device,
+    ) -> Self {
+        let context = if flow_steps > 0 { FLOW_CONTEXT } else { 0 };
         Self {
-            encoder: Mlp::new(&[784, 200, 200, 2 * latent], tanh, device),
+            encoder: Mlp::new(&[784, 200, 200, 2 * latent + context], tanh, device),
             decoder: Mlp::new(&[latent, 200, 200, 784], tanh, device),
             latent,
+            flows: (0..flow_steps)
+                .map(|i| {
+                    let made = MadeConfig::new(latent, vec![FLOW_HIDDEN, FLOW_HIDDEN])
+                        .with_context_size(FLOW_CONTEXT)
+                        .with_reversed(i % 2 == 1)
+                        .init(device);
+                    InverseAutoregressiveFlow::new(made)
+                })
+                .collect(),
+            prior: (components > 0).then(|| MixturePrior::new(components, latent, device)),
         }
     }
+
+    /// The diagonal Gaussian `q₀(z | x)` (the whole posterior without flows).
     pub fn posterior(&self, x: Tensor<2>) -> MultivariateNormalDiag<2> {
         gaussian(self.encoder.forward(x), self.latent)
     }
+
+    /// The diagonal Gaussian and the flows conditioned on the encoder's context.
+    fn flow_posterior(
+        &self,
+        x: Tensor<2>,
+    ) -> (
+        MultivariateNormalDiag<2>,
+        Vec<Conditioned<InverseAutoregressiveFlow>>,
+    ) {
+        let h = self.encoder.forward(x);
+        let [b, width] = h.dims();
+        let context = h.clone().slice([0..b, 2 * self.latent..width]);
+        let flows = self
+            .flows
+            .iter()
+            .map(|f| f.conditioned(context.clone()))
+            .collect();
+        (gaussian(h, self.latent), flows)
+    }
+
     pub fn logits(&self, z: Tensor<2>) -> Tensor<2> {
         self.decoder.forward(z)
+    }
+
+    /// Whether the model is the plain one (diagonal posterior, standard prior).
+    fn plain(&self) -> bool {
+        self.flows.is_empty() && self.prior.is_none()
+    }
+
+    /// The number of IAF steps.
+    pub fn flow_steps(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The bound of the model with flows or a mixture prior (Monte Carlo KL only).
+    fn bound_in<L: Likelihood<2>>(
+        &self,
+        x: Tensor<2>,
+        objective: ObjectiveKind,
+        k: usize,
+        lik: impl Fn(Tensor<2>) -> L + Copy,
+    ) -> Bound {
+        let device = x.device();
+        let pixels = |z: Tensor<2>| lik(self.logits(z));
+        let standard = MultivariateNormalDiag::<1>::standard([self.latent], &device);
+        let mixture = self.prior.as_ref().map(MixturePrior::distribution);
+        if self.flows.is_empty() {
+            let q = self.posterior(x.clone());
+            return match &mixture {
+                Some(p) => latent_bound(objective, k, &q, p, pixels, x),
+                None => latent_bound(objective, k, &q, &standard, pixels, x),
+            };
+        }
+        let (base, flows) = self.flow_posterior(x.clone());
+        let q = TransformedDistribution::new(base, flows);
+        match &mixture {
+            Some(p) => latent_bound(objective, k, &q, p, pixels, x),
+            None => latent_bound(objective, k, &q, &standard, pixels, x),
+        }
+    }
+
+    /// The posterior's location pushed through the flows (the diagonal Gaussian's mean
+    /// without them).
+    fn posterior_center(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.flows.is_empty() {
+            return self.posterior(x).loc().clone();
+        }
+        let (base, flows) = self.flow_posterior(x);
+        flows.forward(base.loc().clone())
     }
 }
 
@@ -650,6 +795,7 @@ impl Vae {
         };
         match self {
             Vae::Conv(m) => gaussian(m.posterior(x.clone()), &|z| m.logits(z)),
+            Vae::Mlp(m) if !m.plain() => m.bound_in(x, objective, k, lik),
             Vae::Mlp(m) => gaussian(m.posterior(x.clone()), &|z| m.logits(z)),
             Vae::Binary(m) => bound_for(
                 objective,
@@ -688,11 +834,12 @@ impl Vae {
         }
     }
 
-    /// The posterior mean of the latents (for BinConcrete latents, of the logit-space variable).
+    /// The posterior mean of the latents (for BinConcrete latents, of the logit-space variable;
+    /// with IAF steps, the diagonal Gaussian's mean pushed through the flows).
     pub fn posterior_mean(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Vae::Conv(m) => m.posterior(x).loc().clone(),
-            Vae::Mlp(m) => m.posterior(x).loc().clone(),
+            Vae::Mlp(m) => m.posterior_center(x),
             Vae::Binary(m) => m.posterior(x).base().loc().clone(),
             Vae::Categorical(m) => {
                 let b = x.dims()[0];
@@ -733,6 +880,9 @@ impl Vae {
                 let z: Tensor<3> = m.prior(device).sample_n(n);
                 z.reshape([n, m.variables * m.classes])
             }
+            Vae::Mlp(MlpVae {
+                prior: Some(prior), ..
+            }) => prior.distribution().sample_n(n),
             _ => self.gaussian_prior(device).sample_n(n),
         }
     }
