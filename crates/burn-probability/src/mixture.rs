@@ -1,5 +1,6 @@
 //! Mixtures of distributions of one family.
 
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Shape, Tensor};
 
 use crate::categorical::Categorical;
@@ -8,7 +9,9 @@ use crate::distribution::{
 };
 use crate::error::{Error, Result};
 use crate::math::{log_softmax, logsumexp};
+use crate::mvn_diag::MultivariateNormalDiag;
 use crate::noise;
+use crate::normal::Normal;
 
 /// The rank at which a mixture evaluates its components: the value's rank plus the component
 /// axis, padded with leading size-1 dimensions (burn's ranks are types; this one holds every
@@ -32,7 +35,8 @@ const WORK: usize = 8;
 /// The variance is summed around the mixture's mean, not as `E[x²] − mean²`, which cancels
 /// when the components sit far from 0. Sampling draws a component index from the weights and
 /// a sample of every component, and keeps the chosen one. Mixtures of univariate components
-/// (with a cdf) also [`Rsample`]: by implicit reparameterization through the mixture's cdf. The type's `D` is the mixture's
+/// (with a cdf) and of diagonal Gaussians also [`Rsample`]: by implicit reparameterization
+/// through the mixture's cdf, or through its conditional cdfs coordinate by coordinate. The type's `D` is the mixture's
 /// rank, one less than the components' (name it: `MixtureSameFamily::<_, 1>::new(..)` for
 /// components of rank 2).
 ///
@@ -326,6 +330,65 @@ where
         let f = self.cdf::<DO, DC>(x.clone());
         let density = self.log_prob_keepdim(x.clone()).exp().detach();
         x + (f.clone().detach() - f) / density
+    }
+}
+
+/// Reparameterized sampling of mixtures of diagonal Gaussians by implicit reparameterization
+/// through the distributional transform (TFP's `MixtureSameFamily(reparameterize=True)` for
+/// factorized components): coordinate `k` of a sample is the quantile of its conditional cdf
+/// given the coordinates before it,
+/// ```text
+/// F_k(x_k | x_<k) = Σ_m w_mk Φ((x_k − μ_mk)/σ_mk),   w_mk ∝ w_m Π_{j<k} N(x_j; μ_mj, σ_mj)
+/// dx_k/dθ = −(∂F_k/∂θ + Σ_{j<k} ∂F_k/∂x_j dx_j/dθ) / p_k(x_k | x_<k)
+/// ```
+/// taken by automatic differentiation of the surrogate
+/// `x_k + (stop_gradient(F_k) − F_k)/p_k`, coordinate after coordinate, with `F_k` evaluated at
+/// the surrogates of the earlier coordinates (so that their gradients reach it). The noise is
+/// a sample of the mixture (no gradient); `K` sequential steps.
+impl<const D: usize, const DC: usize> Rsample<D>
+    for MixtureSameFamily<MultivariateNormalDiag<DC>, D>
+where
+    Rank<DC>: OneLess<DC>,
+    MultivariateNormalDiag<DC>: Distribution<DC>,
+    Rank<D>: OneMore<D, Tensor = Tensor<DC>>,
+    Self: Distribution<D>,
+{
+    /// A sample of the mixture (no gradient).
+    fn noise<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
+        self.detach().sample_with_shape(sample_shape)
+    }
+
+    /// `x`, with the implicit gradient of the distributional transform's inverse.
+    fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
+        let x = Self::with_component_axis(noise.detach(), 1);
+        let k = x.dims()[WORK - 1];
+        let axis = WORK - 2;
+        let lift = |t: &Tensor<DC>| {
+            let mut work = [1usize; WORK];
+            work[WORK - DC..].copy_from_slice(&t.dims());
+            t.clone().reshape(work)
+        };
+        let loc = lift(self.components.loc());
+        let scale = lift(self.components.scale_diag());
+        // ln w_m + Σ_{j<k} ln N(x_j; μ_mj, σ_mj), unnormalized over the components.
+        let mut log_weights = self.log_weights_work();
+        let mut coordinates = Vec::with_capacity(k);
+        for i in 0..k {
+            let normal = Normal::new(
+                loc.clone().narrow(WORK - 1, i, 1),
+                scale.clone().narrow(WORK - 1, i, 1),
+            );
+            let xi = x.clone().narrow(WORK - 1, i, 1);
+            let w = softmax(log_weights.clone(), axis);
+            let f = (normal.cdf::<WORK>(xi.clone()) * w.clone()).sum_dim(axis);
+            let density = (normal.log_prob_keepdim(xi.clone()).exp() * w)
+                .sum_dim(axis)
+                .detach();
+            let xi = xi + (f.clone().detach() - f) / density;
+            log_weights = log_weights + normal.log_prob_keepdim(xi.clone());
+            coordinates.push(xi);
+        }
+        Self::drop_component_axis(Tensor::cat(coordinates, WORK - 1), axis)
     }
 }
 
