@@ -17,7 +17,8 @@
 //! Data: `--data-dir DIR`, else `$MNIST_DIR`, else the cache folder
 //! (`$XDG_CACHE_HOME/burn-probability/mnist`, by default `~/.cache/burn-probability/mnist`), each
 //! holding the four original IDX files (`.gz` or not); else MNIST is downloaded into the cache
-//! folder with the system's `curl`, and each file is kept only if its md5 sum is the original's.
+//! folder (over HTTP(S) by the program itself, no `curl` needed), and each file is kept only if
+//! its md5 sum is the original's.
 //!
 //! Output (`--out`, default `runs/mnist_vae/<model>`): `metrics.jsonl` (one line per epoch,
 //! then the test log-likelihood), `latent.png`, `manifold.png` (2-D latents), `reconstructions.png`,

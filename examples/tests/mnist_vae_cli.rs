@@ -749,16 +749,21 @@ fn serve(dir: PathBuf, requests: usize) -> String {
 }
 
 /// Runs the example with no local data, `home` as its home (so the cache is
-/// `home/.cache/burn-probability/mnist`) and `url` as its download mirror.
+/// `home/.cache/burn-probability/mnist`), `url` as its download mirror, and an empty folder as
+/// its `PATH`: the download needs no program such as `curl`.
 fn run_with_mirror(args: &[&str], home: &Path, url: &str) -> Output {
-    Command::new(binary())
+    let no_programs = temp_dir("empty-path");
+    let o = Command::new(binary())
         .args(args)
         .env_remove("MNIST_DIR")
         .env("HOME", home)
         .env_remove("XDG_CACHE_HOME")
         .env("BURN_PROBABILITY_MNIST_MIRROR", url)
+        .env("PATH", &no_programs)
         .output()
-        .unwrap()
+        .unwrap();
+    std::fs::remove_dir_all(&no_programs).ok();
+    o
 }
 
 #[test]
