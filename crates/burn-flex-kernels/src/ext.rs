@@ -10,6 +10,7 @@ use super::implicit;
 use super::ops::{self, Binary, Formula, Quaternary, Ternary, Unary};
 use super::reduce;
 use super::softmax;
+use super::tril;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -107,6 +108,22 @@ pub(crate) trait FusedKernels: Backend {
     /// One `Gamma(α, 1)` draw per element of `alpha` for the generator key `key`. The result
     /// carries no gradient.
     fn fused_standard_gamma(alpha: FloatTensor<Self>, key: u64) -> FloatTensor<Self>;
+    /// `−½‖L⁻¹(x − μ)‖² − Σₖ ln Lₖₖ` for each row `x[s, b]` with `μ = loc[b]` and
+    /// `L = scale_tril[b]`: `loc` `[B, K]`, `scale_tril` `[B, K, K]` (lower triangle read), `x`
+    /// `[S, B, K]`, the result `[S, B]`.
+    fn fused_tril_log_prob(
+        loc: FloatTensor<Self>,
+        scale_tril: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// `μ + L ε` for each row `ε = noise[s, b]` with `μ = loc[b]` and `L = scale_tril[b]`:
+    /// shapes as [`fused_tril_log_prob`](FusedKernels::fused_tril_log_prob), the result
+    /// `[S, B, K]`.
+    fn fused_tril_affine(
+        loc: FloatTensor<Self>,
+        scale_tril: FloatTensor<Self>,
+        noise: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -330,6 +347,87 @@ impl FusedKernels for Flex {
         let alpha = contiguous(alpha);
         let shape = alpha.layout().shape().clone();
         tensor(gamma_sampler::standard_gamma(slice(&alpha), key), shape)
+    }
+
+    fn fused_tril_log_prob(loc: FlexTensor, scale_tril: FlexTensor, x: FlexTensor) -> FlexTensor {
+        tril_forward(TrilKind::LogProb, &[loc, scale_tril, x].map(contiguous))
+    }
+
+    fn fused_tril_affine(loc: FlexTensor, scale_tril: FlexTensor, noise: FlexTensor) -> FlexTensor {
+        tril_forward(TrilKind::Affine, &[loc, scale_tril, noise].map(contiguous))
+    }
+}
+
+/// Which batched triangular kernel runs (see [`tril`]).
+#[derive(Clone, Copy, Debug)]
+enum TrilKind {
+    /// `−½‖L⁻¹(x − μ)‖² − Σₖ ln Lₖₖ`, one value per row.
+    LogProb,
+    /// `μ + L ε`, `K` values per row.
+    Affine,
+}
+
+/// A batched triangular kernel on contiguous `[loc, scale_tril, values]` (`[B, K]`,
+/// `[B, K, K]`, `[S, B, K]`).
+fn tril_forward(kind: TrilKind, inputs: &[FlexTensor; 3]) -> FlexTensor {
+    let [loc, l, v] = inputs;
+    let shape = v.layout().shape().clone();
+    let k = shape[2];
+    match kind {
+        TrilKind::LogProb => tensor(
+            tril::log_prob(slice(loc), slice(l), slice(v), k),
+            Shape::new([shape[0], shape[1]]),
+        ),
+        TrilKind::Affine => tensor(tril::affine(slice(loc), slice(l), slice(v), k), shape),
+    }
+}
+
+/// The backward step of a batched triangular kernel: its (contiguous) inputs are its state.
+#[derive(Debug)]
+struct TrilBackward {
+    kind: TrilKind,
+}
+
+impl Backward<Flex, 3> for TrilBackward {
+    type State = [FlexTensor; 3];
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let inputs = ops.state;
+        let needed = ops.parents.each_ref().map(Option::is_some);
+        let [loc, l, v] = &inputs;
+        let k = loc.layout().shape()[1];
+        let gradient = match self.kind {
+            TrilKind::LogProb => tril::log_prob_grad,
+            TrilKind::Affine => tril::affine_grad,
+        };
+        let out = gradient(slice(loc), slice(l), slice(v), k, slice(&grad), needed);
+        for ((parent, g), input) in ops.parents.into_iter().zip(out).zip(&inputs) {
+            if let (Some(node), Some(g)) = (parent, g) {
+                grads.register::<Flex>(node.id, tensor(g, input.layout().shape().clone()));
+            }
+        }
+    }
+}
+
+/// A batched triangular kernel with autodiff: records [`TrilBackward`] when any input is
+/// tracked.
+fn tril_ad<C: CheckpointStrategy>(kind: TrilKind, inputs: [AdTensor<C>; 3]) -> AdTensor<C> {
+    let guards = inputs.each_ref().map(|t| t.node());
+    let prims = inputs.map(|t| contiguous(t.into_primitive()));
+    let output = tril_forward(kind, &prims);
+    match (TrilBackward { kind })
+        .prepare::<C>(guards)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(prims, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
 
@@ -849,5 +947,21 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
     fn fused_standard_gamma(alpha: AdTensor<C>, key: u64) -> AdTensor<C> {
         let g = Flex::fused_standard_gamma(alpha.into_primitive(), key);
         <Autodiff<Flex, C> as AutodiffBackend>::from_inner(g)
+    }
+
+    fn fused_tril_log_prob(
+        loc: AdTensor<C>,
+        scale_tril: AdTensor<C>,
+        x: AdTensor<C>,
+    ) -> AdTensor<C> {
+        tril_ad::<C>(TrilKind::LogProb, [loc, scale_tril, x])
+    }
+
+    fn fused_tril_affine(
+        loc: AdTensor<C>,
+        scale_tril: AdTensor<C>,
+        noise: AdTensor<C>,
+    ) -> AdTensor<C> {
+        tril_ad::<C>(TrilKind::Affine, [loc, scale_tril, noise])
     }
 }

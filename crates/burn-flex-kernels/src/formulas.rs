@@ -1,5 +1,6 @@
-//! The fused element-wise formulas, row sums and noise, on tensors: each function runs its
-//! kernel when every input is a float32 tensor on `flex` (and the kernels are on, see
+//! The fused element-wise formulas, row sums, noise, and the batched triangular solve and
+//! product of full-covariance Gaussians, on tensors: each function runs its kernel when every
+//! input is a float32 tensor on `flex` (and the kernels are on, see
 //! [`set_fused_kernels`](crate::set_fused_kernels)), and otherwise hands its inputs back
 //! (`Err`) or returns `None`, so that the caller runs its own composite formula.
 //!
@@ -283,6 +284,73 @@ pub fn beta_sample_grad<const D: usize>(
     let [a, b, z] = inputs.map(Tensor::into_dispatch);
     let (da, db) = <Dispatch as FusedKernels>::fused_beta_sample_grad(a, b, z);
     Ok([Tensor::from_dispatch(da), Tensor::from_dispatch(db)])
+}
+
+/// The log-density of the full-covariance Gaussian `N(μ, L Lᵀ)` less its constant
+/// `(K/2) ln 2π`: `−½‖z‖² − Σₖ ln Lₖₖ` with `L z = x − μ`, for each row `x[s, b]` of `x`
+/// (`[S, B, K]`) with `μ = loc[b]` (`loc` `[B, K]`) and `L = scale_tril[b]` (`[B, K, K]`, lower
+/// triangular: only the lower triangle is read), by forward substitution in one pass over the
+/// rows; the result is `[S, B]`. Differentiable in all three (the backward pass solves
+/// `Lᵀ w = z`: `∂/∂x = −w`, `∂/∂μ = w` summed over `s`, `∂/∂L = tril(w zᵀ) − diag(1/Lₖₖ)` summed
+/// over `s`, 0 above the diagonal). Or the inputs back for the composite path (not float32 on
+/// `flex`, kernels off, shapes that do not fit, or an empty tensor).
+#[allow(clippy::type_complexity)]
+pub fn tril_log_prob(
+    loc: Tensor<2>,
+    scale_tril: Tensor<3>,
+    x: Tensor<3>,
+) -> Result<Tensor<2>, (Tensor<2>, Tensor<3>, Tensor<3>)> {
+    use crate::ext::FusedKernels;
+    use burn::backend::Dispatch;
+    if !tril_fits(&loc, &scale_tril, &x) {
+        return Err((loc, scale_tril, x));
+    }
+    Ok(Tensor::from_dispatch(
+        <Dispatch as FusedKernels>::fused_tril_log_prob(
+            loc.into_dispatch(),
+            scale_tril.into_dispatch(),
+            x.into_dispatch(),
+        ),
+    ))
+}
+
+/// The reparameterized sample of the full-covariance Gaussian: `μ + L ε` for each row `ε` of
+/// `noise` (`[S, B, K]`) with `μ` and `L` of its batch index, shapes as [`tril_log_prob`]
+/// (only the lower triangle of `scale_tril` read), in one pass; the result is `[S, B, K]`.
+/// Differentiable in all three (`∂/∂μ = g` and `∂/∂L = tril(g εᵀ)` summed over `s`,
+/// `∂/∂ε = Lᵀ g`). Or the inputs back for the composite path, as [`tril_log_prob`].
+#[allow(clippy::type_complexity)]
+pub fn tril_affine(
+    loc: Tensor<2>,
+    scale_tril: Tensor<3>,
+    noise: Tensor<3>,
+) -> Result<Tensor<3>, (Tensor<2>, Tensor<3>, Tensor<3>)> {
+    use crate::ext::FusedKernels;
+    use burn::backend::Dispatch;
+    if !tril_fits(&loc, &scale_tril, &noise) {
+        return Err((loc, scale_tril, noise));
+    }
+    Ok(Tensor::from_dispatch(
+        <Dispatch as FusedKernels>::fused_tril_affine(
+            loc.into_dispatch(),
+            scale_tril.into_dispatch(),
+            noise.into_dispatch(),
+        ),
+    ))
+}
+
+/// Whether the triangular kernels take these inputs: kernels on, all float32 on `flex`, `loc`
+/// `[B, K]`, `scale_tril` `[B, K, K]` and the values `[S, B, K]`, none empty.
+fn tril_fits(loc: &Tensor<2>, scale_tril: &Tensor<3>, values: &Tensor<3>) -> bool {
+    let [b, k] = loc.dims();
+    let [s, vb, vk] = values.dims();
+    fused_kernels_enabled()
+        && f32_on_flex(loc)
+        && f32_on_flex(scale_tril)
+        && f32_on_flex(values)
+        && scale_tril.dims() == [b, k, k]
+        && (vb, vk) == (b, k)
+        && s * b * k > 0
 }
 
 /// Checks that the fused path applies (kernels on, float32, all on `flex`, broadcastable) and

@@ -10,8 +10,9 @@
 //! * [`optim::FusedAdam`]: burn's Adam as one in-place pass per parameter, a drop-in burn
 //!   `Optimizer`.
 //! * [`formulas`]: element-wise formulas (softplus, sigmoid, log-densities, the Normal KL)
-//!   and their gradients in one SIMD pass, row sums, and noise generators, for libraries such
-//!   as `burn-probability` that compute these formulas.
+//!   and their gradients in one SIMD pass, row sums, noise generators, and the batched
+//!   triangular solve and product of full-covariance Gaussians, for libraries such as
+//!   `burn-probability` that compute these formulas.
 //! * [`set_flush_denormal`]: subnormal floats flushed to zero, as `torch.set_flush_denormal`.
 //!
 //! Every kernel is a burn *backend extension* (`#[backend_extension]`) for `Flex`, with and
@@ -25,12 +26,12 @@
 //! This crate holds all of the workspace's `unsafe` code: SIMD intrinsics behind run-time CPU
 //! feature checks, uninitialized output buffers filled by the kernels, and the MXCSR access of
 //! the subnormal flush. Each kernel comes with its tests against burn's own operations. It
-//! knows nothing of probability distributions beyond the element-wise formulas named in
-//! [`formulas`]: no distribution types, no objectives, no models and no data loading. The
+//! knows nothing of probability distributions beyond the formulas named in [`formulas`]: no
+//! distribution types, no objectives, no models and no data loading. The
 //! modules depend on each other in one direction: the public `nn`, `optim` and `formulas`
 //! call the backend extension (`ext`), which calls the kernels (`conv` with its Winograd,
 //! direct and implicit algorithms, `dense`, `cpu` with the formulas of `ops`, `reduce`,
-//! `adam`), which share the leaf modules (`buffer`, `vmath`, `layer`, `device`).
+//! `tril`, `adam`), which share the leaf modules (`buffer`, `vmath`, `layer`, `device`).
 //!
 //! Build it with optimizations: unoptimized, the kernels run several times slower than burn's
 //! own operations. A workspace or path dependency that builds it in the dev profile should set
@@ -103,6 +104,7 @@ mod softmax;
 mod special;
 #[cfg(test)]
 mod tests;
+mod tril;
 mod vmath;
 
 pub use denormal::set_flush_denormal;

@@ -1235,3 +1235,151 @@ fn gamma_and_beta_log_densities_take_their_limits() {
     assert_eq!(b[2], f32::INFINITY);
     assert_eq!(b[3], f32::NEG_INFINITY);
 }
+
+/// `[B, K, K]` lower-triangular matrices with a diagonal in `[0.5, 1.5]` and entries in
+/// `[−0.5, 0.5]` below it, and NaN above it, which the kernels must not read.
+fn triangular(b: usize, k: usize) -> Vec<f32> {
+    let below = spread(b * k * k, -0.5, 0.5, 41);
+    let diag = spread(b * k * k, 0.5, 1.5, 42);
+    (0..b * k * k)
+        .map(|n| match ((n % (k * k)) / k, n % k) {
+            (i, j) if j < i => below[n],
+            (i, j) if j == i => diag[n],
+            _ => f32::NAN,
+        })
+        .collect()
+}
+
+/// The composite of [`tril_log_prob`]: forward substitution with burn operations, one entry
+/// of `z` at a time, on the lower triangle of `scale_tril`.
+fn tril_log_prob_ref(loc: Tensor<2>, scale_tril: Tensor<3>, x: Tensor<3>) -> Tensor<2> {
+    let [s, b, k] = x.dims();
+    let l = scale_tril.tril(0);
+    let entry = |i: usize, j: usize| l.clone().narrow(1, i, 1).narrow(2, j, 1).reshape([1, b, 1]);
+    let d = x - loc.unsqueeze::<3>();
+    let mut z: Vec<Tensor<3>> = Vec::new();
+    let mut log_det = Tensor::<3>::zeros([1, b, 1], &d.device());
+    for i in 0..k {
+        let mut r = d.clone().narrow(2, i, 1);
+        for (j, zj) in z.iter().enumerate() {
+            r = r - entry(i, j) * zj.clone();
+        }
+        z.push(r / entry(i, i));
+        log_det = log_det + entry(i, i).log();
+    }
+    let squares = Tensor::cat(z, 2).square().sum_dim(2);
+    (squares * -0.5 - log_det).reshape([s, b])
+}
+
+/// The composite of [`tril_affine`]: `μ + Σⱼ L[.., j] εⱼ` by a broadcast product and a sum, on
+/// the lower triangle of `scale_tril`.
+fn tril_affine_ref(loc: Tensor<2>, scale_tril: Tensor<3>, noise: Tensor<3>) -> Tensor<3> {
+    let [s, b, k] = noise.dims();
+    let product = scale_tril.tril(0).unsqueeze::<4>() * noise.unsqueeze_dim::<4>(2);
+    loc.unsqueeze::<3>() + product.sum_dim(3).reshape([s, b, k])
+}
+
+/// The triangular kernels (flex with autodiff) against their composites: the values and the
+/// gradients of `Σ w·out` with respect to `loc`, `scale_tril` (0 above the diagonal, which
+/// holds NaN) and the values, with and without sample rows repeating the batch.
+#[test]
+fn triangular_kernels_match_burn_ops() {
+    let _g = lock();
+    let device = Device::flex().autodiff();
+    for (s, b, k) in [(1, 300, 8), (3, 50, 5), (4, 1, 3), (2, 70, 1)] {
+        let make = || {
+            let t3 = |v: Vec<f32>, shape: [usize; 3]| {
+                Tensor::<3>::from_data(TensorData::new(v, shape), &device).require_grad()
+            };
+            let loc = Tensor::<2>::from_data(
+                TensorData::new(spread(b * k, -1.0, 1.0, 43), [b, k]),
+                &device,
+            )
+            .require_grad();
+            let l = t3(triangular(b, k), [b, k, k]);
+            let x = t3(spread(s * b * k, -2.0, 2.0, 44), [s, b, k]);
+            (loc, l, x)
+        };
+        let grads = |(loc, l, x): &(Tensor<2>, Tensor<3>, Tensor<3>), out: Tensor<3>| {
+            let w = Tensor::<3>::from_data(
+                TensorData::new(
+                    spread(out.shape().num_elements(), -1.0, 1.0, 45),
+                    out.dims(),
+                ),
+                &device,
+            );
+            let value: Vec<f32> = out.clone().into_data().iter::<f32>().collect();
+            let g = (out * w).sum().backward();
+            let flat = |t: Option<Tensor<3>>| t.unwrap().into_data().iter::<f32>().collect();
+            let dloc: Vec<f32> = loc.grad(&g).unwrap().into_data().iter::<f32>().collect();
+            (value, [dloc, flat(l.grad(&g)), flat(x.grad(&g))])
+        };
+        let what = format!("[{s}, {b}, {k}]");
+        for log_prob in [true, false] {
+            let ins = make();
+            let (loc, l, x) = ins.clone();
+            let fused = if log_prob {
+                tril_log_prob(loc, l, x).map(|t| t.reshape([s, b, 1]))
+            } else {
+                tril_affine(loc, l, x)
+            };
+            let fused = fused.unwrap_or_else(|_| panic!("{what}: the fused path was not taken"));
+            let (v_fused, g_fused) = grads(&ins, fused);
+            let ins = make();
+            let (loc, l, x) = ins.clone();
+            let reference = if log_prob {
+                tril_log_prob_ref(loc, l, x).reshape([s, b, 1])
+            } else {
+                tril_affine_ref(loc, l, x)
+            };
+            let (v_ref, g_ref) = grads(&ins, reference);
+            let name = if log_prob { "log_prob" } else { "affine" };
+            assert_close(&format!("{what} {name} value"), &v_fused, &v_ref, 2e-5);
+            for (input, (a, b)) in ["loc", "scale_tril", "x"]
+                .iter()
+                .zip(g_fused.iter().zip(&g_ref))
+            {
+                assert_close(&format!("{what} {name} d/d{input}"), a, b, 5e-5);
+            }
+            let dl = &g_fused[1];
+            assert!(
+                (0..dl.len()).all(|n| n % k <= (n % (k * k)) / k || dl[n] == 0.0),
+                "{what} {name}: no gradient above the diagonal"
+            );
+        }
+    }
+}
+
+#[test]
+fn triangular_kernels_fall_back_off_flex_on_other_shapes_and_switched_off() {
+    let _g = lock();
+    let args = |device: &Device, b: usize| {
+        (
+            Tensor::<2>::zeros([2, 3], device),
+            Tensor::<3>::ones([b, 3, 3], device),
+            Tensor::<3>::zeros([4, 2, 3], device),
+        )
+    };
+    let flex = Device::flex();
+    let (loc, l, x) = args(&flex, 2);
+    assert!(tril_log_prob(loc.clone(), l.clone(), x.clone()).is_ok());
+    assert!(tril_affine(loc.clone(), l.clone(), x.clone()).is_ok());
+    set_fused_kernels(false);
+    let off = tril_log_prob(loc, l, x).is_err();
+    set_fused_kernels(true);
+    assert!(off, "switched off, the composite path is taken");
+    let (loc, l, x) = args(&flex, 1);
+    assert!(
+        tril_affine(loc, l, x).is_err(),
+        "a batch of matrices that does not match loc's is left to the composite path"
+    );
+    let (loc, l, _) = args(&flex, 2);
+    let empty = Tensor::<3>::zeros([0, 2, 3], &flex);
+    assert!(tril_log_prob(loc, l, empty).is_err(), "no rows");
+    #[allow(deprecated)]
+    let (loc, l, x) = args(&Device::ndarray(), 2);
+    assert!(
+        tril_log_prob(loc, l, x).is_err(),
+        "ndarray takes the composite path"
+    );
+}

@@ -344,6 +344,36 @@ pub(crate) fn repeat_leading<const D: usize>(
     }
 }
 
+/// The inputs of the full-covariance Gaussian's kernels: `loc` `[B, K]`, `scale_tril`
+/// `[B, K, K]` (its lower triangle) and the values `[S, B, K]`, row `[s, b]` going with batch
+/// element `b`.
+pub(crate) type TrilInputs = (Tensor<2>, Tensor<3>, Tensor<3>);
+
+/// `(loc, scale_tril, x) ↦ −½‖L⁻¹(x − μ)‖² − Σₖ ln Lₖₖ` per row (the log-density less
+/// `(K/2) ln 2π`), `[S, B]`.
+pub(crate) fn tril_log_prob(
+    loc: Tensor<2>,
+    scale_tril: Tensor<3>,
+    x: Tensor<3>,
+) -> Result<Tensor<2>, TrilInputs> {
+    #[cfg(feature = "fused")]
+    return k::tril_log_prob(loc, scale_tril, x);
+    #[cfg(not(feature = "fused"))]
+    Err((loc, scale_tril, x))
+}
+
+/// `(loc, scale_tril, ε) ↦ μ + L ε` per row, `[S, B, K]`.
+pub(crate) fn tril_affine(
+    loc: Tensor<2>,
+    scale_tril: Tensor<3>,
+    noise: Tensor<3>,
+) -> Result<Tensor<3>, TrilInputs> {
+    #[cfg(feature = "fused")]
+    return k::tril_affine(loc, scale_tril, noise);
+    #[cfg(not(feature = "fused"))]
+    Err((loc, scale_tril, noise))
+}
+
 /// Which noise [`noise`] draws.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Noise {
@@ -377,8 +407,10 @@ pub(crate) fn noise<const D: usize>(
 
 #[cfg(all(test, feature = "fused"))]
 mod tests {
-    use burn::tensor::{Device, Tensor};
+    use burn::tensor::{Device, Tensor, TensorData};
 
+    use crate::MultivariateNormalTriL;
+    use crate::distribution::{Distribution, Rsample};
     use crate::math::{beta_sample_grad, standard_gamma_grad};
 
     fn vals(t: Tensor<1>) -> Vec<f64> {
@@ -487,6 +519,108 @@ mod tests {
                     x[i]
                 );
             }
+        }
+    }
+
+    /// Deterministic values spread over `[lo, hi]` (a Weyl sequence).
+    fn spread(n: usize, lo: f32, hi: f32, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let u = ((i as f64 + 1.0) * 0.618_033_988_75 + seed as f64 * 0.414_213_56).fract();
+                lo + (hi - lo) * u as f32
+            })
+            .collect()
+    }
+
+    /// `MultivariateNormalTriL`'s kernels (flex) and its composites (ndarray) agree on the
+    /// log-density and the reparameterized sample, values and gradients with respect to `loc`,
+    /// `scale_tril` and the value or noise, for values with two sample dimensions in front of
+    /// a batch of two dimensions; `scale_tril` holds NaN above the diagonal, which neither reads.
+    #[test]
+    #[allow(deprecated)] // burn-ndarray is deprecated upstream but still a supported backend of ours
+    fn fused_tril_gaussian_agrees_with_the_composite() {
+        let (batch, k) = ([3usize, 4usize], 5usize);
+        let b = batch[0] * batch[1];
+        let diag = spread(b * k * k, 0.5, 1.5, 1);
+        let below = spread(b * k * k, -0.5, 0.5, 2);
+        let tril: Vec<f32> = (0..b * k * k)
+            .map(|n| match ((n % (k * k)) / k, n % k) {
+                (i, j) if j < i => below[n],
+                (i, j) if j == i => diag[n],
+                _ => f32::NAN,
+            })
+            .collect();
+        let loc = spread(b * k, -1.0, 1.0, 3);
+        let values = spread(2 * 3 * b * k, -2.0, 2.0, 4);
+        let run = |device: &Device, log_prob: bool| {
+            let device = device.clone().autodiff();
+            let l = Tensor::<4>::from_data(TensorData::new(tril.clone(), [3, 4, k, k]), &device)
+                .require_grad();
+            let mu = Tensor::<3>::from_data(TensorData::new(loc.clone(), [3, 4, k]), &device)
+                .require_grad();
+            let v =
+                Tensor::<5>::from_data(TensorData::new(values.clone(), [2, 3, 3, 4, k]), &device)
+                    .require_grad();
+            let d = MultivariateNormalTriL::new(mu.clone(), l.clone());
+            let out = if log_prob {
+                d.log_prob_keepdim(v.clone())
+            } else {
+                d.rsample_with_noise(v.clone())
+            };
+            let w = Tensor::<5>::from_data(
+                TensorData::new(spread(out.shape().num_elements(), -1.0, 1.0, 5), out.dims()),
+                &device,
+            );
+            let grads = (out.clone() * w).sum().backward();
+            (
+                out.into_data().iter::<f64>().collect::<Vec<_>>(),
+                [
+                    mu.grad(&grads)
+                        .unwrap()
+                        .into_data()
+                        .iter::<f64>()
+                        .collect::<Vec<_>>(),
+                    l.grad(&grads).unwrap().into_data().iter::<f64>().collect(),
+                    v.grad(&grads).unwrap().into_data().iter::<f64>().collect(),
+                ],
+            )
+        };
+        // On flex, these shapes take the kernels.
+        let flex = Device::flex();
+        let t2 = Tensor::<2>::zeros([b, k], &flex);
+        let (t3, x) = (
+            Tensor::<3>::ones([b, k, k], &flex),
+            Tensor::<3>::zeros([6, b, k], &flex),
+        );
+        assert!(super::tril_log_prob(t2.clone(), t3.clone(), x.clone()).is_ok());
+        assert!(super::tril_affine(t2, t3, x).is_ok());
+        for log_prob in [true, false] {
+            let name = if log_prob { "log_prob" } else { "rsample" };
+            let (fused, composite) = (
+                run(&Device::flex(), log_prob),
+                run(&Device::ndarray(), log_prob),
+            );
+            let close = |what: &str, a: &[f64], b: &[f64]| {
+                assert_eq!(a.len(), b.len());
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        x.is_finite() && (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                        "{name} {what}[{i}]: fused {x}, composite {y}"
+                    );
+                }
+            };
+            close("value", &fused.0, &composite.0);
+            for (what, (a, b)) in ["d/dloc", "d/dscale_tril", "d/dvalue"]
+                .iter()
+                .zip(fused.1.iter().zip(&composite.1))
+            {
+                close(what, a, b);
+            }
+            let dl = &fused.1[1];
+            assert!(
+                (0..dl.len()).all(|n| n % k <= (n % (k * k)) / k || dl[n] == 0.0),
+                "{name}: no gradient above the diagonal"
+            );
         }
     }
 }

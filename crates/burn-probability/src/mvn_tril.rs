@@ -1,11 +1,12 @@
 //! The multivariate Normal with a full covariance, given by its lower Cholesky factor.
 
-use burn::tensor::{Device, Shape, Tensor};
+use burn::tensor::{Device, Shape, Slice, Tensor};
 
 use crate::distribution::{
     Distribution, Entropy, Mode, Moments, OneLess, Rank, Rsample, check_values, lift, sample_dims,
 };
 use crate::error::{Error, Result};
+use crate::fused;
 use crate::kl::KlDivergence;
 use crate::math::{LN_2PI, try_cholesky};
 use crate::noise;
@@ -22,9 +23,17 @@ use crate::noise;
 /// `z` by forward substitution (never forming `Σ⁻¹`). Mean `μ`, covariance `L Lᵀ` (variance
 /// its diagonal `Σ_j L_kj²`), mode `μ`, entropy `(K/2)(1 + ln 2π) + Σ_k ln L_kk`.
 ///
-/// Only the lower triangle of `scale_tril` is read. The parameters are stored with the
-/// matrix flattened row-major into the last dimension (`[..., K·K]`), so that every
-/// computation stays at the distribution's rank; [`Self::scale_tril`] gives the matrix back.
+/// A value of shape `sample dims ++ batch shape ++ [K]` (and noise of that shape) is scored
+/// (and transformed) one row per batch element: on float32 `flex` tensors by the fused
+/// kernels of `burn-flex-kernels` (one pass per matrix, forward and backward), otherwise by
+/// burn operations (the substitution one column of `L` at a time; the sample as one batched
+/// `matmul`). Values whose batch dimensions broadcast against the distribution's take the burn
+/// operations.
+///
+/// Only the lower triangle of `scale_tril` is read (the entries above the diagonal get no
+/// gradient). The parameters are stored as given, with the matrix flattened row-major into the
+/// last dimension (`[..., K·K]`), so that every computation stays at the distribution's rank;
+/// [`Self::scale_tril`] gives the lower-triangular matrix back.
 ///
 /// Reparameterized sampling: `x = μ + L ε`, `ε` standard normal.
 ///
@@ -50,7 +59,7 @@ use crate::noise;
 #[derive(Clone, Debug)]
 pub struct MultivariateNormalTriL<const D: usize> {
     loc: Tensor<D>,
-    /// `[..., K·K]`: the rows of `L`, lower triangle only (the rest zero).
+    /// `[..., K·K]`: the rows of `L` as given; the entries above the diagonal are never read.
     tril: Tensor<D>,
     k: usize,
 }
@@ -107,8 +116,7 @@ impl<const D: usize> MultivariateNormalTriL<D> {
         batch[D - 1] = k;
         let mut flat = batch;
         flat[D - 1] = k * k;
-        let lower = lower_mask::<DS>(k, &scale_tril.device());
-        let tril = (scale_tril * lower).reshape(with_last::<D>(&sd, k * k));
+        let tril = scale_tril.reshape(with_last::<D>(&sd, k * k));
         Ok(Self {
             loc: loc.expand(batch),
             tril: tril.expand(flat),
@@ -153,7 +161,7 @@ impl<const D: usize> MultivariateNormalTriL<D> {
         &self.loc
     }
 
-    /// The lower Cholesky factor `L`, `[..., K, K]` (rank `D + 1`).
+    /// The lower Cholesky factor `L`, `[..., K, K]` (rank `D + 1`), zero above the diagonal.
     ///
     /// # Panics
     /// If `DS` is not `D + 1`.
@@ -163,7 +171,7 @@ impl<const D: usize> MultivariateNormalTriL<D> {
         dims[..D - 1].copy_from_slice(&self.tril.dims()[..D - 1]);
         dims[DS - 2] = self.k;
         dims[DS - 1] = self.k;
-        self.tril.clone().reshape(dims)
+        self.tril.clone().reshape(dims).tril(0)
     }
 
     /// The covariance `L Lᵀ`, `[..., K, K]` (rank `D + 1`).
@@ -180,42 +188,74 @@ impl<const D: usize> MultivariateNormalTriL<D> {
         lift::<D, DV>(&self.tril.clone().narrow(D - 1, i * self.k, i + 1))
     }
 
-    /// The diagonal of `L`, `[..., K]`.
-    fn diagonal(&self) -> Tensor<D> {
+    /// Column `j` of `L` from the diagonal down, `[..., K − j]`: the entries `L_jj, L_(j+1)j,
+    /// …` (a strided view of the rows).
+    fn column_below(&self, j: usize) -> Tensor<D> {
         let k = self.k;
-        let parts = (0..k)
-            .map(|i| self.tril.clone().narrow(D - 1, i * k + i, 1))
-            .collect();
-        Tensor::cat(parts, D - 1)
+        let start = (j * k + j) as isize;
+        self.tril
+            .clone()
+            .slice_dim(D - 1, Slice::new(start, None, k as isize))
     }
 
-    /// `L⁻¹ d` for `d` of shape `[..., K]` (rank `DV`), by forward substitution.
+    /// The diagonal of `L`, `[..., K]` (a strided view of the rows).
+    fn diagonal(&self) -> Tensor<D> {
+        let step = (self.k + 1) as isize;
+        self.tril
+            .clone()
+            .slice_dim(D - 1, Slice::new(0, None, step))
+    }
+
+    /// `L⁻¹ d` for `d` of shape `[..., K]` (rank `DV`), by forward substitution one column of
+    /// `L` at a time: `z_j = r_j / L_jj`, then the rows below lose `L_ij z_j`, so that each step
+    /// works on the `K − j` rows still unsolved.
     fn solve<const DV: usize>(&self, d: Tensor<DV>) -> Tensor<DV> {
-        let mut z: Vec<Tensor<DV>> = Vec::with_capacity(self.k);
-        for i in 0..self.k {
-            let row = self.row::<DV>(i);
-            let di = d.clone().narrow(DV - 1, i, 1);
-            let rhs = if i == 0 {
-                di
-            } else {
-                let known = Tensor::cat(z.clone(), DV - 1);
-                di - (row.clone().narrow(DV - 1, 0, i) * known).sum_dim(DV - 1)
-            };
-            z.push(rhs / row.narrow(DV - 1, i, 1));
+        let k = self.k;
+        let mut rest = d;
+        let mut z: Vec<Tensor<DV>> = Vec::with_capacity(k);
+        for j in 0..k {
+            let column = lift::<D, DV>(&self.column_below(j));
+            let zj = rest.clone().narrow(DV - 1, 0, 1) / column.clone().narrow(DV - 1, 0, 1);
+            if j + 1 < k {
+                let below = k - j - 1;
+                rest = rest.narrow(DV - 1, 1, below) - column.narrow(DV - 1, 1, below) * zj.clone();
+            }
+            z.push(zj);
         }
         Tensor::cat(z, DV - 1)
     }
-}
 
-/// `[K, K]` lower-triangular ones, lifted to rank `DS`.
-fn lower_mask<const DS: usize>(k: usize, device: &Device) -> Tensor<DS> {
-    let mask: Vec<f32> = (0..k * k)
-        .map(|n| if n % k <= n / k { 1.0 } else { 0.0 })
-        .collect();
-    let mut dims = [1usize; DS];
-    dims[DS - 2] = k;
-    dims[DS - 1] = k;
-    Tensor::<1>::from_floats(mask.as_slice(), device).reshape(dims)
+    /// `(S, B)` when `dims` (of rank `DV`) is sample dimensions followed by exactly this
+    /// distribution's shape (batch and `K`): `S` the product of the sample dimensions, `B` that
+    /// of the batch dimensions, the rows and matrices of the batched kernels.
+    fn rows<const DV: usize>(&self, dims: &[usize; DV]) -> Option<(usize, usize)> {
+        let own = self.loc.dims();
+        if DV < D || dims[DV - D..] != own[..] {
+            return None;
+        }
+        Some((
+            dims[..DV - D].iter().product(),
+            own[..D - 1].iter().product(),
+        ))
+    }
+
+    /// The same distributions with the `B` batch elements in one dimension: `loc` `[B, K]`,
+    /// `tril` `[B, K·K]`.
+    fn flattened(&self, b: usize) -> MultivariateNormalTriL<2> {
+        let k = self.k;
+        MultivariateNormalTriL {
+            loc: self.loc.clone().reshape([b, k]),
+            tril: self.tril.clone().reshape([b, k * k]),
+            k,
+        }
+    }
+
+    /// The log-density by burn operations, for any value that broadcasts against the batch.
+    fn log_prob_composite<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
+        let z = self.solve(value - lift::<D, DV>(&self.loc));
+        let log_det = lift::<D, DV>(&self.diagonal().log().sum_dim(D - 1));
+        z.square().sum_dim(DV - 1) * -0.5 - log_det - 0.5 * self.k as f64 * LN_2PI
+    }
 }
 
 /// The dimensions of a `[..., K, K]` tensor of rank `D + 1` with the last two merged into
@@ -244,9 +284,20 @@ where
     }
 
     fn log_prob_keepdim<const DV: usize>(&self, value: Tensor<DV>) -> Tensor<DV> {
-        let z = self.solve(value - lift::<D, DV>(&self.loc));
-        let log_det = lift::<D, DV>(&self.diagonal().log().sum_dim(D - 1));
-        z.square().sum_dim(DV - 1) * -0.5 - log_det - 0.5 * self.k as f64 * LN_2PI
+        let k = self.k;
+        let dims = value.dims();
+        let Some((s, b)) = self.rows(&dims) else {
+            return self.log_prob_composite(value);
+        };
+        let flat = self.flattened(b);
+        let tril = flat.tril.clone().reshape([b, k, k]);
+        let lp = match fused::tril_log_prob(flat.loc.clone(), tril, value.reshape([s, b, k])) {
+            Ok(lp) => lp.unsqueeze_dim::<3>(2) - 0.5 * k as f64 * LN_2PI,
+            Err((_, _, x)) => flat.log_prob_composite(x),
+        };
+        let mut out = dims;
+        out[DV - 1] = 1;
+        lp.reshape(out)
     }
 
     fn sample_with_shape<const DO: usize>(&self, sample_shape: &[usize]) -> Tensor<DO> {
@@ -300,6 +351,22 @@ where
 
     /// `μ + L ε`.
     fn rsample_with_noise<const DO: usize>(&self, noise: Tensor<DO>) -> Tensor<DO> {
+        let k = self.k;
+        let dims = noise.dims();
+        if let Some((s, b)) = self.rows(&dims) {
+            let flat = self.flattened(b);
+            let tril = flat.tril.reshape([b, k, k]);
+            let x = match fused::tril_affine(flat.loc, tril, noise.reshape([s, b, k])) {
+                Ok(x) => x,
+                // (L ε)ᵀ = εᵀ Lᵀ for all S draws of each matrix: one batched product,
+                // [B, S, K] × [B, K, K].
+                Err((loc, tril, eps)) => {
+                    let product = eps.swap_dims(0, 1).matmul(tril.tril(0).swap_dims(1, 2));
+                    loc.unsqueeze::<3>() + product.swap_dims(0, 1)
+                }
+            };
+            return x.reshape(dims);
+        }
         let parts = (0..self.k)
             .map(|i| (self.row::<DO>(i) * noise.clone().narrow(DO - 1, 0, i + 1)).sum_dim(DO - 1))
             .collect();
@@ -359,10 +426,15 @@ where
         let mut frobenius: Option<Tensor<D>> = None;
         for c in 0..k {
             // Column c of Lp: entries (i, c) for i ≥ c, zero above.
-            let column = (0..k)
-                .map(|i| self.tril.clone().narrow(D - 1, i * k + c, 1))
-                .collect();
-            let solved = q_lifted.solve(Tensor::cat(column, D - 1));
+            let below = self.column_below(c);
+            let column = if c == 0 {
+                below
+            } else {
+                let mut dims = below.dims();
+                dims[D - 1] = c;
+                Tensor::cat(vec![Tensor::zeros(dims, &below.device()), below], D - 1)
+            };
+            let solved = q_lifted.solve(column);
             let s = solved.square().sum_dim(D - 1);
             frobenius = Some(match frobenius {
                 None => s,
