@@ -402,16 +402,7 @@ impl Made {
 
     /// The same network with its parameters detached from the autodiff graph.
     fn detached(&self) -> Self {
-        struct Detach;
-        impl ModuleMapper for Detach {
-            fn map_float<const D: usize>(
-                &mut self,
-                param: ModuleParam<Tensor<D>>,
-            ) -> ModuleParam<Tensor<D>> {
-                ModuleParam::initialized(param.id, param.val().detach())
-            }
-        }
-        self.clone().map(&mut Detach)
+        detached(self)
     }
 
     /// The base shape's last dimension is `K`, and the context (if any) fits it.
@@ -435,6 +426,20 @@ impl Made {
             })
         }
     }
+}
+
+/// `module` with every parameter detached from the autodiff graph (the flows' `detach`).
+pub(crate) fn detached<M: Module>(module: &M) -> M {
+    struct Detach;
+    impl ModuleMapper for Detach {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: ModuleParam<Tensor<D>>,
+        ) -> ModuleParam<Tensor<D>> {
+            ModuleParam::initialized(param.id, param.val().detach())
+        }
+    }
+    module.clone().map(&mut Detach)
 }
 
 /// The inverse autoregressive flow (Kingma et al. 2016; TFP's
@@ -826,84 +831,68 @@ impl<F> Conditioned<F> {
     }
 }
 
-/// The conditioned IAF: [`InverseAutoregressiveFlow`]'s maps with the context.
-impl Bijector for Conditioned<InverseAutoregressiveFlow> {
-    const EVENT_RANK: usize = 1;
-    const NAME: &'static str = "InverseAutoregressiveFlow";
+/// The [`Bijector`] of a conditioned flow: the flow's maps (`$forward` gives the map and its
+/// log-determinant, `$inverse` the inverse and its log-determinant) with the context.
+macro_rules! conditioned_bijector {
+    ($(#[$doc:meta])* $flow:ty, $name:literal, $forward:ident, $inverse:ident) => {
+        $(#[$doc])*
+        impl Bijector for Conditioned<$flow> {
+            const EVENT_RANK: usize = 1;
+            const NAME: &'static str = $name;
 
-    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        iaf_forward(&self.flow.made, Some(&self.context), x).0
-    }
-    fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        iaf_inverse(&self.flow.made, Some(&self.context), y).0
-    }
-    fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        iaf_forward(&self.flow.made, Some(&self.context), x).1
-    }
-    fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        iaf_inverse(&self.flow.made, Some(&self.context), y).1
-    }
-    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
-        iaf_forward(&self.flow.made, Some(&self.context), x)
-    }
-    /// The network's parameters and the context, detached.
-    fn detach(&self) -> Self {
-        Self {
-            flow: self.flow.detach(),
-            context: self.context.clone().detach(),
+            fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+                $forward(&self.flow.made, Some(&self.context), x).0
+            }
+            fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+                $inverse(&self.flow.made, Some(&self.context), y).0
+            }
+            fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+                $forward(&self.flow.made, Some(&self.context), x).1
+            }
+            fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
+                $inverse(&self.flow.made, Some(&self.context), y).1
+            }
+            fn forward_and_log_det<const D: usize>(
+                &self,
+                x: Tensor<D>,
+            ) -> (Tensor<D>, Tensor<D>) {
+                $forward(&self.flow.made, Some(&self.context), x)
+            }
+            /// The network's parameters and the context, detached.
+            fn detach(&self) -> Self {
+                Self {
+                    flow: self.flow.detach(),
+                    context: self.context.clone().detach(),
+                }
+            }
+            fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
+                check_values(Self::NAME, "ℝᴷ (finite)", y, f64::is_finite)
+            }
+            /// The last dimension must be `K`, and the context `[B, C]` with `B` the dimension
+            /// before.
+            fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
+                self.flow.made.check_shape(
+                    concat!($name, " event size"),
+                    context,
+                    shape,
+                    Some(self.context.dims()),
+                )
+            }
         }
-    }
-    fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
-        check_values(Self::NAME, "ℝᴷ (finite)", y, f64::is_finite)
-    }
-    /// The last dimension must be `K`, and the context `[B, C]` with `B` the dimension before.
-    fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
-        self.flow.made.check_shape(
-            "InverseAutoregressiveFlow event size",
-            context,
-            shape,
-            Some(self.context.dims()),
-        )
-    }
+    };
 }
 
-/// The conditioned MAF: [`MaskedAutoregressiveFlow`]'s maps with the context.
-impl Bijector for Conditioned<MaskedAutoregressiveFlow> {
-    const EVENT_RANK: usize = 1;
-    const NAME: &'static str = "MaskedAutoregressiveFlow";
-
-    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        maf_forward(&self.flow.made, Some(&self.context), x).0
-    }
-    fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        maf_inverse(&self.flow.made, Some(&self.context), y).0
-    }
-    fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        maf_forward(&self.flow.made, Some(&self.context), x).1
-    }
-    fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        maf_inverse(&self.flow.made, Some(&self.context), y).1
-    }
-    fn forward_and_log_det<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
-        maf_forward(&self.flow.made, Some(&self.context), x)
-    }
-    /// The network's parameters and the context, detached.
-    fn detach(&self) -> Self {
-        Self {
-            flow: self.flow.detach(),
-            context: self.context.clone().detach(),
-        }
-    }
-    fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
-        check_values(Self::NAME, "ℝᴷ (finite)", y, f64::is_finite)
-    }
-    /// The last dimension must be `K`, and the context `[B, C]` with `B` the dimension before.
-    fn check_shape(&self, context: &'static str, shape: &Shape) -> Result<()> {
-        self.flow.made.check_shape(
-            "MaskedAutoregressiveFlow event size",
-            context,
-            shape,
-            Some(self.context.dims()),
-        )
-    }
-}
+conditioned_bijector!(
+    /// The conditioned IAF: [`InverseAutoregressiveFlow`]'s maps with the context.
+    InverseAutoregressiveFlow,
+    "InverseAutoregressiveFlow",
+    iaf_forward,
+    iaf_inverse
+);
+conditioned_bijector!(
+    /// The conditioned MAF: [`MaskedAutoregressiveFlow`]'s maps with the context.
+    MaskedAutoregressiveFlow,
+    "MaskedAutoregressiveFlow",
+    maf_forward,
+    maf_inverse
+);

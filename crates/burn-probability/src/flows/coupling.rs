@@ -3,7 +3,7 @@
 //! [`AffineCouplingConfig::init`].
 
 use burn::config::Config;
-use burn::module::{Module, ModuleMapper, Param as ModuleParam};
+use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Shape, Tensor};
@@ -296,16 +296,7 @@ impl Bijector for AffineCoupling {
     }
 
     fn detach(&self) -> Self {
-        struct Detach;
-        impl ModuleMapper for Detach {
-            fn map_float<const D: usize>(
-                &mut self,
-                param: ModuleParam<Tensor<D>>,
-            ) -> ModuleParam<Tensor<D>> {
-                ModuleParam::initialized(param.id, param.val().detach())
-            }
-        }
-        self.clone().map(&mut Detach)
+        super::detached(self)
     }
 
     /// Every weight and bias must be finite (reads them to the host).
@@ -349,6 +340,7 @@ impl Bijector for AffineCoupling {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::{ModuleMapper, Param as ModuleParam};
     use burn::tensor::Distribution as Init;
 
     fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
