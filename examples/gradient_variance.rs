@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example gradient_variance                  # conjugate model only
 //! MNIST_DIR=../shared/data/mnist cargo run --release --example gradient_variance
+//! cargo run --release --example gradient_variance -- --device ndarray
 //! ```
 //!
 //! The SNR of a gradient coordinate is `|E[g]| / sd(g)` over independent noise draws (Rainforth
@@ -19,7 +20,9 @@ use burn_flex_kernels::optim::FusedAdam;
 use burn_probability::math::softplus;
 use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae};
 use burn_probability::{Bernoulli, Independent, MultivariateNormalDiag, Normal};
+use burn_probability_examples::device::DeviceChoice;
 use burn_probability_examples::mnist::{Binarization, Mnist, Split};
+use clap::Parser;
 
 const S: f64 = 0.5;
 
@@ -238,8 +241,26 @@ fn vae(device: &Device, dir: PathBuf) {
     }
 }
 
+/// Gradient variance and SNR of the ELBO and IWAE estimators (the MNIST part reads $MNIST_DIR).
+#[derive(Parser, Debug)]
+struct Args {
+    /// The device: flex (default), ndarray, wgpu, wgpu:N, cuda or cuda:N (the GPU ones need
+    /// the examples' cargo feature of that name).
+    #[arg(long, default_value = "flex")]
+    device: DeviceChoice,
+}
+
 fn main() {
-    let device = Device::flex().autodiff();
+    let args = Args::parse();
+    let device = args
+        .device
+        .device()
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        })
+        .autodiff();
+    println!("device: {}", args.device);
     device.seed(2026);
     conjugate(&device);
     match std::env::var("MNIST_DIR") {

@@ -21,6 +21,7 @@ use burn_probability::inference::{
     AdamConfig, LogJoint, MeanFieldNormal, Model, Params, fit_map, fit_mean_field,
 };
 use burn_probability::{Distribution, Normal};
+use burn_probability_examples::device::DeviceChoice;
 use burn_probability_examples::plot::{BLUE, GREEN, Image, ORANGE, Panel, RED};
 use clap::Parser;
 
@@ -28,6 +29,10 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
+    /// The device: flex (default), ndarray, wgpu, wgpu:N, cuda or cuda:N (the GPU ones need
+    /// the examples' cargo feature of that name).
+    #[arg(long, default_value = "flex")]
+    device: DeviceChoice,
     /// Random seed (data generation, noise of VI and of the criticism samples). The default
     /// draws w = (−2.09, −1.15), of the tutorial's magnitude; seeds that draw |w| < σ give
     /// data whose principal axis is poorly determined by any method.
@@ -413,7 +418,8 @@ fn print_comparison(args: &Args, axes: &Axes, map: &MapFit, vi: &ViFit) {
 
 fn run(args: &Args) -> Result<(), String> {
     check_args(args)?;
-    let device = Device::flex();
+    let device = args.device.device()?;
+    println!("device: {}", args.device);
     device.seed(args.seed);
     let (w_true, x) = draw_data(args, &device);
     let model = ppca_model(&x, args);

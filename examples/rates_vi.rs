@@ -37,6 +37,7 @@ use burn_probability::inference::{
     AdamConfig, Factor, FactorDistribution, LogJoint, MeanField, Params, fit_surrogate,
 };
 use burn_probability::{Beta, Binomial, Distribution, Gamma, LogNormal, Poisson};
+use burn_probability_examples::device::DeviceChoice;
 use burn_probability_examples::plot::{BLUE, Image, ORANGE, Panel};
 use clap::{Parser, ValueEnum};
 
@@ -88,6 +89,10 @@ enum RateFactor {
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
+    /// The device: flex (default), ndarray, wgpu, wgpu:N, cuda or cuda:N (the GPU ones need
+    /// the examples' cargo feature of that name).
+    #[arg(long, default_value = "flex")]
+    device: DeviceChoice,
     /// Random seed (the reparameterized draws).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -355,7 +360,9 @@ fn draw(q: &MeanField, groups: &[Group], device: &Device) -> Image {
 
 fn run(args: &Args) -> Result<(), String> {
     check_args(args)?;
-    let device = Device::flex().autodiff();
+    let plain = args.device.device()?;
+    println!("device: {}", args.device);
+    let device = plain.clone().autodiff();
     device.seed(args.seed);
     let start = Instant::now();
     let (q, trace) = fit(args, &device);
@@ -428,7 +435,7 @@ fn run(args: &Args) -> Result<(), String> {
     println!(
         "rest-of-season squared error summed over the players: first-45 averages {raw:.4}, VI posterior means {shrunk:.4}"
     );
-    draw(&q, &groups, &Device::flex()).save(&args.out)?;
+    draw(&q, &groups, &plain).save(&args.out)?;
     println!(
         "wrote {} (blue: exact posterior density, orange: VI; pumps on top, players below)",
         args.out.display()

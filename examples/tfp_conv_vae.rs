@@ -22,6 +22,7 @@ use burn::tensor::{Device, Tensor};
 use burn_flex_kernels::nn::{Activation, FastConv, FastLinear};
 use burn_probability::objectives::{Bound, Elbo};
 use burn_probability::{Bernoulli, Independent, MultivariateNormalDiag};
+use burn_probability_examples::device::DeviceChoice;
 use burn_probability_examples::mnist::{Binarization, Mnist, Split};
 use burn_probability_examples::vae::model::{keras_conv, keras_conv_transpose, keras_linear};
 use clap::Parser;
@@ -132,6 +133,10 @@ impl Vae {
 #[derive(Parser, Debug)]
 #[command(about)]
 struct Args {
+    /// The device: flex (default), ndarray, wgpu, wgpu:N, cuda or cuda:N (the GPU ones need
+    /// the examples' cargo feature of that name).
+    #[arg(long, default_value = "flex")]
+    device: DeviceChoice,
     /// The folder of the MNIST IDX files (default: $MNIST_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -197,7 +202,8 @@ fn main() {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         fail(format!("--lr must be finite and > 0, got {}", args.lr));
     }
-    let device = Device::flex().autodiff();
+    let device = args.device.device().unwrap_or_else(|e| fail(e)).autodiff();
+    println!("device: {}", args.device);
     // Both models start from the same weights.
     device.seed(args.seed);
     let init = Vae {

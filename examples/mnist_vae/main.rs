@@ -38,6 +38,7 @@ use std::time::Instant;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use burn_probability_examples::alloc;
+use burn_probability_examples::device::DeviceChoice;
 use burn_probability_examples::mnist::{Binarization, Mnist};
 use burn_probability_examples::vae::ema::Ema;
 use burn_probability_examples::vae::model::{
@@ -215,6 +216,11 @@ struct Args {
     /// ELBO of both (`test_elbo`, `test_elbo_ema`).
     #[arg(long, default_value_t = 0.999)]
     ema_decay: f64,
+    /// The device: flex (default), ndarray, wgpu, wgpu:N (the N-th discrete GPU), cuda or
+    /// cuda:N; the GPU ones need the examples' cargo feature of that name. A checkpoint
+    /// written on one device resumes on another.
+    #[arg(long, default_value = "flex")]
+    device: DeviceChoice,
     /// Run every formula and layer as plain burn operations instead of burn-flex-kernels'
     /// fused CPU kernels (the conv model's convolutions and dense layers included: same results
     /// up to float rounding, about 3.5× slower training; for comparing the two).
@@ -604,12 +610,13 @@ fn main() {
     if args.no_fused {
         burn_flex_kernels::set_fused_kernels(false);
     }
+    let device = args.device.device().unwrap_or_else(|e| fail(e));
     let dir = data_dir::locate_data(&args);
     let data = Mnist::load(&dir).unwrap_or_else(|e| fail(e));
     let s = settings(&args, data.train.len());
     let out = output_dir(&args, &s);
 
-    let device = Device::flex();
+    println!("device: {}", args.device);
     let ad = device.clone().autodiff();
     // burn initializes parameters lazily, at their first use, from the device's generator:
     // seed it first, so that the initial weights follow --seed whenever they are drawn.

@@ -4,6 +4,7 @@
 //! * [`vae`]: the MNIST VAE models, their weight averaging and learning-rate warm-up.
 //! * [`plot`]: a small PNG plotter for the examples' pictures.
 //! * [`alloc`]: the allocator settings the example and benchmark programs use.
+//! * [`device`]: the programs' `--device` flag (flex, ndarray, wgpu, cuda).
 //! * [`workloads`]: the workloads `bench_workloads`, the criterion benches and the peers
 //!   driver time.
 //!
@@ -12,6 +13,7 @@
 //! or a kernel belongs in `burn-probability` or `burn-flex-kernels`, not here.
 
 pub mod alloc;
+pub mod device;
 pub mod mnist;
 pub mod plot;
 pub mod vae;

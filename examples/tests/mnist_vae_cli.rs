@@ -871,3 +871,54 @@ fn the_tfp_conv_vae_port_trains_with_both_kl_estimators() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout_stderr(&o).contains("--data-dir or $MNIST_DIR"));
 }
+
+/// `--device`: the run prints the device, trains on ndarray as on flex, names the cargo feature
+/// of a backend the build lacks, and a checkpoint written on flex resumes on ndarray.
+#[test]
+fn devices_are_chosen_and_checkpoints_move_between_them() {
+    let data = temp_dir("devices-data");
+    synthetic_mnist(&data, 128, 32);
+    let out = temp_dir("devices-out");
+    let common = [
+        "--model",
+        "mlp",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--eval-k",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let with = |extra: &[&str]| run(&[&common[..], extra].concat());
+    let o = with(&["--epochs", "1"]);
+    assert!(o.status.success(), "{}", stdout_stderr(&o));
+    assert!(
+        stdout_stderr(&o).contains("device: flex"),
+        "{}",
+        stdout_stderr(&o)
+    );
+    let o = with(&["--epochs", "2", "--resume", "--device", "ndarray"]);
+    let text = stdout_stderr(&o);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("device: ndarray"), "{text}");
+    let m = metrics(&out);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(
+        m[1]["test_elbo"].as_f64().is_some_and(f64::is_finite),
+        "epoch 2 on ndarray: {}",
+        m[1]
+    );
+    #[cfg(not(feature = "cuda"))]
+    {
+        let o = with(&["--epochs", "1", "--device", "cuda"]);
+        let text = stdout_stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        assert!(text.contains("--features cuda"), "{text}");
+    }
+    let o = with(&["--epochs", "1", "--device", "tpu"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout_stderr(&o).contains("unknown device"));
+    for d in [data, out] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
