@@ -16,9 +16,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::module::Module;
+use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution as Init, Tensor};
 use burn_probability::inference::{
-    AdamConfig, LogJoint, MeanFieldNormal, Model, Params, fit_map, fit_mean_field,
+    LogJoint, MeanFieldNormal, Model, Params, PointEstimate, fit_map, fit_surrogate,
 };
 use burn_probability::{Distribution, Normal};
 use burn_probability_examples::device::DeviceChoice;
@@ -196,6 +198,11 @@ fn ppca_model(x: &Tensor<2>, args: &Args) -> LogJoint<impl Fn(&Params) -> Tensor
     )
 }
 
+/// burn's Adam with TensorFlow's epsilon, as the tutorial's `tf.optimizers.Adam`.
+fn adam() -> burn::optim::ModuleOptimizer {
+    AdamConfig::new().with_epsilon(1e-8).init()
+}
+
 /// MAP, from w = z = 1 as in the tutorial; `ad` is the autodiff device.
 fn fit_map_estimate(model: &impl Model, args: &Args, ad: &Device) -> MapFit {
     let (d, k, n) = (args.data_dim, args.latent_dim, args.num_points);
@@ -203,8 +210,10 @@ fn fit_map_estimate(model: &impl Model, args: &Args, ad: &Device) -> MapFit {
         .with("w", Tensor::<2>::ones([d, k], ad))
         .with("z", Tensor::<2>::ones([k, n], ad));
     let t0 = Instant::now();
-    let (map, energy) = fit_map(model, &init, AdamConfig::new(args.lr), args.map_steps);
+    let init = PointEstimate::new(model, &init);
+    let (map, energy) = fit_map(model, init, &mut adam(), args.lr, args.map_steps);
     let seconds = t0.elapsed().as_secs_f64();
+    let map = map.valid().values();
     MapFit {
         w: map.get("w"),
         z: map.get("z"),
@@ -218,14 +227,16 @@ fn fit_map_estimate(model: &impl Model, args: &Args, ad: &Device) -> MapFit {
 fn fit_vi(model: &impl Model, args: &Args, ad: &Device) -> ViFit {
     let t0 = Instant::now();
     let q0 = MeanFieldNormal::new(model, 1.0, -4.0, ad);
-    let (q, elbo) = fit_mean_field(
+    let (q, elbo) = fit_surrogate(
         model,
         q0,
-        AdamConfig::new(args.lr),
+        &mut adam(),
+        args.lr,
         args.vi_steps,
         args.vi_samples,
     );
     let seconds = t0.elapsed().as_secs_f64();
+    let q = q.valid();
     ViFit {
         w: q.mean().get("w"),
         z: q.mean().get("z"),

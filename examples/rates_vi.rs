@@ -32,9 +32,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::module::Module;
+use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor};
 use burn_probability::inference::{
-    AdamConfig, Factor, FactorDistribution, LogJoint, MeanField, Params, fit_surrogate,
+    Factor, FactorDistribution, LogJoint, MeanField, Params, fit_surrogate,
 };
 use burn_probability::{Beta, Binomial, Distribution, Gamma, LogNormal, Poisson};
 use burn_probability_examples::device::DeviceChoice;
@@ -250,11 +252,13 @@ fn fit(args: &Args, device: &Device) -> (MeanField, Vec<f64>) {
         .with_factor("batting_average", Factor::Beta);
     let mut trace = Vec::new();
     for lr in [args.lr, args.lr / 5.0, args.lr / 25.0] {
-        let (fitted, t) = fit_surrogate(&model, q, AdamConfig::new(lr), args.steps, args.samples);
+        // burn's Adam with PyTorch's epsilon, fresh for each phase.
+        let mut adam = AdamConfig::new().with_epsilon(1e-8).init();
+        let (fitted, t) = fit_surrogate(&model, q, &mut adam, lr, args.steps, args.samples);
         q = fitted;
         trace.extend(t);
     }
-    (q, trace)
+    (q.valid(), trace)
 }
 
 /// Each group's exact posterior and fitted moments.

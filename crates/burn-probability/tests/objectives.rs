@@ -533,41 +533,37 @@ fn data_that_does_not_fit_the_likelihood_is_named_with_its_stacked_shape() {
 /// exact posterior's (seeds 1 to 7 pass too, not only the fixed one).
 #[test]
 fn dirichlet_and_gamma_latents_train_through_the_elbo() {
-    use burn_probability::inference::{Adam, AdamConfig};
+    use burn::module::{Module, Param};
+    use burn::optim::AdamConfig;
+    use burn_probability::inference::minimize;
     use burn_probability::math::softplus;
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let plain = Device::flex();
     let device = Device::flex().autodiff();
     device.seed(2025);
-    let steps = 4000;
-    // Fresh Adams with smaller learning rates for the last 1500 steps, to settle.
-    let phase = |step: usize, raw: &[Tensor<1>]| match step {
-        0 => Some(Adam::new(AdamConfig::new(0.1), raw)),
-        2500 => Some(Adam::new(AdamConfig::new(0.02), raw)),
-        3500 => Some(Adam::new(AdamConfig::new(0.004), raw)),
-        _ => None,
-    };
+    // Burn's Adam (epsilon 1e-8), fresh for each phase: 2500 steps at 0.1, then smaller
+    // learning rates for the last 1500 steps, to settle.
+    fn phases<T: Module>(mut module: T, loss: impl Fn(&T) -> Tensor<1>) -> T {
+        for (lr, steps) in [(0.1, 2500), (0.02, 1000), (0.004, 500)] {
+            let mut adam = AdamConfig::new().with_epsilon(1e-8).init();
+            module = minimize(module, &mut adam, lr, steps, &loss).0;
+        }
+        module
+    }
 
     // Dirichlet: counts (6, 2, 11).
     let counts = Tensor::<2>::from_floats([[6.0, 2.0, 11.0]], &device);
     let prior = Dirichlet::new(Tensor::<1>::ones([3], &device));
-    let mut raw = vec![Tensor::<1>::zeros([3], &plain)];
-    let mut adam = Adam::new(AdamConfig::new(0.05), &raw);
-    for step in 0..steps {
-        adam = phase(step, &raw).unwrap_or(adam);
-        let r = raw[0].clone().autodiff().require_grad();
-        let q = Dirichlet::new(softplus(r.clone()).reshape([1, 3]));
+    let raw = phases(Param::from_tensor(Tensor::<1>::zeros([3], &device)), |r| {
+        let q = Dirichlet::new(softplus(r.val()).reshape([1, 3]));
         let bound = Elbo::new().num_samples(8).analytic_kl(
             &q,
             &prior,
             |z: Tensor<2>| OneHotCategorical::new(z.log()),
             counts.clone(),
         );
-        let grads = (-bound.value.sum()).backward();
-        let g = r.grad(&grads).unwrap().without_autodiff();
-        adam.step(&mut raw, &[g]);
-    }
-    let alpha = vals(softplus(raw[0].clone()));
+        -bound.value.sum()
+    });
+    let alpha = vals(softplus(raw.val()));
     let exact = [7.0, 3.0, 12.0];
     for k in 0..3 {
         let mean = alpha[k] / alpha.iter().sum::<f64>();
@@ -585,21 +581,12 @@ fn dirichlet_and_gamma_latents_train_through_the_elbo() {
     // Gamma: counts (3, 14) of two rates.
     let x = Tensor::<2>::from_floats([[3.0, 14.0]], &device);
     let prior = Independent::all_batch_dims(Gamma::new(Tensor::<1>::full([2], 2.0, &device), 1.0));
-    let mut raw = vec![
-        Tensor::<1>::zeros([2], &plain),
-        Tensor::<1>::zeros([2], &plain),
-    ];
-    let mut adam = Adam::new(AdamConfig::new(0.05), &raw);
-    for step in 0..steps {
-        adam = phase(step, &raw).unwrap_or(adam);
-        let (a, b) = (
-            raw[0].clone().autodiff().require_grad(),
-            raw[1].clone().autodiff().require_grad(),
-        );
+    let zeros = || Param::from_tensor(Tensor::<1>::zeros([2], &device));
+    let (a, b) = phases((zeros(), zeros()), |(a, b)| {
         // α = exp(a) and mean = exp(b) (rate α/mean): the ELBO is nearly flat along the
         // concentration, and Adam scales the two directions separately.
-        let alpha = a.clone().exp().reshape([1, 2]);
-        let rate = alpha.clone() / b.clone().exp().reshape([1, 2]);
+        let alpha = a.val().exp().reshape([1, 2]);
+        let rate = alpha.clone() / b.val().exp().reshape([1, 2]);
         let q = Independent::<_, 1>::new(Gamma::new(alpha, rate), 1);
         let bound = Elbo::new().num_samples(8).analytic_kl(
             &q,
@@ -607,10 +594,9 @@ fn dirichlet_and_gamma_latents_train_through_the_elbo() {
             |z: Tensor<2>| Independent::<_, 1>::new(Poisson::new(z), 1),
             x.clone(),
         );
-        let grads = (-bound.value.sum()).backward();
-        let g = [a, b].map(|t| t.grad(&grads).unwrap().without_autodiff());
-        adam.step(&mut raw, &g);
-    }
+        -bound.value.sum()
+    });
+    let raw = [a.val(), b.val()];
     let conc = vals(raw[0].clone().exp());
     let rate: Vec<f64> = conc
         .iter()
