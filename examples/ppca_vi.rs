@@ -24,8 +24,12 @@ use burn_probability::inference::{
 };
 use burn_probability::{Distribution, Normal};
 use burn_probability_examples::device::DeviceChoice;
-use burn_probability_examples::plot::{BLUE, GREEN, Image, ORANGE, Panel, RED};
+use burn_probability_examples::plot;
 use clap::Parser;
+use plotters::prelude::{
+    BLACK, BindKeyPoints, ChartBuilder, Circle, Color, IntoLogRange, LineSeries, PathElement,
+    SeriesLabelPosition, TRANSPARENT, WHITE,
+};
 
 /// Probabilistic PCA by MAP and mean-field VI (the Edward2/TFP tutorial).
 #[derive(Parser, Debug)]
@@ -347,52 +351,133 @@ fn plot_criticism(
     let n = args.num_points;
     let (p_data, p_map, p_vi) = (points(x, n), points(x_map, n), points(x_vi, n));
     let all = p_data.iter().chain(&p_map).chain(&p_vi);
-    let xlim = Panel::limits(all.clone().map(|p| p.0));
-    let ylim = Panel::limits(all.map(|p| p.1));
-    let mut img = Image::new(1500, 540);
-    for (i, (pts_gen, color)) in [(&p_map, RED), (&p_vi, GREEN)].iter().enumerate() {
-        let panel = Panel::new(80 + i * 740, 30, 640, 460, xlim, ylim);
-        panel.axes(&mut img);
-        panel.scatter(&mut img, &p_data, BLUE, 1);
-        panel.scatter(&mut img, pts_gen, *color, 1);
-    }
-    img.save(&args.out.join("criticism.png"))
+    let xlim = plot::limits(all.clone().map(|p| p.0));
+    let ylim = plot::limits(all.map(|p| p.1));
+    let panels = [
+        ("MAP", "generated with the MAP w and z", &p_map, plot::RED),
+        (
+            "VI",
+            "generated with the posterior means",
+            &p_vi,
+            plot::GREEN,
+        ),
+    ];
+    plot::save_chart(&args.out.join("criticism.png"), (1500, 640), |root| {
+        for (area, (fit, label, generated, colour)) in root.split_evenly((1, 2)).iter().zip(panels)
+        {
+            let mut chart = ChartBuilder::on(area)
+                .caption(
+                    format!("Criticism of the {fit} fit: data and data it generates"),
+                    (plot::FONT, 22),
+                )
+                .margin(12)
+                .x_label_area_size(50)
+                .y_label_area_size(60)
+                .build_cartesian_2d(xlim.0..xlim.1, ylim.0..ylim.1)?;
+            chart
+                .configure_mesh()
+                .light_line_style(TRANSPARENT)
+                .x_label_formatter(&plot::tick)
+                .y_label_formatter(&plot::tick)
+                .x_desc("x₁")
+                .y_desc("x₂")
+                .label_style((plot::FONT, 16))
+                .axis_desc_style((plot::FONT, 18))
+                .draw()?;
+            for (points, colour, label) in
+                [(&p_data, plot::BLUE, "data"), (generated, colour, label)]
+            {
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 1, colour.filled())))?
+                    .label(label)
+                    .legend(move |p| Circle::new(p, 5, colour.filled()));
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .border_style(BLACK)
+                .background_style(WHITE)
+                .label_font((plot::FONT, 16))
+                .draw()?;
+        }
+        Ok(())
+    })
 }
 
-/// `traces.png`: log10 of the MAP energy (red, left) and of the VI −ELBO (orange, right) per
-/// step.
+/// `traces.png`: the MAP energy (red) and the VI −ELBO (orange) per step, on a log scale (they
+/// fall by orders of magnitude); values ≤ 0, which a log scale cannot show, are left out.
 fn plot_traces(map: &MapFit, vi: &ViFit, args: &Args) -> Result<(), String> {
-    let mut img = Image::new(1500, 540);
-    let e: Vec<(f64, f64)> = map
-        .energy
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as f64, *v))
-        .collect();
-    let l: Vec<(f64, f64)> = vi
-        .elbo
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (i as f64, -*v))
-        .collect();
-    for (i, (series, color)) in [(&e, RED), (&l, ORANGE)].iter().enumerate() {
-        // Log scale for the loss: it falls by orders of magnitude.
-        let logged: Vec<(f64, f64)> = series
-            .iter()
-            .map(|(x, y)| (*x, y.max(1e-9).log10()))
-            .collect();
-        let panel = Panel::new(
-            80 + i * 740,
-            30,
-            640,
-            460,
-            Panel::limits(logged.iter().map(|p| p.0)),
-            Panel::limits(logged.iter().map(|p| p.1)),
-        );
-        panel.axes(&mut img);
-        panel.line(&mut img, &logged, *color);
-    }
-    img.save(&args.out.join("traces.png"))
+    let positive = |values: &mut dyn Iterator<Item = f64>| -> Vec<(f64, f64)> {
+        values
+            .enumerate()
+            .map(|(i, v)| ((i + 1) as f64, v))
+            .filter(|p| p.1 > 0.0 && p.1.is_finite())
+            .collect()
+    };
+    let traces = [
+        (
+            "MAP: energy −ln p(x, w, z)",
+            plot::RED,
+            positive(&mut map.energy.iter().copied()),
+        ),
+        (
+            "VI: −ELBO",
+            plot::ORANGE,
+            positive(&mut vi.elbo.iter().map(|v| -v)),
+        ),
+    ];
+    let values = || traces.iter().flat_map(|t| t.2.iter().map(|p| p.1));
+    let lo = values().fold(f64::INFINITY, f64::min);
+    let hi = values().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo <= hi {
+        (lo / 1.2, hi * 1.2)
+    } else {
+        (1.0, 10.0)
+    };
+    let steps = args.map_steps.max(args.vi_steps).max(1) as f64;
+    plot::save_chart(&args.out.join("traces.png"), (1000, 600), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("PPCA: the objectives during the fits", (plot::FONT, 24))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(
+                0.0..steps,
+                (lo..hi)
+                    .log_scale()
+                    .with_key_points(plot::log_ticks(lo, hi, 12)),
+            )?;
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .x_desc("step")
+            .y_desc("nats (log scale)")
+            .x_label_formatter(&plot::tick)
+            .y_label_formatter(&plot::tick)
+            .label_style((plot::FONT, 16))
+            .axis_desc_style((plot::FONT, 18))
+            .draw()?;
+        for (label, colour, points) in &traces {
+            let colour = *colour;
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))?
+                .label(*label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .label_font((plot::FONT, 16))
+            .draw()?;
+        Ok(())
+    })
 }
 
 /// Prints the axes, their angles to the true axis, the fits' steps and times, and the implied
@@ -452,7 +537,7 @@ fn run(args: &Args) -> Result<(), String> {
     plot_traces(&map, &vi, args)?;
     print_comparison(args, &axes, &map, &vi);
     println!(
-        "wrote {}/metrics.json, criticism.png (blue: data; red: MAP; green: VI), traces.png (log10 energy, log10 −ELBO)",
+        "wrote {}/metrics.json, criticism.png (blue: data; red: MAP; green: VI), traces.png (MAP energy, VI −ELBO)",
         args.out.display()
     );
     Ok(())

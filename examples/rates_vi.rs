@@ -29,7 +29,7 @@
 //! and draws each group's fitted density (orange) over the exact one (blue): the 10 pumps on
 //! the top rows, the 18 players below, each panel over the exact mean ± 4.5 sd.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -40,8 +40,9 @@ use burn_probability::inference::{
 };
 use burn_probability::{Beta, Binomial, Distribution, Gamma, LogNormal, Poisson};
 use burn_probability_examples::device::DeviceChoice;
-use burn_probability_examples::plot::{BLUE, Image, ORANGE, Panel};
+use burn_probability_examples::plot::{self, Mark};
 use clap::{Parser, ValueEnum};
+use plotters::prelude::{ChartBuilder, Color, LineSeries};
 
 /// Failures of the 10 pumps (Gaver and O'Muircheartaigh, 1987).
 const PUMP_FAILURES: [f64; 10] = [5.0, 1.0, 5.0, 14.0, 3.0, 19.0, 1.0, 1.0, 4.0, 22.0];
@@ -296,32 +297,26 @@ fn summarize(q: &MeanField) -> Vec<Group> {
     groups
 }
 
-/// Small multiples: each group's fitted (orange) and exact (blue) densities.
-fn draw(q: &MeanField, groups: &[Group], device: &Device) -> Image {
+/// Small multiples, written to `path`: each group's fitted (orange) and exact (blue) densities
+/// over the exact mean ± 4.5 sd, the pumps on the first rows, the players from a fresh row on,
+/// and the legend in the first free panel after the pumps.
+fn draw(q: &MeanField, groups: &[Group], device: &Device, path: &Path) -> Result<(), String> {
     const COLS: usize = 7;
-    const PW: usize = 150;
-    const PH: usize = 100;
-    const MARGIN_X: usize = 60;
-    const MARGIN_Y: usize = 34;
     const POINTS: usize = 200;
-    let rows = groups.len().div_ceil(COLS) + 1; // the pumps' row, then the players'
-    let mut img = Image::new(
-        COLS * (PW + MARGIN_X) + MARGIN_X / 2,
-        rows * (PH + MARGIN_Y) + 10,
-    );
+    let pumps = PUMP_FAILURES.len();
+    let rows = pumps.div_ceil(COLS) + (groups.len() - pumps).div_ceil(COLS);
     let factors = [
         q.distribution("failure_rate"),
         q.distribution("batting_average"),
     ];
-    let pumps = PUMP_FAILURES.len();
+    // Per group: its panel, caption, family, x range, and exact and fitted densities.
+    let mut curves = Vec::new();
     for (k, g) in groups.iter().enumerate() {
-        // The pumps fill the first rows, the players start on a fresh row.
         let slot = if k < pumps {
             k
         } else {
             pumps.div_ceil(COLS) * COLS + k - pumps
         };
-        let (row, col) = (slot / COLS, slot % COLS);
         let (lo, hi) = g.exact.support();
         let (m, s) = (g.exact.mean(), g.exact.sd());
         let (x0, x1) = ((m - 4.5 * s).max(lo), (m + 4.5 * s).min(hi));
@@ -330,10 +325,10 @@ fn draw(q: &MeanField, groups: &[Group], device: &Device) -> Image {
             .collect();
         let grid = tensor(&xs, device);
         // A density at the edge of the support may be 0, ∞ or NaN (0·ln 0): drawn as 0.
-        let density = |log_p: Tensor<1>| -> Vec<f64> {
-            vals(log_p)
-                .into_iter()
-                .map(|l| if l.is_finite() { l.exp() } else { 0.0 })
+        let density = |log_p: Tensor<1>| -> Vec<(f64, f64)> {
+            xs.iter()
+                .zip(vals(log_p))
+                .map(|(&x, l)| (x, if l.is_finite() { l.exp() } else { 0.0 }))
                 .collect()
         };
         let exact = density(g.exact.log_density(grid.clone()));
@@ -343,23 +338,68 @@ fn draw(q: &MeanField, groups: &[Group], device: &Device) -> Image {
             (&factors[1], k - pumps)
         };
         let fitted = density(factor_log_density(factor, i, grid));
-        let top = exact.iter().chain(&fitted).cloned().fold(0.0, f64::max) * 1.08;
-        let panel = Panel::new(
-            MARGIN_X + col * (PW + MARGIN_X),
-            8 + row * (PH + MARGIN_Y),
-            PW,
-            PH,
-            (x0, x1),
-            (0.0, top),
-        );
-        panel.axes(&mut img);
-        let curve = |ys: &[f64]| -> Vec<(f64, f64)> {
-            xs.iter().cloned().zip(ys.iter().cloned()).collect()
+        let caption = if k < pumps {
+            let failures = PUMP_FAILURES[k];
+            let noun = if failures == 1.0 {
+                "failure"
+            } else {
+                "failures"
+            };
+            format!("pump {}: {failures} {noun} in {} kh", k + 1, PUMP_HOURS[k])
+        } else {
+            let (name, hits, _) = PLAYERS[k - pumps];
+            format!("{name}: {hits}/{AT_BATS} hits")
         };
-        panel.line(&mut img, &curve(&exact), BLUE);
-        panel.line(&mut img, &curve(&fitted), ORANGE);
+        curves.push((slot, caption, g.exact, (x0, x1), exact, fitted));
     }
-    img
+    plot::save_chart(path, (COLS as u32 * 250, rows as u32 * 210 + 50), |root| {
+        let root = root.titled(
+            "Posterior densities: exact (conjugate) and mean-field VI",
+            (plot::FONT, 26),
+        )?;
+        let panels = root.split_evenly((rows, COLS));
+        for (slot, caption, family, (x0, x1), exact, fitted) in &curves {
+            let top = exact.iter().chain(fitted).map(|p| p.1).fold(0.0, f64::max) * 1.08;
+            let col = slot % COLS;
+            let mut chart = ChartBuilder::on(&panels[*slot])
+                .caption(caption, (plot::FONT, 15))
+                .margin(6)
+                .x_label_area_size(38)
+                .y_label_area_size(if col == 0 { 52 } else { 36 })
+                .build_cartesian_2d(*x0..*x1, 0.0..top)?;
+            let x_desc = match family {
+                Exact::Gamma(..) => "failures per 1000 h",
+                Exact::Beta(..) => "batting average",
+            };
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(4)
+                .y_labels(3)
+                .x_label_formatter(&plot::tick)
+                .y_label_formatter(&plot::tick)
+                .x_desc(x_desc)
+                .y_desc(if col == 0 { "density" } else { "" })
+                .label_style((plot::FONT, 12))
+                .axis_desc_style((plot::FONT, 13))
+                .draw()?;
+            for (points, colour) in [(exact, plot::BLUE), (fitted, plot::ORANGE)] {
+                chart.draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))?;
+            }
+        }
+        plot::legend(
+            &panels[pumps].margin(30, 0, 20, 0),
+            "posterior density",
+            &[
+                ("exact (conjugate)", plot::BLUE),
+                ("mean-field VI", plot::ORANGE),
+            ],
+            Mark::Line,
+        )
+    })
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -439,7 +479,7 @@ fn run(args: &Args) -> Result<(), String> {
     println!(
         "rest-of-season squared error summed over the players: first-45 averages {raw:.4}, VI posterior means {shrunk:.4}"
     );
-    draw(&q, &groups, &plain).save(&args.out)?;
+    draw(&q, &groups, &plain, &args.out)?;
     println!(
         "wrote {} (blue: exact posterior density, orange: VI; pumps on top, players below)",
         args.out.display()

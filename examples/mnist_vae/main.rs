@@ -21,8 +21,9 @@
 //! its md5 sum is the original's.
 //!
 //! Output (`--out`, default `runs/mnist_vae/<model>`): `metrics.jsonl` (one line per epoch,
-//! then the test log-likelihood), `latent.png`, `manifold.png` (2-D latents), `reconstructions.png`,
-//! `samples.png`, and `checkpoint/` (after every epoch; `--resume` continues from it).
+//! then the test log-likelihood), `training_curve.png` (redrawn after every epoch),
+//! `latent.png`, `manifold.png` (2-D latents), `reconstructions.png`, `samples.png`, and
+//! `checkpoint/` (after every epoch; `--resume` continues from it).
 //! Beside the trained weights the run keeps their moving average (`--ema-decay`, default 0.999):
 //! both are evaluated every epoch, and the average is the model of the final log-likelihood, the
 //! pictures and `checkpoint/ema.bpk`.

@@ -1,6 +1,7 @@
 //! The evaluations (the test ELBO of every epoch, the final test log-likelihood), the lines of
 //! `metrics.jsonl`, and the pictures of the final model.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -8,11 +9,12 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use burn_probability::math::{logit, logsumexp, ndtri};
 use burn_probability_examples::mnist::{Binarization, Mnist, Split};
-use burn_probability_examples::plot::{Image, Panel, TAB10};
+use burn_probability_examples::plot::{self, Image, Mark};
 use burn_probability_examples::vae::model::{LikelihoodKind, ModelKind, ObjectiveKind, Vae};
 use indicatif::{ProgressBar, ProgressStyle};
+use plotters::prelude::*;
 
-use crate::Settings;
+use crate::{DatasetKind, Settings};
 
 /// The seed of every evaluation: with dynamic binarization, every model and every epoch is
 /// evaluated on the same binarized test images and the same posterior noise.
@@ -125,7 +127,7 @@ pub(crate) fn pictures(
     let eval = vae.valid();
     let bin = picture_binarization(s);
     if s.latent == 2 && s.model != ModelKind::Categorical {
-        latent_scatter(&eval, data, bin, out, device)?;
+        latent_scatter(&eval, data, bin, s.dataset, out, device)?;
         manifold(&eval, s.temperature, s.likelihood, out, device)?;
     }
     reconstructions(&eval, data, bin, s.likelihood, out, device)?;
@@ -142,11 +144,35 @@ fn picture_binarization(s: &Settings) -> Binarization {
     }
 }
 
-/// The posterior means of the first 5000 test images, coloured by digit (`latent.png`).
+/// The legend's title and class names of a data set's ten labels.
+fn class_names(dataset: DatasetKind) -> (&'static str, [&'static str; 10]) {
+    match dataset {
+        DatasetKind::Mnist => ("digit", ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+        DatasetKind::FashionMnist => (
+            "class",
+            [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+        ),
+    }
+}
+
+/// The posterior means of the first 5000 test images, coloured by class, with a legend naming
+/// the classes (`latent.png`).
 fn latent_scatter(
     eval: &Vae,
     data: &Mnist,
     bin: Binarization,
+    dataset: DatasetKind,
     out: &Path,
     device: &Device,
 ) -> Result<(), String> {
@@ -158,25 +184,162 @@ fn latent_scatter(
         .iter::<f64>()
         .collect();
     let pts: Vec<(f64, f64)> = (0..n).map(|i| (z[2 * i], z[2 * i + 1])).collect();
-    let mut img = Image::new(800, 760);
-    let panel = Panel::new(
-        70,
-        20,
-        700,
-        700,
-        Panel::limits(pts.iter().map(|p| p.0)),
-        Panel::limits(pts.iter().map(|p| p.1)),
+    let (xlim, ylim) = (
+        plot::limits(pts.iter().map(|p| p.0)),
+        plot::limits(pts.iter().map(|p| p.1)),
     );
-    panel.axes(&mut img);
-    for (i, p) in pts.iter().enumerate() {
-        panel.scatter(
-            &mut img,
-            std::slice::from_ref(p),
-            TAB10[test.labels[i] as usize],
-            2,
+    let (legend_title, names) = class_names(dataset);
+    let width = if dataset == DatasetKind::Mnist {
+        120
+    } else {
+        200
+    };
+    plot::save_chart(&out.join("latent.png"), (800 + width, 800), |root| {
+        let (area, side) = root.split_horizontally(800);
+        let mut chart = ChartBuilder::on(&area)
+            .caption(
+                format!("Latent space: posterior means of {n} test images"),
+                (plot::FONT, 24),
+            )
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xlim.0..xlim.1, ylim.0..ylim.1)?;
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .x_label_formatter(&plot::tick)
+            .y_label_formatter(&plot::tick)
+            .x_desc("z₁ (posterior mean)")
+            .y_desc("z₂ (posterior mean)")
+            .label_style((plot::FONT, 16))
+            .axis_desc_style((plot::FONT, 18))
+            .draw()?;
+        chart.draw_series(
+            pts.iter()
+                .zip(&test.labels)
+                .map(|(&p, &label)| Circle::new(p, 2, plot::TAB10[label as usize].filled())),
+        )?;
+        let entries: Vec<(&str, RGBColor)> = names.into_iter().zip(plot::TAB10).collect();
+        plot::legend(&side.margin(60, 0, 0, 0), legend_title, &entries, Mark::Dot)
+    })
+}
+
+/// One epoch's line of `metrics.jsonl`: the train loss and the test ELBO of the trained and
+/// of the averaged weights.
+struct EpochLine {
+    train_loss: f64,
+    test_elbo: f64,
+    test_elbo_ema: Option<f64>,
+}
+
+/// The epochs' lines of `metrics.jsonl` by epoch. Other lines (the final log-likelihood, a line
+/// cut short by an interrupted write) are skipped; of an epoch written twice (a run stopped
+/// between its line and its checkpoint, then resumed) the later line counts.
+fn epoch_lines(metrics: &Path) -> Result<BTreeMap<u64, EpochLine>, String> {
+    let text = std::fs::read_to_string(metrics)
+        .map_err(|e| format!("cannot read {}: {e}", metrics.display()))?;
+    let mut epochs = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(epoch), Some(train_loss), Some(test_elbo)) = (
+            v["epoch"].as_u64(),
+            v["train_loss"].as_f64(),
+            v["test_elbo"].as_f64(),
+        ) else {
+            continue;
+        };
+        let test_elbo_ema = v["test_elbo_ema"].as_f64();
+        epochs.insert(
+            epoch,
+            EpochLine {
+                train_loss,
+                test_elbo,
+                test_elbo_ema,
+            },
         );
     }
-    img.save(&out.join("latent.png"))
+    Ok(epochs)
+}
+
+/// The training curve from the epochs' lines of `metrics` (those of earlier runs of a resumed
+/// run included): the train loss and the test −ELBO of the trained and of the averaged weights
+/// per epoch, in nats per image (`training_curve.png`, beside `metrics`).
+pub(crate) fn training_curve(metrics: &Path) -> Result<(), String> {
+    let epochs = epoch_lines(metrics)?;
+    let series = |value: &dyn Fn(&EpochLine) -> Option<f64>| -> Vec<(u64, f64)> {
+        epochs
+            .iter()
+            .filter_map(|(&e, line)| Some((e, value(line)?)))
+            .filter(|p| p.1.is_finite())
+            .collect()
+    };
+    let curves = [
+        (
+            "train loss (mean over the epoch's batches)",
+            plot::BLUE,
+            series(&|l| Some(l.train_loss)),
+        ),
+        (
+            "test −ELBO, trained weights",
+            plot::ORANGE,
+            series(&|l| Some(-l.test_elbo)),
+        ),
+        (
+            "test −ELBO, averaged weights",
+            plot::GREEN,
+            series(&|l| l.test_elbo_ema.map(|v| -v)),
+        ),
+    ];
+    let last = epochs.keys().last().copied().unwrap_or(1);
+    // At most 10 ticks, on whole epochs.
+    let every = last.div_ceil(10);
+    let epoch_ticks: Vec<u64> = (every..=last).step_by(every as usize).collect();
+    let ylim = plot::limits(curves.iter().flat_map(|c| c.2.iter().map(|p| p.1)));
+    plot::save_chart(
+        &metrics.with_file_name("training_curve.png"),
+        (900, 560),
+        |root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption("Training curve", (plot::FONT, 24))
+                .margin(12)
+                .x_label_area_size(50)
+                .y_label_area_size(70)
+                .build_cartesian_2d((0..last + 1).with_key_points(epoch_ticks), ylim.0..ylim.1)?;
+            chart
+                .configure_mesh()
+                .light_line_style(TRANSPARENT)
+                .x_desc("epoch")
+                .y_desc("nats per image (lower is better)")
+                .y_label_formatter(&plot::tick)
+                .label_style((plot::FONT, 16))
+                .axis_desc_style((plot::FONT, 18))
+                .draw()?;
+            for (label, colour, points) in curves.iter().filter(|c| !c.2.is_empty()) {
+                let colour = *colour;
+                chart
+                    .draw_series(LineSeries::new(
+                        points.iter().copied(),
+                        colour.stroke_width(2),
+                    ))?
+                    .label(*label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(2))
+                    });
+                chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .border_style(BLACK)
+                .background_style(WHITE)
+                .label_font((plot::FONT, 16))
+                .draw()?;
+            Ok(())
+        },
+    )
 }
 
 /// The decoded manifold over a 20 × 20 grid of prior quantiles (`manifold.png`); the

@@ -1,5 +1,5 @@
 //! One epoch of training (shuffled batches, optimizer steps, the weight average), then its
-//! evaluation, its line of `metrics.jsonl` and the checkpoint.
+//! evaluation, its line of `metrics.jsonl`, the training curve and the checkpoint.
 
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use burn_probability_examples::vae::schedule;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::checkpoint::save_checkpoint;
-use crate::report::{append_line, evaluate};
+use crate::report::{append_line, evaluate, training_curve};
 use crate::{Run, State, fail};
 
 /// Trains `state` for epoch `epoch` (counted from 0). Returns it with the sum over the batches
@@ -86,8 +86,8 @@ fn epoch_bar(batches: usize, epoch: usize, epochs: usize) -> ProgressBar {
 }
 
 /// Evaluates the trained and the averaged weights on the test images, prints the epoch's line,
-/// appends it to `metrics.jsonl` and saves the checkpoint. Returns the test ELBO of the final
-/// model (the weight average when there is one).
+/// appends it to `metrics.jsonl`, redraws `training_curve.png` from it and saves the
+/// checkpoint. Returns the test ELBO of the final model (the weight average when there is one).
 pub(crate) fn end_epoch(
     run: &Run,
     state: &State,
@@ -125,6 +125,7 @@ pub(crate) fn end_epoch(
         line["test_elbo_ema"] = serde_json::json!(v);
     }
     append_line(&run.metrics, &line).unwrap_or_else(|e| fail(e));
+    training_curve(&run.metrics).unwrap_or_else(|e| fail(e));
     save_checkpoint(&run.ckpt, state, epoch + 1, s).unwrap_or_else(|e| fail(e));
     test_elbo_ema.unwrap_or(test_elbo)
 }

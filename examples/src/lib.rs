@@ -2,7 +2,8 @@
 //!
 //! * [`mnist`]: the MNIST and Fashion-MNIST IDX reader (validation, md5-checked download).
 //! * [`vae`]: the MNIST VAE models, their weight averaging and learning-rate warm-up.
-//! * [`plot`]: a small PNG plotter for the examples' pictures.
+//! * [`plot`]: the examples' pictures as PNG files: charts drawn with `plotters` (the font
+//!   bundled), grids of images.
 //! * [`alloc`]: the allocator settings the example and benchmark programs use.
 //! * [`device`]: the programs' `--device` flag (flex, ndarray, wgpu, cuda).
 //! * [`workloads`]: the workloads `bench_workloads`, the criterion benches and the peers

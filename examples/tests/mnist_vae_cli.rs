@@ -290,7 +290,7 @@ fn every_model_trains_and_improves_on_a_small_data_set() {
             );
         }
         assert_eq!(m[3]["weights"], "averaged", "{model}: {}", m[3]);
-        let mut pictures = vec!["reconstructions.png", "samples.png"];
+        let mut pictures = vec!["training_curve.png", "reconstructions.png", "samples.png"];
         if model == "categorical" {
             let t = m[0]["temperature"].as_f64();
             assert!(t.is_some_and(|t| t > 0.0), "the temperature in {}", m[0]);
@@ -370,6 +370,17 @@ fn resume_case(model: &str, extra: &[&str]) {
         assert!(x["test_elbo_ema"].is_f64(), "{x}");
         assert_eq!(x["test_elbo_ema"], y["test_elbo_ema"], "{x} vs {y}");
     }
+    // The resumed run's training curve holds the epoch of the run it continues: it is the
+    // uninterrupted run's, pixel for pixel.
+    let curve = |dir: &Path| {
+        let path = dir.join("training_curve.png");
+        assert_png(&path);
+        std::fs::read(&path).unwrap()
+    };
+    assert!(
+        curve(&full) == curve(&part),
+        "{model}: the resumed run's training_curve.png differs from the uninterrupted run's"
+    );
     // Resuming with other settings is refused.
     let o = run(&[
         &common[..],
