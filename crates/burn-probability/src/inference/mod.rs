@@ -1,7 +1,7 @@
 //! Fitting models written as a log-joint density: MAP estimation and variational inference,
 //! the roles of Edward2's `make_log_joint_fn`, TFP's `tfp.vi.fit_surrogate_posterior` and
 //! `tfp.math.minimize`, and Pyro's `AutoNormal`, written with burn's own idioms: everything
-//! trainable is a [`Module`] of [`Param`](burn::module::Param)s, fitted by any `burn::optim`
+//! trainable is a [`Module`] of [`Param`]s, fitted by any `burn::optim`
 //! optimizer ([`ModuleOptimizer`]) under any learning-rate scheduler (a
 //! [`ModuleLrScheduler`] from a scheduler config's `init()`, or an `f64` for a constant rate).
 //!
