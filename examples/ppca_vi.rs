@@ -365,25 +365,9 @@ fn plot_criticism(
     plot::save_chart(&args.out.join("criticism.png"), (1500, 640), |root| {
         for (area, (fit, label, generated, colour)) in root.split_evenly((1, 2)).iter().zip(panels)
         {
-            let mut chart = ChartBuilder::on(area)
-                .caption(
-                    format!("Criticism of the {fit} fit: data and data it generates"),
-                    (plot::FONT, 22),
-                )
-                .margin(12)
-                .x_label_area_size(50)
-                .y_label_area_size(60)
-                .build_cartesian_2d(xlim.0..xlim.1, ylim.0..ylim.1)?;
-            chart
-                .configure_mesh()
-                .light_line_style(TRANSPARENT)
-                .x_label_formatter(&plot::tick)
-                .y_label_formatter(&plot::tick)
-                .x_desc("x₁")
-                .y_desc("x₂")
-                .label_style((plot::FONT, 16))
-                .axis_desc_style((plot::FONT, 18))
-                .draw()?;
+            let caption = format!("Criticism of the {fit} fit: data and data it generates");
+            let mut chart =
+                plot::scatter_frame(area, (&caption, 22), (xlim, ylim), ("x₁", "x₂"))?;
             for (points, colour, label) in
                 [(&p_data, plot::BLUE, "data"), (generated, colour, label)]
             {

@@ -196,25 +196,13 @@ fn latent_scatter(
     };
     plot::save_chart(&out.join("latent.png"), (800 + width, 800), |root| {
         let (area, side) = root.split_horizontally(800);
-        let mut chart = ChartBuilder::on(&area)
-            .caption(
-                format!("Latent space: posterior means of {n} test images"),
-                (plot::FONT, 24),
-            )
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xlim.0..xlim.1, ylim.0..ylim.1)?;
-        chart
-            .configure_mesh()
-            .light_line_style(TRANSPARENT)
-            .x_label_formatter(&plot::tick)
-            .y_label_formatter(&plot::tick)
-            .x_desc("z₁ (posterior mean)")
-            .y_desc("z₂ (posterior mean)")
-            .label_style((plot::FONT, 16))
-            .axis_desc_style((plot::FONT, 18))
-            .draw()?;
+        let caption = format!("Latent space: posterior means of {n} test images");
+        let mut chart = plot::scatter_frame(
+            &area,
+            (&caption, 24),
+            (xlim, ylim),
+            ("z₁ (posterior mean)", "z₂ (posterior mean)"),
+        )?;
         chart.draw_series(
             pts.iter()
                 .zip(&test.labels)

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -124,6 +125,37 @@ pub fn legend(area: &Area, title: &str, entries: &[(&str, RGBColor)], mark: Mark
         area.draw(&Text::new(*label, (44, y), font(18.0)))?;
     }
     Ok(())
+}
+
+/// A scatter chart's frame on `area` in the examples' style: the caption, the x and y ranges
+/// `lims`, tick labels by [`tick`], the axis descriptions `descs`, no minor grid lines.
+pub fn scatter_frame<'a, 'b>(
+    area: &'a Area<'b>,
+    (caption, caption_size): (&str, u32),
+    lims: ((f64, f64), (f64, f64)),
+    descs: (&str, &str),
+) -> Result<
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn Error>,
+> {
+    let ((x0, x1), (y0, y1)) = lims;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FONT, caption_size))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .x_desc(descs.0)
+        .y_desc(descs.1)
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 18))
+        .draw()?;
+    Ok(chart)
 }
 
 /// A tick label: three significant digits, without trailing zeros (`100000`, `2.5`, `0.05`).
