@@ -366,8 +366,7 @@ fn plot_criticism(
         for (area, (fit, label, generated, colour)) in root.split_evenly((1, 2)).iter().zip(panels)
         {
             let caption = format!("Criticism of the {fit} fit: data and data it generates");
-            let mut chart =
-                plot::scatter_frame(area, (&caption, 22), (xlim, ylim), ("x₁", "x₂"))?;
+            let mut chart = plot::scatter_frame(area, (&caption, 22), (xlim, ylim), ("x₁", "x₂"))?;
             for (points, colour, label) in
                 [(&p_data, plot::BLUE, "data"), (generated, colour, label)]
             {
