@@ -184,10 +184,14 @@ fn sample_and_log_prob_equals_the_density_of_the_draws() {
     assert_eq!(lp.dims(), [s, b, 1]);
     assert!(max_abs_diff(&vals(z.clone()), &vals(z_ref.clone())) < 1e-6);
     let (lp_v, lp_ref_v) = (vals(lp.clone()), vals(lp_ref.clone()));
-    assert!(
-        max_abs_diff(&lp_v, &lp_ref_v) < 2e-4,
-        "{lp_v:?} vs {lp_ref_v:?}"
-    );
+    // The reference inverts the flows (K sequential passes each), whose float32 rounding
+    // grows with the size of the terms: a relative tolerance, 2e-4 of max(1, |ln q|).
+    for (a, r) in lp_v.iter().zip(&lp_ref_v) {
+        assert!(
+            (a - r).abs() < 2e-4 * r.abs().max(1.0),
+            "{lp_v:?} vs {lp_ref_v:?}"
+        );
+    }
     // A deliberately different density (the base's alone) is far off: the check can fail.
     let base_only = vals(q().base().log_prob_keepdim(z_ref.clone().detach()));
     assert!(max_abs_diff(&lp_v, &base_only) > 0.05);
