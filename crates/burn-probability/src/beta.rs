@@ -9,7 +9,7 @@ use crate::distribution::{
 use crate::error::Result;
 use crate::fused;
 use crate::kl::KlDivergence;
-use crate::math::{beta_sample_grad, betainc, digamma_difference, lbeta};
+use crate::math::{beta_sample_grad, betainc, digamma_difference, lbeta, log1p};
 use crate::sampling::standard_gamma;
 
 /// A batch of Beta distributions on `[0, 1]` with concentrations `a > 0` (`concentration1`,
@@ -160,7 +160,7 @@ impl<const D: usize> Distribution<D> for Beta<D> {
         let at_0 = x.clone().equal_elem(0.0);
         let at_1 = x.clone().equal_elem(1.0);
         let xs = x.clamp(f32::MIN_POSITIVE, 1.0 - f32::EPSILON / 2.0);
-        let lp = (a.clone() - 1.0) * xs.clone().log() + (b.clone() - 1.0) * (-xs).log1p()
+        let lp = (a.clone() - 1.0) * xs.clone().log() + (b.clone() - 1.0) * log1p(-xs)
             - lbeta(a.clone(), b.clone());
         let limit = |lp: Tensor<DV>, at: Tensor<DV, burn::tensor::Bool>, c: Tensor<DV>| {
             let up = at.clone().bool_and(c.clone().lower_elem(1.0));

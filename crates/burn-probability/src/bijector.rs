@@ -46,7 +46,7 @@ use burn::tensor::{Device, Shape, Tensor};
 use crate::distribution::{Param, broadcast_params, broadcast_shapes, check_param, check_values};
 use crate::distribution::{lift, sum_keep};
 use crate::error::{Error, Result};
-use crate::math::{expm1, logit, sigmoid, softplus};
+use crate::math::{expm1, log1p, logit, sigmoid, softplus};
 
 const LN_2: f64 = core::f64::consts::LN_2;
 
@@ -227,7 +227,7 @@ impl Bijector for Sigmoid {
     }
     /// `−ln y − ln1p(−y)`, computed from `y` directly.
     fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        -y.clone().log() - (-y).log1p()
+        -y.clone().log() - log1p(-y)
     }
     fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
         check_values(Self::NAME, "(0, 1)", y, |v| v > 0.0 && v < 1.0)
@@ -264,14 +264,14 @@ impl Bijector for Tanh {
         x.tanh()
     }
     fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        (y.clone().log1p() - (-y).log1p()) * 0.5
+        (log1p(y.clone()) - log1p(-y)) * 0.5
     }
     fn forward_log_det_jacobian<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         (-(x.clone() + softplus(x * (-2.0))) + LN_2) * 2.0
     }
     /// `−ln1p(y) − ln1p(−y)` (`−ln(1 − y²)`), computed from `y` directly.
     fn inverse_log_det_jacobian<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        -y.clone().log1p() - (-y).log1p()
+        -log1p(y.clone()) - log1p(-y)
     }
     fn check_image<const D: usize>(&self, y: &Tensor<D>) -> Result<()> {
         check_values(Self::NAME, "(-1, 1)", y, |v| v > -1.0 && v < 1.0)

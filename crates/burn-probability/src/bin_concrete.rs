@@ -8,7 +8,7 @@ use crate::distribution::{
 use crate::error::Result;
 use crate::fused;
 use crate::logistic::Logistic;
-use crate::math::{sigmoid, softplus};
+use crate::math::{log1p, sigmoid, softplus};
 use crate::noise;
 
 /// The binary Concrete distribution `BinConcrete(t, ℓ)` of Maddison, Mnih and Teh (2017), also
@@ -126,7 +126,7 @@ impl<const D: usize> Distribution<D> for BinConcrete<D> {
             Err([value, logits]) => (value, logits),
         };
         let log_y = value.clone().log();
-        let log_1my = (-value).log1p();
+        let log_1my = log1p(-value);
         let z = log_y.clone() - log_1my.clone();
         logits.clone() + t.ln() - log_y * (t + 1.0) + log_1my * (t - 1.0)
             - softplus(logits - z * t) * 2.0

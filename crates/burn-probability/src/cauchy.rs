@@ -10,7 +10,7 @@ use crate::distribution::{
 };
 use crate::error::Result;
 use crate::fused;
-use crate::math::ln_plus;
+use crate::math::{ln_plus, log1p};
 use crate::noise;
 
 /// `ln π`.
@@ -145,9 +145,9 @@ impl<const D: usize> Distribution<D> for Cauchy<D> {
         };
         let a = ((value - loc) / scale.clone()).abs();
         // ln(1 + a²): ln1p(a²) up to 1, 2 ln a + ln1p(a⁻²) beyond, each on its clamped range.
-        let near = a.clone().clamp_max(1.0).square().log1p();
+        let near = log1p(a.clone().clamp_max(1.0).square());
         let far_a = a.clone().clamp_min(1.0);
-        let far = far_a.clone().log() * 2.0 + far_a.square().recip().log1p();
+        let far = far_a.clone().log() * 2.0 + log1p(far_a.square().recip());
         let log1p_z2 = far.mask_where(a.lower_equal_elem(1.0), near);
         -log1p_z2 - scale.log() - LN_PI
     }

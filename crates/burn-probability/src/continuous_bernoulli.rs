@@ -9,7 +9,7 @@ use crate::distribution::{
 use crate::error::Result;
 use crate::fused;
 use crate::kl::KlDivergence;
-use crate::math::{expm1, log1mexp, logit, sigmoid};
+use crate::math::{expm1, log1mexp, log1p, logit, sigmoid};
 use crate::noise;
 
 /// Below this `|η|` the log-normalizer, mean and entropy use their Taylor series.
@@ -275,8 +275,8 @@ impl<const D: usize> Cdf<D> for ContinuousBernoulli<D> {
         let positive = eta.clone().greater_elem(0.0);
         let pos = eta.clone().clamp_min(TAYLOR_CDF);
         let neg = eta.clone().clamp_max(-TAYLOR_CDF);
-        let from_pos = ((-q.clone()).add_scalar(1.0) * expm1(-pos.clone())).log1p() / pos + 1.0;
-        let from_neg = (q.clone() * expm1(neg.clone())).log1p() / neg;
+        let from_pos = log1p((-q.clone()).add_scalar(1.0) * expm1(-pos.clone())) / pos + 1.0;
+        let from_neg = log1p(q.clone() * expm1(neg.clone())) / neg;
         let taylor = q.clone() + eta * q.clone() * (-q).add_scalar(1.0) * 0.5;
         from_neg
             .mask_where(positive, from_pos)

@@ -9,7 +9,7 @@ use crate::distribution::{
 use crate::error::Result;
 use crate::fused;
 use crate::kl::KlDivergence;
-use crate::math::expm1;
+use crate::math::{expm1, log1p};
 use crate::noise;
 
 /// A batch of exponential distributions with rate `λ > 0` (scipy's `expon(scale=1/λ)`,
@@ -183,7 +183,7 @@ impl<const D: usize> Cdf<D> for Exponential<D> {
     }
 
     fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV> {
-        -(-q).log1p() / lift::<D, DV>(&self.rate)
+        -log1p(-q) / lift::<D, DV>(&self.rate)
     }
 }
 

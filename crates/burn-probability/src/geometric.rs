@@ -8,7 +8,7 @@ use crate::distribution::{
 };
 use crate::error::Result;
 use crate::fused;
-use crate::math::{expm1, log_sigmoid, logit, sigmoid, softplus};
+use crate::math::{expm1, log_sigmoid, log1p, logit, sigmoid, softplus};
 use crate::noise;
 use crate::poisson::on_counts;
 
@@ -138,7 +138,7 @@ impl<const D: usize> Cdf<D> for Geometric<D> {
 
     fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV> {
         let ln_q = log_sigmoid(-lift::<D, DV>(&self.logits));
-        ((-q).log1p() / ln_q).ceil().sub_scalar(1.0).clamp_min(0.0)
+        (log1p(-q) / ln_q).ceil().sub_scalar(1.0).clamp_min(0.0)
     }
 }
 

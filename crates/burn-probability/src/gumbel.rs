@@ -9,7 +9,7 @@ use crate::distribution::{
 use crate::error::Result;
 use crate::fused;
 use crate::kl::KlDivergence;
-use crate::math::{EULER_GAMMA, lgamma};
+use crate::math::{EULER_GAMMA, lgamma, ln_unit};
 use crate::noise;
 
 /// A batch of Gumbel distributions with location `μ` and scale `β > 0`: the distribution of
@@ -190,7 +190,7 @@ impl<const D: usize> Cdf<D> for Gumbel<D> {
     }
 
     fn icdf<const DV: usize>(&self, q: Tensor<DV>) -> Tensor<DV> {
-        lift::<D, DV>(&self.loc) - lift::<D, DV>(&self.scale) * (-q.log()).log()
+        lift::<D, DV>(&self.loc) - lift::<D, DV>(&self.scale) * (-ln_unit(q)).log()
     }
 }
 

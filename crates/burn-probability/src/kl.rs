@@ -34,6 +34,7 @@ use burn::tensor::Tensor;
 
 use crate::distribution::{BatchTensor, Distribution, Rsample, check_pair_shapes};
 use crate::error::{Error, Result};
+use crate::math::sum_dim_chunked;
 
 /// A closed-form `KL(self ‖ q)`.
 ///
@@ -205,8 +206,10 @@ macro_rules! impl_mc_kl {
             fn mc_kl_keepdim(&self, q: &Q, n: usize) -> (Tensor<$d>, Tensor<$d>) {
                 let x: Tensor<$ds> = self.rsample_n(n);
                 let diff = self.log_prob_keepdim(x.clone()) - q.log_prob_keepdim(x);
-                let (var, mean) = diff.var_mean(0);
-                let se = (var.detach() / n as f64).sqrt();
+                let mean = sum_dim_chunked(diff.clone(), 0) / n as f64;
+                let centred = diff.detach() - mean.clone().detach();
+                let var = sum_dim_chunked(centred.square(), 0) / (n - 1) as f64;
+                let se = (var / n as f64).sqrt();
                 (mean.squeeze_dim::<$d>(0), se.squeeze_dim::<$d>(0))
             }
         }

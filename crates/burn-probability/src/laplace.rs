@@ -9,7 +9,7 @@ use crate::distribution::{
 use crate::error::Result;
 use crate::fused;
 use crate::kl::KlDivergence;
-use crate::math::{SQRT_2, expm1, ln_plus};
+use crate::math::{SQRT_2, expm1, ln_plus, log1p};
 use crate::noise;
 use crate::normal::Normal;
 
@@ -189,7 +189,7 @@ impl<const D: usize> Rsample<D> for Laplace<D> {
             Ok(x) => return x,
             Err(inputs) => inputs,
         };
-        let standard = noise.clone().sign() * (-noise.abs()).log1p();
+        let standard = noise.clone().sign() * log1p(-noise.abs());
         loc - scale * standard
     }
 }

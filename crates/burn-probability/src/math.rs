@@ -44,7 +44,7 @@ pub fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     };
     let m = x.clone().clamp_min(0.0);
     let e = (x - m.clone() * 2.0).exp();
-    m + e.log1p()
+    m + log1p(e)
 }
 
 /// `ln σ(x) = −softplus(−x)`, stable for any `x`.
@@ -59,7 +59,7 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// The logit `ln p − ln(1 − p)`, the inverse of [`sigmoid`], accurate near 0 and near 1.
 pub fn logit<const D: usize>(p: Tensor<D>) -> Tensor<D> {
-    fused::logit(p).unwrap_or_else(|p| p.clone().log() - (-p).log1p())
+    fused::logit(p).unwrap_or_else(|p| p.clone().log() - log1p(-p))
 }
 
 /// `eˣ − 1`, accurate for small `|x|` (where `exp(x) − 1` loses all digits).
@@ -80,6 +80,95 @@ pub fn expm1<const D: usize>(x: Tensor<D>) -> Tensor<D> {
             + 1.0);
     let large = x.exp() - 1.0;
     large.mask_where(small, poly)
+}
+
+/// `ln(1 + x)`, accurate for small `|x|` on every backend.
+///
+/// burn's `log1p` is exact to float32 rounding on the CPU backends (flex, ndarray), and this
+/// is that there. On the other backends (wgpu, cuda) burn's is `ln(1 + x)`, which returns 0
+/// for `|x|` below 6e-8 and loses digits up to `|x|` of about 1e-3, and a GPU's `ln` itself is
+/// only accurate to an absolute 2⁻²¹ near 1 (Vulkan's precision rule). There this computes it
+/// without either: for `|x| < 0.25`, as `2 atanh(s)` with `s = x / (2 + x)` (`|s| ≤ 1/7`) by
+/// the odd series through `s⁹` (truncation below 4e-10 relative), else `ln(1 + x)`, whose
+/// value there is at least 0.22 in magnitude. `−∞` at `x = −1`, `NaN` below.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_probability::math::log1p;
+/// let x = Tensor::<1>::from_floats([2.2e-9, -0.1, 3.0], &Device::flex());
+/// let y: Vec<f32> = log1p(x).into_data().iter::<f32>().collect();
+/// assert!((y[0] / 2.2e-9 - 1.0).abs() < 1e-6);
+/// assert!((y[1] - (-0.1f32).ln_1p()).abs() < 1e-7 && (y[2] - 4f32.ln()).abs() < 1e-6);
+/// ```
+pub fn log1p<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if native_log1p_is_accurate(&x.device()) {
+        x.log1p()
+    } else {
+        log1p_series(x)
+    }
+}
+
+/// Whether burn's own `log1p` is accurate on `device`: on the CPU backends, flex and ndarray
+/// (with or without autodiff).
+fn native_log1p_is_accurate(device: &burn::tensor::Device) -> bool {
+    match device.clone().without_autodiff().as_dispatch() {
+        #[cfg(feature = "flex")]
+        burn::backend::DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        burn::backend::DispatchDevice::NdArray(_) => true,
+        _ => false,
+    }
+}
+
+/// [`log1p`] by the `atanh` series below `|x| = 0.25` and `ln(1 + x)` above, on any backend.
+fn log1p_series<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    const T: f32 = 0.25;
+    let small = x.clone().abs().lower_elem(T);
+    // The series on an input clamped to the small range, ln on one kept outside it, so that
+    // the branch `mask_where` discards stays finite (and so does its gradient).
+    let xs = x.clone().clamp(-T, T);
+    let s = xs.clone() / (xs + 2.0);
+    let s2 = s.clone().square();
+    let series = s
+        * ((((s2.clone() * (2.0 / 9.0) + 2.0 / 7.0) * s2.clone() + 2.0 / 5.0) * s2.clone()
+            + 2.0 / 3.0)
+            * s2
+            + 2.0);
+    let large = (x.mask_fill(small.clone(), T) + 1.0).log();
+    large.mask_where(small, series)
+}
+
+/// The most entries [`sum_dim_chunked`] sums in one reduction.
+const REDUCE_CHUNK: usize = 32_768;
+
+/// `x.sum_dim(dim)`, as sums of chunks of at most 32,768 entries along `dim`, added. burn
+/// 0.22's reductions along one dimension on wgpu sum only part of a dimension longer than
+/// 65,532 (docs/wgpu-notes.md); on every backend this gives the full sum.
+pub(crate) fn sum_dim_chunked<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    let n = x.dims()[dim];
+    if n <= REDUCE_CHUNK {
+        return x.sum_dim(dim);
+    }
+    let mut total = x.clone().narrow(dim, 0, REDUCE_CHUNK).sum_dim(dim);
+    let mut start = REDUCE_CHUNK;
+    while start < n {
+        let len = (n - start).min(REDUCE_CHUNK);
+        total = total + x.clone().narrow(dim, start, len).sum_dim(dim);
+        start += len;
+    }
+    total
+}
+
+/// `ln q` for `q` in `[0, 1]`, accurate near 1 on every backend: `log1p(q − 1)` above ½
+/// (where `q − 1` is exact), `ln q` below. A GPU's `ln` near 1 has an absolute error up to
+/// 2⁻²¹, all of `ln q` once `1 − q` is that small.
+pub(crate) fn ln_unit<const D: usize>(q: Tensor<D>) -> Tensor<D> {
+    let upper = q.clone().greater_elem(0.5);
+    let near_one = log1p(q.clone().clamp_min(0.5) - 1.0);
+    q.mask_fill(upper.clone(), 0.5)
+        .log()
+        .mask_where(upper, near_one)
 }
 
 /// The standard normal quantile function `Φ⁻¹(q) = √2 · erfinv(2q − 1)` for `q ∈ [0, 1]`.
@@ -126,7 +215,7 @@ pub fn ndtri<const D: usize>(q: Tensor<D>) -> Tensor<D> {
     let (lo, hi) = (P_LOW as f32, (1.0 - P_LOW) as f32);
     let central = {
         let qc = q.clone().clamp(lo, hi);
-        let w = -((qc.clone() * 4.0).log() + (-qc.clone()).log1p()) - 2.5;
+        let w = -((qc.clone() * 4.0).log() + log1p(-qc.clone())) - 2.5;
         horner(w, &GILES) * (qc * 2.0 - 1.0) * SQRT_2
     };
     let tail = |log_p: Tensor<D>| {
@@ -135,7 +224,7 @@ pub fn ndtri<const D: usize>(q: Tensor<D>) -> Tensor<D> {
     };
     // Lower tail on q clamped to [tiny, P_LOW], upper on 1 - q likewise: finite everywhere.
     let lower = tail(q.clone().clamp(f32::MIN_POSITIVE, lo).log());
-    let upper = -tail((-q.clone().clamp(hi, 1.0 - f32::EPSILON / 2.0)).log1p());
+    let upper = -tail(log1p(-q.clone().clamp(hi, 1.0 - f32::EPSILON / 2.0)));
     let out = central
         .mask_where(q.clone().lower_elem(lo), lower)
         .mask_where(q.clone().greater_elem(hi), upper);
@@ -192,7 +281,7 @@ pub fn log1mexp<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     const LN2: f32 = core::f32::consts::LN_2;
     let near_zero = x.clone().greater_elem(-LN2);
     let a = (-expm1(x.clone().clamp_min(-LN2))).log();
-    let b = (-(x.clamp_max(-LN2).exp())).log1p();
+    let b = log1p(-(x.clamp_max(-LN2).exp()));
     b.mask_where(near_zero, a)
 }
 
@@ -300,7 +389,7 @@ fn lgamma_composite<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         prod = prod * factor;
     }
     let up = prod.log();
-    let down_one = -eps.clone().log1p();
+    let down_one = -log1p(eps.clone());
     let down_two = down_one.clone() - xs.clamp_min(f32::MIN_POSITIVE).log();
     let shifted = up
         .mask_where(n.clone().equal_elem(1.0), down_one)
@@ -476,8 +565,8 @@ pub(crate) fn log_poisson_mass<const D: usize>(k: Tensor<D>, rate: Tensor<D>) ->
 /// ```
 pub fn lbeta<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     let sum = a.clone() + b.clone();
-    let ta = (a.clone() - 0.5) * (b.clone() / a.clone()).log1p();
-    let tb = (b.clone() - 0.5) * (a.clone() / b.clone()).log1p();
+    let ta = (a.clone() - 0.5) * log1p(b.clone() / a.clone());
+    let tb = (b.clone() - 0.5) * log1p(a.clone() / b.clone());
     -(sum.clone().log() * 0.5) - ta - tb
         + LN_SQRT_2PI
         + stirling_remainder(a)
@@ -498,7 +587,7 @@ pub(crate) fn digamma_difference<const D: usize>(x: Tensor<D>, b: Tensor<D>) -> 
         let inv2 = z.square().recip();
         inv2.clone().square() * (inv2.clone() * (inv2 / 240.0 - 1.0 / 252.0) + 1.0 / 120.0)
     };
-    let series = (b.clone() / xl.clone()).log1p()
+    let series = log1p(b.clone() / xl.clone())
         + b.clone() / (xl.clone() * yl.clone() * 2.0)
         + b.clone() * (xl.clone() * 2.0 + b.clone())
             / (xl.clone().square() * yl.clone().square() * 12.0)
@@ -652,13 +741,11 @@ pub(crate) fn betainc_pair<const D: usize>(
     // ln x and ln y from the smaller of the two (the other by ln1p), so that neither loses the
     // digits of a small complement.
     let x_small = x.clone().lower_elem(0.5);
-    let ln_x = (-y.clone().clamp_max(0.5))
-        .log1p()
-        .mask_where(x_small.clone(), x.clone().log());
+    let ln_x = log1p(-y.clone().clamp_max(0.5)).mask_where(x_small.clone(), x.clone().log());
     let ln_y = y
         .clone()
         .log()
-        .mask_where(x_small, (-x.clone().clamp_max(0.5)).log1p());
+        .mask_where(x_small, log1p(-x.clone().clamp_max(0.5)));
     let log_front = a.clone() * ln_x + b.clone() * ln_y - lbeta(a.clone(), b.clone());
     // Each fraction sees its argument clamped to its own side of the threshold.
     let xd = x
@@ -864,10 +951,8 @@ fn beta_sample_grad_composite<const D: usize>(
     let y = (-z.clone()).add_scalar(1.0).clamp(f32::MIN_POSITIVE, 0.5);
     // ln z and ln(1 − z), each from the smaller of z and 1 − z.
     let small = z.clone().lower_elem(0.5);
-    let ln_z = (-y.clone())
-        .log1p()
-        .mask_where(small.clone(), x.clone().log());
-    let ln_1mz = y.log().mask_where(small, (-x).log1p());
+    let ln_z = log1p(-y.clone()).mask_where(small.clone(), x.clone().log());
+    let ln_1mz = y.log().mask_where(small, log1p(-x));
     let front = z.clone().clamp(f32::MIN_POSITIVE, 1.0) * (-z.clone()).add_scalar(1.0);
     let psi_ab_a = digamma_difference(a.clone(), b.clone());
     let psi_ab_b = digamma_difference(b.clone(), a.clone());
@@ -1117,6 +1202,53 @@ mod tests {
 
     fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
         (a - b).abs() <= abs + rel * b.abs()
+    }
+
+    /// The series form that [`log1p`] takes on the GPU backends, checked on the CPU against
+    /// float64 `ln_1p` on both sides of its switch at 0.25 and in the tails, with a finite
+    /// gradient `1 / (1 + x)`.
+    #[test]
+    fn log1p_series_matches_f64_and_its_gradient_is_finite() {
+        let xs: Vec<f32> = vec![
+            -0.999_999, -0.9, -0.5, -0.250_001, -0.25, -0.249_999, -0.1, -1e-3, -1e-5, -6e-8,
+            -1e-30, 0.0, 2.2e-9, 1e-7, 1e-5, 1e-3, 0.1, 0.249_999, 0.25, 0.250_001, 1.0, 10.0, 1e6,
+            1e30,
+        ];
+        let device = dev().autodiff();
+        let x = Tensor::<1>::from_floats(xs.as_slice(), &device).require_grad();
+        let y = log1p_series(x.clone());
+        let grads = y.clone().sum().backward();
+        let got = vals(y);
+        let grad = vals(x.grad(&grads).unwrap());
+        for ((x, g), dg) in xs.iter().zip(got).zip(grad) {
+            let x = *x as f64;
+            let want = x.ln_1p();
+            assert!(
+                close(g, want, 6e-7, 1e-45),
+                "log1p_series({x}) = {g}, want {want}"
+            );
+            let dwant = 1.0 / (1.0 + x);
+            assert!(
+                dg.is_finite() && close(dg, dwant, 1e-5, 1e-30),
+                "d log1p_series({x}) = {dg}, want {dwant}"
+            );
+        }
+        // And the dispatch: burn's own log1p on flex, the same values.
+        let flex = Tensor::<1>::from_floats(xs.as_slice(), &dev());
+        assert_eq!(vals(log1p(flex.clone())), vals(flex.log1p()));
+    }
+
+    #[test]
+    fn sum_dim_chunked_sums_every_chunk() {
+        // 100,003 rows: three full chunks and a remainder, along the first and the last dim.
+        let n = 100_003;
+        let rows: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+        let want: f64 = rows.iter().map(|&v| v as f64).sum();
+        let col = Tensor::<1>::from_floats(rows.as_slice(), &dev()).reshape([n, 1]);
+        assert_eq!(vals(sum_dim_chunked(col.clone(), 0)), vec![want]);
+        assert_eq!(vals(sum_dim_chunked(col.reshape([1, n]), 1)), vec![want]);
+        let short = Tensor::<2>::ones([5, 3], &dev());
+        assert_eq!(vals(sum_dim_chunked(short, 0)), vec![5.0; 3]);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use burn::tensor::{Bool, Tensor};
 
-use crate::math::log_poisson_mass;
+use crate::math::{log_poisson_mass, log1p};
 use crate::noise::{standard_normal, uniform_open};
 
 /// Rounds after which a rejection sampler gives up on the remaining elements and keeps its
@@ -167,7 +167,7 @@ pub fn binomial<const D: usize>(total_count: Tensor<D>, probs: Tensor<D>) -> Ten
     let u = uniform_open(dims, &device);
     let ratio = ps.clone() / (-ps.clone()).add_scalar(1.0);
     let mut k = n.zeros_like();
-    let mut mass = (n.clone() * (-ps.clone()).log1p()).exp();
+    let mut mass = (n.clone() * log1p(-ps.clone())).exp();
     let mut cdf = mass.clone();
     let max_n = n.clone().max().into_scalar::<f64>() as usize;
     for i in 0..max_n {

@@ -8,7 +8,7 @@ use crate::distribution::{
 };
 use crate::error::Result;
 use crate::fused;
-use crate::math::{betainc_pair, digamma_difference, lbeta, ndtri};
+use crate::math::{betainc_pair, digamma_difference, lbeta, log1p, ndtri};
 use crate::noise;
 use crate::sampling;
 
@@ -117,7 +117,7 @@ impl<const D: usize> StudentT<D> {
 fn standard_log_prob<const D: usize>(t: Tensor<D>, df: Tensor<D>) -> Tensor<D> {
     -lbeta(df.clone() * 0.5, df.ones_like() * 0.5)
         - df.clone().log() * 0.5
-        - (df.clone() + 1.0) * 0.5 * (t.square() / df).log1p()
+        - (df.clone() + 1.0) * 0.5 * log1p(t.square() / df)
 }
 
 /// The cdf of the standard Student-t at `t`, from `x = 1/(1 + r)` and `1 − x = 1/(1 + 1/r)`,

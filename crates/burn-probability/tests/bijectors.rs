@@ -163,7 +163,7 @@ fn transformed_densities_integrate_to_one() {
         ),
     ];
     for (name, log_p, a, b) in checks {
-        let total = simpson(log_p, a, b, 40_000);
+        let total = simpson(log_p, &device(), a, b, 40_000);
         assert!(
             (total - 1.0).abs() < 2e-3,
             "{name}: the density integrates to {total}"

@@ -117,7 +117,7 @@ fn check_density<Dist: Cdf<1, Batch = Tensor<1>>>(
         d.log_prob_with_shape::<2, 2>(x.unsqueeze_dim(1))
             .squeeze_dim(1)
     };
-    let integral = simpson(lp, a, b, 20_000);
+    let integral = simpson(lp, &d.device(), a, b, 20_000);
     let cdf = vals(d.cdf(t1(&[a, b], &d.device())));
     assert!(
         (integral - (cdf[1] - cdf[0])).abs() < 2e-4,

@@ -7,12 +7,18 @@
 //!
 //! Statistical checks use fixed seeds (burn's generator, guarded by `RNG`) and state their
 //! tolerance in standard errors estimated from the same sample.
+//!
+//! The tests run on the device named by `BURN_PROBABILITY_TEST_DEVICE` (`flex` by default,
+//! `ndarray`, or `wgpu`; see `common::test_device`).
 
 use std::sync::Mutex;
 
 use burn::tensor::{Device, Tensor};
 use burn_probability::objectives::{Bound, Elbo, GradientEstimator, Iwae};
 use burn_probability::prelude::*;
+
+mod common;
+use common::test_device;
 
 static RNG: Mutex<()> = Mutex::new(());
 
@@ -82,7 +88,7 @@ fn data() -> Vec<Vec<f64>> {
 #[test]
 fn monte_carlo_elbo_equals_the_evidence_at_the_exact_posterior() {
     // At q = q*, ln w = ln p(x) for every z: the bound is exact for any sample.
-    let device = Device::flex();
+    let device = test_device();
     let rows = data();
     let x = tensor2(&rows, &device);
     let theta = Tensor::<1>::from_floats([0.7], &device);
@@ -108,7 +114,7 @@ fn monte_carlo_elbo_equals_the_evidence_at_the_exact_posterior() {
 fn elbo_is_the_evidence_minus_the_kl_to_the_posterior() {
     // ELBO(q) = ln p(x) − KL(q ‖ q*): below the evidence for any other q, by exactly that gap.
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex();
+    let device = test_device();
     device.seed(1);
     let rows = data();
     let x = tensor2(&rows, &device);
@@ -145,7 +151,7 @@ fn elbo_is_the_evidence_minus_the_kl_to_the_posterior() {
 
 #[test]
 fn iwae_with_one_sample_is_the_monte_carlo_elbo() {
-    let device = Device::flex();
+    let device = test_device();
     let x = tensor2(&data(), &device);
     let theta = Tensor::<1>::from_floats([0.2], &device);
     let q = MultivariateNormalDiag::<2>::new(x.clone() * 0.1, x.ones_like());
@@ -167,7 +173,7 @@ fn iwae_with_one_sample_is_the_monte_carlo_elbo() {
 #[test]
 fn iwae_increases_with_k_towards_the_evidence() {
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex();
+    let device = test_device();
     device.seed(2);
     // 1000 replicates of one example, with a poor posterior.
     let b = 1000;
@@ -200,7 +206,7 @@ fn iwae_increases_with_k_towards_the_evidence() {
 #[test]
 fn gradient_descent_on_the_elbo_recovers_the_exact_posterior() {
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     device.seed(3);
     let rows = data();
     let x = tensor2(&rows, &device);
@@ -249,7 +255,7 @@ fn gradient_descent_on_the_elbo_recovers_the_exact_posterior() {
 #[test]
 fn bound_gradients_match_finite_differences() {
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     device.seed(5);
     let rows = data();
     let x = tensor2(&rows, &device).without_autodiff();
@@ -347,7 +353,7 @@ fn replicate_gradients(
     scale_value: f64,
     noise: Tensor<3>,
 ) -> (Vec<f64>, Vec<f64>, f64) {
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     let b = noise.dims()[1];
     let rows = vec![vec![1.2]; b];
     let x = tensor2(&rows, &device);
@@ -390,7 +396,7 @@ fn exact_posterior() -> (f64, f64) {
 #[test]
 fn stl_and_dreg_are_unbiased_and_have_lower_variance_near_the_optimum() {
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex();
+    let device = test_device();
     device.seed(4);
     let b = 4000;
     let (m_star, s_star) = exact_posterior();
@@ -465,7 +471,7 @@ fn stl_and_dreg_are_unbiased_and_have_lower_variance_near_the_optimum() {
 
 #[test]
 fn invalid_objective_settings_are_errors_when_the_bound_is_computed() {
-    let device = Device::flex();
+    let device = test_device();
     let x = tensor2(&data(), &device);
     let q = posterior(&x, 0.2);
     let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
@@ -503,7 +509,7 @@ fn invalid_objective_settings_are_errors_when_the_bound_is_computed() {
     expected = "Independent: `value` has shape [12, 2], whose last 1 dimensions [2] must equal the event_shape [3]"
 )]
 fn data_that_does_not_fit_the_likelihood_is_named_with_its_stacked_shape() {
-    let device = Device::flex();
+    let device = test_device();
     let x = tensor2(&data(), &device);
     let q = posterior(&x, 0.2);
     let prior = MultivariateNormalDiag::<2>::standard([1, 3], &device);
@@ -538,7 +544,7 @@ fn dirichlet_and_gamma_latents_train_through_the_elbo() {
     use burn_probability::inference::minimize;
     use burn_probability::math::softplus;
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     device.seed(2025);
     // Burn's Adam (epsilon 1e-8), fresh for each phase: 2500 steps at 0.1, then smaller
     // learning rates for the last 1500 steps, to settle.

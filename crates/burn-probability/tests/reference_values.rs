@@ -10,6 +10,9 @@
 //! absolute 1e-5 (the file's `tolerance`); relative 1e-3 for `tail`/`boundary` cases; Monte
 //! Carlo KL within 4 standard errors of the quadrature value for pairs without a closed form;
 //! vector results element by element. A case kind this test does not know fails the test.
+//!
+//! The cases run on the device named by `BURN_PROBABILITY_TEST_DEVICE` (`flex` by default,
+//! `ndarray`, or `wgpu`; see `common::test_device`).
 
 use burn::tensor::{Device, Tensor};
 use burn_probability::prelude::*;
@@ -18,8 +21,9 @@ use serde_json::Value;
 mod common;
 use common::any_bijector::build as bijector_list;
 
+/// The device of every case: `BURN_PROBABILITY_TEST_DEVICE` (flex by default).
 fn device() -> Device {
-    Device::flex()
+    common::test_device()
 }
 
 fn num(v: &Value, key: &str) -> f64 {
@@ -431,14 +435,14 @@ fn compute(case: &Value) -> Result<Computed, String> {
         }
         "TransformedDistribution(Normal)" => {
             let base = Normal::new(s(num(&p["base"], "loc")), s(num(&p["base"], "scale")));
-            let d = TransformedDistribution::new(base, bijector_list(&p["transforms"]));
+            let d = TransformedDistribution::new(base, bijector_list(&p["transforms"], &device()));
             exact(match method {
                 "log_prob" => value.as_f64().map(|x| scalar(d.log_prob(s(x)))),
                 _ => None,
             })
         }
         "bijector" => {
-            let b = bijector_list(&p["transforms"]);
+            let b = bijector_list(&p["transforms"], &device());
             exact(match method {
                 "forward_log_det_jacobian" => value
                     .as_f64()

@@ -89,8 +89,9 @@ fn num(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("`{key}` missing or not a number in {v}"))
 }
 
-/// The golden file's list of transforms, first applied first; an unknown name panics.
-pub fn build(transforms: &Value) -> AnyBijector {
+/// The golden file's list of transforms, first applied first, with their parameters on
+/// `device`; an unknown name panics.
+pub fn build(transforms: &Value, device: &Device) -> AnyBijector {
     let list = transforms
         .as_array()
         .unwrap_or_else(|| panic!("`transforms` is not a list: {transforms}"));
@@ -100,7 +101,7 @@ pub fn build(transforms: &Value) -> AnyBijector {
         Some("Sigmoid") => AnyBijector::Sigmoid,
         Some("Tanh") => AnyBijector::Tanh,
         Some("Softplus") => AnyBijector::Softplus,
-        Some("Affine") => any_affine((num(t, "shift"), num(t, "scale"), &Device::flex())),
+        Some("Affine") => any_affine((num(t, "shift"), num(t, "scale"), device)),
         _ => panic!("unknown transform {t}"),
     };
     let mut it = list.iter();
