@@ -1,6 +1,9 @@
 //! Flows as VAE posteriors: networks with a context and a reversed order, stacks of flows as a
 //! `Vec`, and the sample-and-density path (`rsample_and_log_prob_with_noise`) that scores a
 //! flow's draws without inverting it, against the inverse's densities and gradients.
+//!
+//! burn's random number generator is process-global: every test that seeds it holds `RNG`
+//! while it seeds and draws, so that each test sees the same draws in every run.
 
 mod common;
 
@@ -11,6 +14,8 @@ use burn_probability::flows::{Conditioned, InverseAutoregressiveFlow, MadeConfig
 use burn_probability::objectives::{Elbo, Iwae};
 use burn_probability::prelude::*;
 use common::{t1, vals};
+
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Replaces every parameter by `N(0, std²)` draws (the zero last layer included), tracked by
 /// autodiff when the second field is set.
@@ -65,6 +70,7 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 /// strictly upper triangular (and a plain one's strictly lower: both checked).
 #[test]
 fn reversed_made_autoregresses_from_the_last_coordinate() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let ad = Device::flex().autodiff();
     for reversed in [false, true] {
         ad.seed(3);
@@ -101,6 +107,7 @@ fn reversed_made_autoregresses_from_the_last_coordinate() {
 /// The context changes the map, row by row: each sample row `[s, b, :]` uses context row `b`.
 #[test]
 fn the_context_conditions_each_example_on_its_own_row() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     let stack = random_stack(3, 2, 1, 5, &device, false);
     let h = Tensor::<2>::from_floats([[0.0, 0.0], [2.0, -1.0]], &device);
@@ -126,6 +133,7 @@ fn the_context_conditions_each_example_on_its_own_row() {
 /// Missing, unexpected and misshapen contexts are errors naming the context.
 #[test]
 fn context_mistakes_are_errors() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     let base = MultivariateNormalDiag::new(Tensor::<2>::zeros([4, 3], &device), 1.0);
     let with_context = random_stack(3, 2, 1, 1, &device, false).remove(0);
@@ -163,6 +171,7 @@ fn context_mistakes_are_errors() {
 /// gradients in every parameter.
 #[test]
 fn sample_and_log_prob_equals_the_density_of_the_draws() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let ad = Device::flex().autodiff();
     let (k, c, b, s) = (4, 3, 5, 2);
     let stack = random_stack(k, c, 3, 11, &ad, true);
@@ -233,6 +242,7 @@ fn sample_and_log_prob_equals_the_density_of_the_draws() {
 /// sample-and-density path equal those computed from the densities of the same draws by hand.
 #[test]
 fn objectives_use_the_flow_density_of_their_draws() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     let (k, c, b, s) = (3, 2, 4, 6);
     let stack = random_stack(k, c, 2, 21, &device, false);
