@@ -11,6 +11,8 @@
 //! cargo run --release --example mnist_vae -- --model mlp --likelihood continuous-bernoulli
 //! cargo run --release --example mnist_vae -- --model iwae --posterior iaf --flow-steps 2
 //! cargo run --release --example mnist_vae -- --model iwae --posterior iaf --prior mixture --components 10
+//! cargo run --release --example mnist_vae -- --devices 2            # data-parallel, two flex devices
+//! cargo run --release --example mnist_vae -- --devices flex,ndarray
 //! cargo run --release --example mnist_vae -- --help
 //! ```
 //!
@@ -27,26 +29,33 @@
 //! Beside the trained weights the run keeps their moving average (`--ema-decay`, default 0.999):
 //! both are evaluated every epoch, and the average is the model of the final log-likelihood, the
 //! pictures and `checkpoint/ema.bpk`.
+//!
+//! `--devices N` (or a list, `--devices flex,ndarray`) trains data-parallel through burn-train
+//! (`multi_device.rs`, docs/scaling.md): the same global batches, objective and reports, no
+//! checkpoint.
 
 mod checkpoint;
 mod data_dir;
+mod multi_device;
 mod report;
 mod train;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use burn_probability_examples::alloc;
-use burn_probability_examples::device::DeviceChoice;
+use burn_probability_examples::device::{DeviceChoice, DeviceList};
 use burn_probability_examples::mnist::{Binarization, Mnist};
 use burn_probability_examples::vae::ema::Ema;
 use burn_probability_examples::vae::model::{
     self, BinaryVae, CategoricalVae, ConvVae, LikelihoodKind, MlpVae, ModelKind, ObjectiveKind,
     StepThreads, Vae,
 };
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// The data set; serialized in lower case (`"fashionmnist"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -222,6 +231,14 @@ struct Args {
     /// written on one device resumes on another.
     #[arg(long, default_value = "flex")]
     device: DeviceChoice,
+    /// Data-parallel training through burn-train on several devices: N (N devices of
+    /// --device's backend) or a comma-separated list of devices as --device names them
+    /// (`flex,ndarray`; the first is the main device, which steps the optimizer, evaluates and
+    /// draws). Each optimizer step splits the --batch-size global batch over the devices; the
+    /// objective, the reports and the outputs are the single-device run's, without the
+    /// checkpoint (so no --resume). See docs/scaling.md.
+    #[arg(long)]
+    devices: Option<DeviceList>,
     /// Run every formula and layer as plain burn operations instead of burn-flex-kernels'
     /// fused CPU kernels (the conv model's convolutions and dense layers included: same results
     /// up to float rounding, about 3.5× slower training; for comparing the two).
@@ -552,8 +569,9 @@ fn binarization_name(s: &Settings) -> &'static str {
     }
 }
 
-/// The run's first line: the model, the data and the training settings.
-fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
+/// The run's first line: the model, the data and the training settings (`one_thread`: the
+/// training steps run on one thread).
+fn print_header(s: &Settings, dir: &Path, one_thread: bool) {
     println!(
         "{} VAE on {} ({} training images from {}), objective {} k={}, batch {}, latent {}, {}, {} likelihood{}{}",
         s.model.name(),
@@ -593,7 +611,7 @@ fn print_header(s: &Settings, dir: &Path, threads: &StepThreads) {
             (0, m) => format!(", mixture prior ({m} components)"),
             (f, m) => format!(", IAF posterior ({f} steps), mixture prior ({m} components)"),
         },
-        if threads.single() {
+        if one_thread {
             ", training steps on one thread"
         } else {
             ""
@@ -607,17 +625,44 @@ fn main() {
     // assists; flushing them to zero, as TensorFlow does by default, avoids those (see
     // `set_flush_denormal`).
     burn_flex_kernels::set_flush_denormal(true);
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if args.no_fused {
         burn_flex_kernels::set_fused_kernels(false);
     }
-    let device = args.device.device().unwrap_or_else(|e| fail(e));
+    let device_given = matches.value_source("device") == Some(ValueSource::CommandLine);
+    let choices = args.devices.as_ref().map(|list| {
+        if device_given && matches!(list, DeviceList::List(_)) {
+            fail(
+                "--device and a --devices list both name devices: give the list alone (its first device is the main one), or --devices N with --device",
+            );
+        }
+        list.choices(args.device)
+    });
+    let main_choice = choices.as_ref().map_or(args.device, |c| c[0]);
+    let device = main_choice.device().unwrap_or_else(|e| fail(e));
+    let workers: Option<Vec<Device>> = choices.as_ref().map(|c| {
+        c.iter()
+            .map(|d| d.device().unwrap_or_else(|e| fail(e)))
+            .collect()
+    });
     let dir = data_dir::locate_data(&args);
-    let data = Mnist::load(&dir).unwrap_or_else(|e| fail(e));
+    let data = Arc::new(Mnist::load(&dir).unwrap_or_else(|e| fail(e)));
     let s = settings(&args, data.train.len());
+    if let Some(workers) = &workers {
+        check_devices(&args, &s, workers.len());
+    }
     let out = output_dir(&args, &s);
 
-    println!("device: {}", args.device);
+    println!("device: {main_choice}");
+    if let Some(choices) = &choices {
+        let names: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
+        println!(
+            "devices: {} (data-parallel through burn-train, global batch {} split over them)",
+            names.join(", "),
+            s.batch_size
+        );
+    }
     let ad = device.clone().autodiff();
     // burn initializes parameters lazily, at their first use, from the device's generator:
     // seed it first, so that the initial weights follow --seed whenever they are drawn.
@@ -634,7 +679,7 @@ fn main() {
             .unwrap_or_else(|e| fail(format!("cannot replace {}: {e}", metrics.display())));
     }
     let threads = StepThreads::for_step(s.model, s.batch_size, s.k);
-    print_header(&s, &dir, &threads);
+    print_header(&s, &dir, threads.single() && workers.is_none());
     let run = Run {
         args: &args,
         s: &s,
@@ -647,18 +692,46 @@ fn main() {
         ckpt,
         metrics,
     };
-    let mut last_elbo = f64::NAN;
-    for epoch in first_epoch..args.epochs {
-        let (trained, loss_sum, seconds) = train::train_epoch(&run, state, epoch);
-        state = trained;
-        last_elbo = train::end_epoch(&run, &state, epoch, loss_sum, seconds);
-    }
-    finish(&run, &state, last_elbo, &out);
+    let (vae, ema, last_elbo) = match workers {
+        Some(workers) => multi_device::train(&run, state, workers, data.clone(), &out),
+        None => {
+            let mut last_elbo = f64::NAN;
+            for epoch in first_epoch..args.epochs {
+                let (trained, loss_sum, seconds) = train::train_epoch(&run, state, epoch);
+                state = trained;
+                last_elbo = train::end_epoch(&run, &state, epoch, loss_sum, seconds);
+            }
+            (state.vae, state.ema, last_elbo)
+        }
+    };
+    finish(&run, &vae, ema.as_ref(), last_elbo, &out);
 }
 
-/// The final model (the weight average when there is one): its test log-likelihood, then its
-/// pictures. `last_elbo` is its test ELBO after the last epoch.
-fn finish(run: &Run, state: &State, last_elbo: f64, out: &Path) {
+/// The checks of `--devices` with `n` devices: the flags it does not support, and enough
+/// images for every device.
+fn check_devices(args: &Args, s: &Settings, n: usize) {
+    if args.resume {
+        fail(
+            "--resume is not supported with --devices: a data-parallel run writes no checkpoint (burn-train returns the trained weights but not the optimizer's state); resume runs trained without --devices",
+        );
+    }
+    if s.batch_size < n {
+        fail(format!(
+            "--batch-size {} is smaller than the {n} devices of --devices: every device needs at least one image of each batch",
+            s.batch_size
+        ));
+    }
+    if s.train_n < n {
+        fail(format!(
+            "--train-n {} is smaller than the {n} devices of --devices",
+            s.train_n
+        ));
+    }
+}
+
+/// The final model (the weight average `ema` when there is one, else the trained `vae`): its
+/// test log-likelihood, then its pictures. `last_elbo` is its test ELBO after the last epoch.
+fn finish(run: &Run, vae: &Vae, ema: Option<&Ema<Vae>>, last_elbo: f64, out: &Path) {
     let (args, s, data) = (run.args, run.s, run.data);
     let default_eval_n = if s.model == ModelKind::Conv {
         1000
@@ -666,9 +739,9 @@ fn finish(run: &Run, state: &State, last_elbo: f64, out: &Path) {
         10_000
     };
     let eval_n = args.eval_n.unwrap_or(default_eval_n).min(data.test.len());
-    let (final_vae, weights) = match &state.ema {
+    let (final_vae, weights) = match ema {
         Some(e) => (&e.model, "averaged"),
-        None => (&state.vae, "trained"),
+        None => (vae, "trained"),
     };
     if args.eval_k > 0 && eval_n > 0 {
         let t0 = Instant::now();

@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn_probability_examples::mnist::Split;
 use burn_probability_examples::vae::ema::Ema;
-use burn_probability_examples::vae::model::ModelKind;
+use burn_probability_examples::vae::model::{ModelKind, Vae};
 use burn_probability_examples::vae::schedule;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -85,9 +85,8 @@ fn epoch_bar(batches: usize, epoch: usize, epochs: usize) -> ProgressBar {
     bar
 }
 
-/// Evaluates the trained and the averaged weights on the test images, prints the epoch's line,
-/// appends it to `metrics.jsonl`, redraws `training_curve.png` from it and saves the
-/// checkpoint. Returns the test ELBO of the final model (the weight average when there is one).
+/// Reports the epoch (see [`report_epoch`]) and saves the checkpoint. Returns the test ELBO of
+/// the final model (the weight average when there is one).
 pub(crate) fn end_epoch(
     run: &Run,
     state: &State,
@@ -95,13 +94,34 @@ pub(crate) fn end_epoch(
     loss_sum: f64,
     seconds: f64,
 ) -> f64 {
+    let train_loss = loss_sum / run.s.train_n as f64;
+    let elbo = report_epoch(
+        run,
+        &state.vae,
+        state.ema.as_ref(),
+        epoch,
+        train_loss,
+        seconds,
+    );
+    save_checkpoint(&run.ckpt, state, epoch + 1, run.s).unwrap_or_else(|e| fail(e));
+    elbo
+}
+
+/// Evaluates the trained weights `vae` and their average `ema` on the test images, prints the
+/// line of epoch `epoch` (counted from 0; `train_loss` is its mean training loss per image),
+/// appends it to `metrics.jsonl` and redraws `training_curve.png` from it. Returns the test
+/// ELBO of the final model (the weight average when there is one).
+pub(crate) fn report_epoch(
+    run: &Run,
+    vae: &Vae,
+    ema: Option<&Ema<Vae>>,
+    epoch: usize,
+    train_loss: f64,
+    seconds: f64,
+) -> f64 {
     let (s, data, device, test_n) = (run.s, run.data, &run.device, run.test_n);
-    let train_loss = loss_sum / s.train_n as f64;
-    let test_elbo = evaluate(&state.vae, data, Split::Test, test_n, s, device);
-    let test_elbo_ema = state
-        .ema
-        .as_ref()
-        .map(|e| evaluate(&e.model, data, Split::Test, test_n, s, device));
+    let test_elbo = evaluate(vae, data, Split::Test, test_n, s, device);
+    let test_elbo_ema = ema.map(|e| evaluate(&e.model, data, Split::Test, test_n, s, device));
     let ips = s.train_n as f64 / seconds;
     println!(
         "epoch {:>3}/{}: train loss {train_loss:.3}  test ELBO {test_elbo:.3} nats{}  ({seconds:.1} s, {ips:.0} images/s)",
@@ -126,12 +146,11 @@ pub(crate) fn end_epoch(
     }
     append_line(&run.metrics, &line).unwrap_or_else(|e| fail(e));
     training_curve(&run.metrics).unwrap_or_else(|e| fail(e));
-    save_checkpoint(&run.ckpt, state, epoch + 1, s).unwrap_or_else(|e| fail(e));
     test_elbo_ema.unwrap_or(test_elbo)
 }
 
 /// A deterministic permutation of `0..n` for an epoch (splitmix64 + Fisher–Yates).
-fn permutation(n: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);

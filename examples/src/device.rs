@@ -1,4 +1,5 @@
-//! The `--device` flag of the example programs: which burn backend runs them.
+//! The `--device` flag of the example programs: which burn backend runs them (and
+//! `mnist_vae`'s `--devices`, [`DeviceList`], for data-parallel training).
 //!
 //! `flex` (the default: burn's pure-Rust CPU backend, with burn-flex-kernels' fused kernels),
 //! `ndarray`, `wgpu` (the default adapter) or `wgpu:N` (the `N`-th discrete GPU), `cuda` or
@@ -79,6 +80,52 @@ impl DeviceChoice {
     }
 }
 
+/// The `--devices` flag of data-parallel training: `N` copies of the `--device` backend, or a
+/// comma-separated list of devices as `--device` names them (`flex,ndarray`, `cuda:0,cuda:1`).
+/// Either names at least two devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceList {
+    /// `N` devices of the `--device` backend.
+    Count(usize),
+    /// The devices, in order (the first is the main one).
+    List(Vec<DeviceChoice>),
+}
+
+impl FromStr for DeviceList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let list = match s.trim().parse::<usize>() {
+            Ok(n) => Self::Count(n),
+            Err(_) => Self::List(
+                s.split(',')
+                    .map(|d| d.trim().parse())
+                    .collect::<Result<Vec<DeviceChoice>, String>>()?,
+            ),
+        };
+        let n = match &list {
+            Self::Count(n) => *n,
+            Self::List(devices) => devices.len(),
+        };
+        if n < 2 {
+            return Err(format!(
+                "{s:?} names {n} device(s): data-parallel training needs at least 2 (one device is --device)"
+            ));
+        }
+        Ok(list)
+    }
+}
+
+impl DeviceList {
+    /// The devices: `N` copies of `device` for a count, else the list.
+    pub fn choices(&self, device: DeviceChoice) -> Vec<DeviceChoice> {
+        match self {
+            Self::Count(n) => vec![device; *n],
+            Self::List(devices) => devices.clone(),
+        }
+    }
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu(index: Option<usize>) -> Result<Device, String> {
     use burn::tensor::DeviceKind;
@@ -128,6 +175,35 @@ mod tests {
         ] {
             let e = bad.parse::<DeviceChoice>().unwrap_err();
             assert!(e.contains(words) && e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn device_lists_are_a_count_or_names_of_at_least_two() {
+        use DeviceChoice::*;
+        assert_eq!("2".parse(), Ok(DeviceList::Count(2)));
+        assert_eq!(
+            "flex,ndarray".parse(),
+            Ok(DeviceList::List(vec![Flex, Ndarray]))
+        );
+        assert_eq!(
+            "cuda:0, cuda:1".parse(),
+            Ok(DeviceList::List(vec![Cuda(Some(0)), Cuda(Some(1))]))
+        );
+        assert_eq!(DeviceList::Count(3).choices(Ndarray), [Ndarray; 3]);
+        assert_eq!(
+            DeviceList::List(vec![Flex, Ndarray]).choices(Cuda(None)),
+            [Flex, Ndarray]
+        );
+        for (bad, words) in [
+            ("1", "at least 2"),
+            ("0", "at least 2"),
+            ("flex", "at least 2"),
+            ("flex,tpu", "unknown device \"tpu\""),
+            ("flex,", "unknown device \"\""),
+        ] {
+            let e = bad.parse::<DeviceList>().unwrap_err();
+            assert!(e.contains(words), "{bad}: {e}");
         }
     }
 

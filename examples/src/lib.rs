@@ -5,7 +5,8 @@
 //! * [`plot`]: the examples' pictures as PNG files: charts drawn with `plotters` (the font
 //!   bundled), grids of images.
 //! * [`alloc`]: the allocator settings the example and benchmark programs use.
-//! * [`device`]: the programs' `--device` flag (flex, ndarray, wgpu, cuda).
+//! * [`device`]: the programs' `--device` and `--devices` flags (flex, ndarray, wgpu, cuda).
+//! * [`data_parallel`]: data-parallel training through burn-train (`mnist_vae --devices`).
 //! * [`workloads`]: the workloads `bench_workloads`, the criterion benches and the peers
 //!   driver time.
 //!
@@ -14,6 +15,7 @@
 //! or a kernel belongs in `burn-probability` or `burn-flex-kernels`, not here.
 
 pub mod alloc;
+pub mod data_parallel;
 pub mod device;
 pub mod mnist;
 pub mod plot;

@@ -1,7 +1,7 @@
 //! The MNIST examples as a user runs them: short trainings of every `mnist_vae` model on a
 //! small synthetic data set in MNIST's IDX format (and on the real MNIST when `MNIST_DIR` is
-//! set), checkpoint and resume, clear errors for bad flags and bad data, and the `tfp_conv_vae`
-//! port with both KL estimators.
+//! set), checkpoint and resume, data-parallel training (`--devices`), clear errors for bad flags
+//! and bad data, and the `tfp_conv_vae` port with both KL estimators.
 //!
 //! `cargo test` builds the examples before it runs the tests; this file runs the built binary.
 //! (That is why the example has no `test = true`: with it, cargo builds only the test harness
@@ -929,6 +929,94 @@ fn devices_are_chosen_and_checkpoints_move_between_them() {
     let o = with(&["--epochs", "1", "--device", "tpu"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout_stderr(&o).contains("unknown device"));
+    for d in [data, out] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
+
+/// `--devices`: data-parallel training through burn-train, on two flex devices and on flex and
+/// ndarray, writes what a single-device run writes except the checkpoint; a bad `--devices`
+/// value and the flags it does not support are clear errors.
+#[test]
+fn devices_train_data_parallel_and_bad_values_are_clear_errors() {
+    let data = temp_dir("dp-data");
+    synthetic_mnist(&data, 120, 40);
+    let out = temp_dir("dp-out");
+    let common = [
+        "--model",
+        "mlp",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--test-n",
+        "40",
+        "--eval-k",
+        "4",
+        "--eval-n",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let with = |extra: &[&str]| run(&[&common[..], extra].concat());
+    for (devices, names) in [("2", "flex, flex"), ("flex,ndarray", "flex, ndarray")] {
+        let o = with(&["--devices", devices, "--batch-size", "20"]);
+        let text = stdout_stderr(&o);
+        assert!(o.status.success(), "--devices {devices}:\n{text}");
+        assert!(text.contains(&format!("devices: {names}")), "{text}");
+        for line in ["epoch   1/2: train loss", "epoch   2/2: train loss"] {
+            assert!(
+                text.contains(line),
+                "--devices {devices}: no {line:?}:\n{text}"
+            );
+        }
+        let m = metrics(&out);
+        assert_eq!(m.len(), 3, "two epochs and the final line: {m:?}");
+        for epoch in &m[..2] {
+            for key in ["train_loss", "test_elbo", "test_elbo_ema", "seconds"] {
+                assert!(
+                    epoch[key].as_f64().is_some_and(f64::is_finite),
+                    "--devices {devices}: {key} in {epoch}"
+                );
+            }
+        }
+        let ll = m[2]["test_log_likelihood"].as_f64().unwrap();
+        assert!(ll.is_finite() && ll < 0.0, "test log-likelihood {ll}");
+        assert_eq!(m[2]["weights"], "averaged", "{}", m[2]);
+        for p in [
+            "training_curve.png",
+            "reconstructions.png",
+            "samples.png",
+            "latent.png",
+            "manifold.png",
+        ] {
+            assert_png(&out.join(p));
+        }
+        assert!(!out.join("checkpoint").exists(), "no checkpoint");
+    }
+    for (extra, words) in [
+        (&["--devices", "1"][..], &["--devices", "at least 2"][..]),
+        (
+            &["--devices", "flex,tpu"],
+            &["--devices", "unknown device", "tpu"],
+        ),
+        (&["--devices", "2", "--resume"], &["--resume", "--devices"]),
+        (
+            &["--devices", "flex,ndarray", "--device", "ndarray"],
+            &["--device and a --devices list"],
+        ),
+        (
+            &["--devices", "3", "--batch-size", "2"],
+            &["--batch-size 2", "3 devices"],
+        ),
+    ] {
+        let o = with(extra);
+        let text = stdout_stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?} should fail:\n{text}");
+        for w in words {
+            assert!(text.contains(w), "{extra:?}: should mention {w:?}:\n{text}");
+        }
+    }
     for d in [data, out] {
         std::fs::remove_dir_all(d).ok();
     }

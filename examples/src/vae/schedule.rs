@@ -1,5 +1,8 @@
 //! The learning-rate schedule: a linear warm-up, then the constant rate.
 
+use burn::lr_scheduler::{LrScheduler, LrSchedulerRecord};
+use burn::optim::LearningRate;
+
 /// The learning rate of optimizer step `step` (counted from 0) with a warm-up of `warmup`
 /// steps: `lr · min(1, (step + 1) / warmup)`, so the rate rises linearly from `lr / warmup`
 /// and reaches `lr` at step `warmup − 1`. A warm-up of 0 or 1 is the constant rate.
@@ -11,9 +14,57 @@ pub fn warmed_up(lr: f64, warmup: usize, step: usize) -> f64 {
     }
 }
 
+/// [`warmed_up`] as a burn learning-rate scheduler (for burn-train's `Learner`, which calls
+/// it once before every optimizer step). Its record keeps the number of steps taken.
+#[derive(Clone, Debug)]
+pub struct WarmupLr {
+    lr: f64,
+    warmup: usize,
+    /// Steps taken.
+    step: usize,
+}
+
+impl WarmupLr {
+    /// The schedule of rate `lr` with a warm-up of `warmup` steps, before its first step.
+    pub fn new(lr: f64, warmup: usize) -> Self {
+        Self {
+            lr,
+            warmup,
+            step: 0,
+        }
+    }
+}
+
+impl LrScheduler for WarmupLr {
+    fn step(&mut self) -> LearningRate {
+        let lr = warmed_up(self.lr, self.warmup, self.step);
+        self.step += 1;
+        lr
+    }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new().with_scalar("step", self.step)
+    }
+
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        self.step = record.scalar("step").unwrap_or(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::warmed_up;
+    use super::*;
+
+    #[test]
+    fn the_scheduler_steps_through_the_warm_up_and_records_its_step() {
+        let mut s = WarmupLr::new(1e-3, 4);
+        let rates: Vec<f64> = (0..6).map(|_| s.step()).collect();
+        let want: Vec<f64> = (0..6).map(|t| warmed_up(1e-3, 4, t)).collect();
+        assert_eq!(rates, want);
+        let mut resumed = WarmupLr::new(1e-3, 4);
+        resumed.load_record(s.to_record());
+        assert_eq!(resumed.step(), s.step());
+    }
 
     #[test]
     fn the_learning_rate_rises_linearly_over_the_warm_up_then_holds() {
