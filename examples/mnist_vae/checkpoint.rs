@@ -27,11 +27,16 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Saves model, weight average, optimizer and progress after `epoch` epochs; `state.json`,
-/// written last, commits the checkpoint.
+/// Saves the trained weights `vae`, their average `ema`, the optimizer's state `optim` and the
+/// progress after `epoch` epochs. Every file is written under a temporary name and then renamed;
+/// `state.json`, written last, commits the checkpoint. The single-device loop and the
+/// data-parallel run (`multi_device.rs`) both save through here, so that either resumes the
+/// other's checkpoint.
 pub(crate) fn save_checkpoint(
     dir: &Path,
-    state: &State,
+    vae: &Vae,
+    ema: Option<&Ema<Vae>>,
+    optim: OptimizerRecord,
     epoch: usize,
     s: &Settings,
 ) -> Result<(), String> {
@@ -43,14 +48,12 @@ pub(crate) fn save_checkpoint(
             .map_err(|e| format!("cannot write {}: {e:?}", tmp(name).display()))
     };
     let mut names = vec!["model.bpk", "optim.bpk"];
-    save(&state.vae, "model.bpk")?;
-    if let Some(ema) = &state.ema {
+    save(vae, "model.bpk")?;
+    if let Some(ema) = ema {
         save(&ema.model, "ema.bpk")?;
         names.push("ema.bpk");
     }
-    state
-        .optim
-        .to_record()
+    optim
         .save(tmp("optim.bpk"))
         .map_err(|e| format!("cannot write {}: {e:?}", tmp("optim.bpk").display()))?;
     for name in names {
@@ -60,7 +63,7 @@ pub(crate) fn save_checkpoint(
     let progress = CheckpointState {
         epoch,
         settings: s.clone(),
-        ema_updates: state.ema.as_ref().map_or(0, |e| e.updates),
+        ema_updates: ema.map_or(0, |e| e.updates),
     };
     write_atomic(
         &dir.join("state.json"),

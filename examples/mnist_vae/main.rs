@@ -31,8 +31,8 @@
 //! pictures and `checkpoint/ema.bpk`.
 //!
 //! `--devices N` (or a list, `--devices flex,ndarray`) trains data-parallel through burn-train
-//! (`multi_device.rs`, docs/scaling.md): the same global batches, objective and reports, no
-//! checkpoint.
+//! (`multi_device.rs`, docs/scaling.md): the same global batches, objective, reports and
+//! checkpoint (a checkpoint resumes with or without `--devices`, on any number of devices).
 
 mod checkpoint;
 mod data_dir;
@@ -235,8 +235,8 @@ struct Args {
     /// --device's backend) or a comma-separated list of devices as --device names them
     /// (`flex,ndarray`; the first is the main device, which steps the optimizer, evaluates and
     /// draws). Each optimizer step splits the --batch-size global batch over the devices; the
-    /// objective, the reports and the outputs are the single-device run's, without the
-    /// checkpoint (so no --resume). See docs/scaling.md.
+    /// objective, the reports, the outputs and the checkpoint are the single-device run's (a
+    /// checkpoint resumes with or without --devices). See docs/scaling.md.
     #[arg(long)]
     devices: Option<DeviceList>,
     /// Run every formula and layer as plain burn operations instead of burn-flex-kernels'
@@ -650,7 +650,7 @@ fn main() {
     let data = Arc::new(Mnist::load(&dir).unwrap_or_else(|e| fail(e)));
     let s = settings(&args, data.train.len());
     if let Some(workers) = &workers {
-        check_devices(&args, &s, workers.len());
+        check_devices(&s, workers.len());
     }
     let out = output_dir(&args, &s);
 
@@ -693,7 +693,7 @@ fn main() {
         metrics,
     };
     let (vae, ema, last_elbo) = match workers {
-        Some(workers) => multi_device::train(&run, state, workers, data.clone(), &out),
+        Some(workers) => multi_device::train(&run, state, first_epoch, workers, data.clone(), &out),
         None => {
             let mut last_elbo = f64::NAN;
             for epoch in first_epoch..args.epochs {
@@ -707,14 +707,8 @@ fn main() {
     finish(&run, &vae, ema.as_ref(), last_elbo, &out);
 }
 
-/// The checks of `--devices` with `n` devices: the flags it does not support, and enough
-/// images for every device.
-fn check_devices(args: &Args, s: &Settings, n: usize) {
-    if args.resume {
-        fail(
-            "--resume is not supported with --devices: a data-parallel run writes no checkpoint (burn-train returns the trained weights but not the optimizer's state); resume runs trained without --devices",
-        );
-    }
+/// The checks of `--devices` with `n` devices: enough images for every device.
+fn check_devices(s: &Settings, n: usize) {
     if s.batch_size < n {
         fail(format!(
             "--batch-size {} is smaller than the {n} devices of --devices: every device needs at least one image of each batch",

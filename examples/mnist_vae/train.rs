@@ -103,7 +103,15 @@ pub(crate) fn end_epoch(
         train_loss,
         seconds,
     );
-    save_checkpoint(&run.ckpt, state, epoch + 1, run.s).unwrap_or_else(|e| fail(e));
+    save_checkpoint(
+        &run.ckpt,
+        &state.vae,
+        state.ema.as_ref(),
+        state.optim.to_record(),
+        epoch + 1,
+        run.s,
+    )
+    .unwrap_or_else(|e| fail(e));
     elbo
 }
 

@@ -390,8 +390,10 @@ impl TrainingProgressLogger for EpochBar {
         _total_items: Option<usize>,
         _label: Option<&str>,
     ) {
+        // burn-train counts the epochs from 1: `starting_epoch` is the first one this run
+        // trains (after the checkpoint it resumed from, if any).
         self.epochs = total_epochs;
-        self.epoch = starting_epoch + 1;
+        self.epoch = starting_epoch;
     }
 
     fn update_epoch(&mut self, epoch: usize) {

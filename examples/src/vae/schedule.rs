@@ -27,10 +27,16 @@ pub struct WarmupLr {
 impl WarmupLr {
     /// The schedule of rate `lr` with a warm-up of `warmup` steps, before its first step.
     pub fn new(lr: f64, warmup: usize) -> Self {
+        Self::after(lr, warmup, 0)
+    }
+
+    /// The same schedule after `steps` steps (a resumed run's): its next rate is
+    /// `warmed_up(lr, warmup, steps)`.
+    pub fn after(lr: f64, warmup: usize, steps: usize) -> Self {
         Self {
             lr,
             warmup,
-            step: 0,
+            step: steps,
         }
     }
 }
@@ -64,6 +70,11 @@ mod tests {
         let mut resumed = WarmupLr::new(1e-3, 4);
         resumed.load_record(s.to_record());
         assert_eq!(resumed.step(), s.step());
+        // `after(…, 2)` continues where two steps left off, in the record too.
+        let mut after = WarmupLr::after(1e-3, 4, 2);
+        assert_eq!(after.to_record().scalar::<usize>("step"), Some(2));
+        assert_eq!(after.step(), warmed_up(1e-3, 4, 2));
+        assert_eq!(after.step(), warmed_up(1e-3, 4, 3));
     }
 
     #[test]
