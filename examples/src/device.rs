@@ -80,12 +80,14 @@ impl DeviceChoice {
     }
 }
 
-/// The `--devices` flag of data-parallel training: `N` copies of the `--device` backend, or a
+/// The `--devices` flag of data-parallel training: `N` devices of the `--device` backend, or a
 /// comma-separated list of devices as `--device` names them (`flex,ndarray`, `cuda:0,cuda:1`).
 /// Either names at least two devices.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceList {
-    /// `N` devices of the `--device` backend.
+    /// `N` devices of the `--device` backend: on a GPU backend the `N` devices from
+    /// `--device`'s index on (`--device cuda --devices 2` is `cuda:0,cuda:1`, `--device wgpu`
+    /// counts discrete GPUs from 0), on a CPU backend its one device `N` times.
     Count(usize),
     /// The devices, in order (the first is the main one).
     List(Vec<DeviceChoice>),
@@ -117,11 +119,25 @@ impl FromStr for DeviceList {
 }
 
 impl DeviceList {
-    /// The devices: `N` copies of `device` for a count, else the list.
+    /// The devices: for a count, `N` devices of `device`'s backend (see [`DeviceList::Count`]),
+    /// else the list.
     pub fn choices(&self, device: DeviceChoice) -> Vec<DeviceChoice> {
         match self {
-            Self::Count(n) => vec![device; *n],
+            Self::Count(n) => (0..*n).map(|k| device.nth_from(k)).collect(),
             Self::List(devices) => devices.clone(),
+        }
+    }
+}
+
+impl DeviceChoice {
+    /// The device `k` places after this one on its backend: `cuda:i` gives `cuda:(i + k)`,
+    /// `wgpu` or `wgpu:i` the discrete GPU `i + k` (the default adapter counts as 0); the CPU
+    /// backends have one device, which this returns for every `k`.
+    fn nth_from(self, k: usize) -> Self {
+        match self {
+            Self::Cuda(i) => Self::Cuda(Some(i.unwrap_or(0) + k)),
+            Self::Wgpu(i) => Self::Wgpu(Some(i.unwrap_or(0) + k)),
+            cpu => cpu,
         }
     }
 }
@@ -191,6 +207,19 @@ mod tests {
             Ok(DeviceList::List(vec![Cuda(Some(0)), Cuda(Some(1))]))
         );
         assert_eq!(DeviceList::Count(3).choices(Ndarray), [Ndarray; 3]);
+        // A count on a GPU backend names different GPUs, from --device's index on.
+        assert_eq!(
+            DeviceList::Count(2).choices(Cuda(None)),
+            [Cuda(Some(0)), Cuda(Some(1))]
+        );
+        assert_eq!(
+            DeviceList::Count(3).choices(Cuda(Some(2))),
+            [Cuda(Some(2)), Cuda(Some(3)), Cuda(Some(4))]
+        );
+        assert_eq!(
+            DeviceList::Count(2).choices(Wgpu(None)),
+            [Wgpu(Some(0)), Wgpu(Some(1))]
+        );
         assert_eq!(
             DeviceList::List(vec![Flex, Ndarray]).choices(Cuda(None)),
             [Flex, Ndarray]
